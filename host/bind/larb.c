@@ -1,0 +1,182 @@
+/*
+** larb.c: helpers every binding file uses: pids as interned userdata,
+** references to Lua values held by the core, exit reasons, spawning.
+*/
+#include "larb.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+arb_proc_t *larb_self(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  arb_proc_t *p = ctx->node ? ctx->node->current : NULL;
+  if (p == NULL || p->data != (void *)L) {
+    luaL_error(L, "not called from an arbor process");
+    return NULL;
+  }
+  if (p->state == ARB_PROC_DEAD) {
+    /* Only reachable where a yield was impossible (a C boundary). */
+    luaL_error(L, "the calling process has exited");
+    return NULL;
+  }
+  return p;
+}
+
+/* {======================================================================
+** Pids: one userdata per pid while anyone holds it (a weak cache), so a
+** pid works as a table key.
+** ======================================================================*/
+
+void larb_push_pid(lua_State *L, arb_pid_t pid) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pids_ref);
+  if (lua_rawgeti(L, -1, (lua_Integer)pid) != LUA_TNIL) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
+  arb_pid_t *ud = lua_newuserdatauv(L, sizeof(*ud), 0);
+  *ud = pid;
+  luaL_setmetatable(L, LARB_PID);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, -3, (lua_Integer)pid);
+  lua_remove(L, -2);
+}
+
+arb_pid_t larb_check_pid(lua_State *L, int idx) {
+  return *(arb_pid_t *)luaL_checkudata(L, idx, LARB_PID);
+}
+
+static int pid_tostring(lua_State *L) {
+  arb_pid_t pid = larb_check_pid(L, 1);
+  lua_pushfstring(L, "<0.%d.%d>", (int)arb_pid_slot(pid),
+                  (int)arb_pid_gen(pid));
+  return 1;
+}
+
+static int pid_eq(lua_State *L) {
+  arb_pid_t *a = luaL_testudata(L, 1, LARB_PID);
+  arb_pid_t *b = luaL_testudata(L, 2, LARB_PID);
+  lua_pushboolean(L, a && b && *a == *b);
+  return 1;
+}
+
+larb_subject_t *larb_check_subject(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, LARB_SUBJECT);
+}
+
+larb_monitor_t *larb_check_monitor(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, LARB_MONITOR);
+}
+
+void larb_open_types(lua_State *L) {
+  luaL_newmetatable(L, LARB_PID);
+  lua_pushcfunction(L, pid_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, pid_eq);
+  lua_setfield(L, -2, "__eq");
+  lua_pop(L, 1);
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** References held by the core
+** ======================================================================*/
+
+intptr_t larb_ref(lua_State *L, int idx) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  idx = lua_absindex(L, idx);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
+  lua_pushvalue(L, idx);
+  int ref = luaL_ref(L, -2);
+  lua_pop(L, 1);
+  return (intptr_t)ref;
+}
+
+void larb_push_ref(lua_State *L, intptr_t ref) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
+  lua_rawgeti(L, -1, (lua_Integer)ref);
+  lua_remove(L, -2);
+}
+
+void larb_push_unref(lua_State *L, intptr_t ref) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
+  lua_rawgeti(L, -1, (lua_Integer)ref);
+  luaL_unref(L, -2, (int)ref);
+  lua_remove(L, -2);
+}
+
+arb_reason_t *larb_reason_from(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, idx);
+    if (strcmp(s, "normal") == 0) return &arb_reason_normal;
+    if (strcmp(s, "shutdown") == 0) return &arb_reason_shutdown;
+    if (strcmp(s, "kill") == 0) return &arb_reason_kill;
+    if (strcmp(s, "killed") == 0) return &arb_reason_killed;
+    if (strcmp(s, "noproc") == 0) return &arb_reason_noproc;
+  }
+  int kind = ARB_REASON_OTHER;
+  if (lua_type(L, idx) == LUA_TTABLE) {
+    lua_pushliteral(L, "shutdown");
+    if (lua_rawget(L, idx) == LUA_TBOOLEAN && lua_toboolean(L, -1))
+      kind = ARB_REASON_SHUTDOWN;
+    lua_pop(L, 1);
+  }
+  arb_reason_t *r = arb_reason_new(kind, 0);
+  if (r == NULL) {
+    luaL_error(L, "out of memory");
+    return NULL;
+  }
+  r->payload = larb_ref(L, idx);
+  return r;
+}
+
+void larb_push_reason(lua_State *L, const arb_reason_t *r) {
+  if (r->payload) {
+    larb_push_ref(L, r->payload);
+    return;
+  }
+  static const char *const names[] = {"normal", "shutdown", "kill",
+                                      "killed", "noproc", "error"};
+  lua_pushstring(L, names[r->kind]);
+}
+
+void larb_describe(lua_State *L, int idx, luaL_Buffer *b) {
+  idx = lua_absindex(L, idx);
+  luaL_tolstring(L, idx, NULL);
+  luaL_addvalue(b);
+}
+
+/* }====================================================================== */
+
+int larb_finish(lua_State *L, int nresults) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  arb_proc_t *p = ctx->node->current;
+  if (p && p->data == (void *)L && p->state == ARB_PROC_DEAD)
+    return lua_yield(L, 0);
+  return nresults;
+}
+
+arb_proc_t *larb_spawn(lua_State *L, int nargs) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  int base = lua_gettop(L) - nargs; /* the function */
+  arb_proc_t *p = arb_node_spawn(ctx->node);
+  if (p == NULL) {
+    luaL_error(L, "out of memory");
+    return NULL;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->procs_ref);
+  lua_State *co = lua_newthread(L);
+  lua_rawseti(L, -2, (lua_Integer)arb_pid_slot(p->pid));
+  lua_pop(L, 1);
+  lua_xmove(L, co, nargs + 1);
+  (void)base;
+  p->data = co;
+  p->data_int = nargs;
+  return p;
+}

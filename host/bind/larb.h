@@ -1,0 +1,131 @@
+/*
+** larb.h: what the Lua binding files share: the per-state context, the
+** userdata types and the helpers that move values between Lua and the
+** core.
+**
+** The binding is the only layer that includes Lua headers.  One lua_State
+** holds every process (each a coroutine).  The context lives in the main
+** thread's extra space; lua_newthread copies that space, so every
+** coroutine finds the context in O(1) with larb_ctx(L).
+**
+** Lua values the core holds (message payloads, exit reasons) are
+** references into one table (the "values" table), released through the
+** node's free callbacks.  Nothing here may call Lua code while the core
+** iterates a list: the callbacks only touch tables.
+*/
+#ifndef ARB_BIND_LARB_H
+#define ARB_BIND_LARB_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "loop.h"
+#include "node.h"
+
+#define LARB_PID "arbor.Pid"
+#define LARB_SUBJECT "arbor.Subject"
+#define LARB_MONITOR "arbor.Monitor"
+#define LARB_SELECTOR "arbor.Selector"
+#define LARB_TIMER "arbor.Timer"
+
+/* Instructions a process may run before it is preempted. */
+#define LARB_BUDGET 20000
+
+/* Kinds of process, kept in arb_proc_t.user_kind. */
+enum { LARB_WORKER = 0, LARB_SUPERVISOR = 1, LARB_SYSTEM = 2 };
+
+/* Kinds of timer the binding starts. */
+enum { LARB_TIMER_SEND = ARB_TIMER_USER };
+
+typedef struct larb_ctx_s {
+  lua_State *L; /* the main thread */
+  arb_node_t *node;
+  arb_rt_t *rt;
+  int values_ref; /* table: ref -> message or reason value */
+  int procs_ref;  /* table: slot -> thread of a live process */
+  int pids_ref;   /* weak table: pid integer -> pid userdata */
+  int timers_ref; /* table: timer id -> {subject, message} */
+  lua_State *current_co; /* the coroutine now running, or NULL */
+  arb_pid_t main_pid;
+  int exit_code;     /* what arbor exits with */
+  int shutting_down; /* the ordered shutdown has begun */
+  int halted;
+  int quiet; /* no crash reports (benchmarks) */
+} larb_ctx_t;
+
+typedef struct larb_subject_s {
+  arb_subject_t sub;
+} larb_subject_t;
+
+typedef struct larb_monitor_s {
+  arb_monitor_t mon;
+} larb_monitor_t;
+
+static inline larb_ctx_t *larb_ctx(lua_State *L) {
+  return *(larb_ctx_t **)lua_getextraspace(L);
+}
+
+/* The running process, or a Lua error if the caller is not one. */
+arb_proc_t *larb_self(lua_State *L);
+
+/* Pushes the (interned) pid userdata for pid. */
+void larb_push_pid(lua_State *L, arb_pid_t pid);
+arb_pid_t larb_check_pid(lua_State *L, int idx);
+larb_subject_t *larb_check_subject(lua_State *L, int idx);
+larb_monitor_t *larb_check_monitor(lua_State *L, int idx);
+
+/* Stores the value at idx in the values table; returns its reference. */
+intptr_t larb_ref(lua_State *L, int idx);
+/* Pushes the value behind ref and releases the reference. */
+void larb_push_unref(lua_State *L, intptr_t ref);
+/* Pushes the value behind ref and keeps it. */
+void larb_push_ref(lua_State *L, intptr_t ref);
+
+/* Makes an exit reason from the Lua value at idx (a reference is owned by
+** the caller).  "normal", "shutdown", "kill", "killed" and "noproc" map to
+** the built-in reasons; a table with shutdown = true is a shutdown. */
+arb_reason_t *larb_reason_from(lua_State *L, int idx);
+/* Pushes the Lua value of a reason. */
+void larb_push_reason(lua_State *L, const arb_reason_t *r);
+
+/* After a call that may have ended the caller (an exit signal that came
+** back through a link, exit(self())): if the caller is dead, yield out of
+** it for good.  Returns the count to return to Lua otherwise. */
+int larb_finish(lua_State *L, int nresults);
+
+/* Spawns a process running the function at the top of L's stack with the
+** nargs values above it (all popped).  Returns the process or raises. */
+arb_proc_t *larb_spawn(lua_State *L, int nargs);
+
+/* Writes a one-line rendering of the value at idx (tostring semantics,
+** metamethods allowed) to the buffer b. */
+void larb_describe(lua_State *L, int idx, luaL_Buffer *b);
+
+/* Module openers (one per binding file). */
+int luaopen_arbor_core_process(lua_State *L);
+void larb_open_mbox(lua_State *L); /* adds to the table on top */
+void larb_open_types(lua_State *L);
+
+/* The host (lhost.c): set up a state, run a script, tear down. */
+typedef struct larb_host_opts_s {
+  const char *script;
+  int argc;    /* argv[0] is the script; argv[1..] its arguments */
+  char **argv;
+  int prefix_argc; /* arguments before the script, for arg[-n] */
+  char **prefix_argv;
+} larb_host_opts_t;
+
+/* Runs a script as the main process and serves until the host stops.
+** Returns the process exit status (0, 1 or 2). */
+int larb_host_run(const larb_host_opts_t *opts);
+
+/* The embedded Lua modules (generated at build time). */
+typedef struct larb_embedded_s {
+  const char *name;
+  const char *chunkname;
+  const unsigned char *data;
+  size_t size;
+} larb_embedded_t;
+extern const larb_embedded_t larb_embedded[];
+
+#endif

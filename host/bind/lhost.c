@@ -1,0 +1,426 @@
+/*
+** lhost.c: one arbor host: a Lua state, a node and a libuv runtime, wired
+** together; the main process; crash reports; the ordered shutdown.
+**
+** Lifecycle.  The script's chunk runs as the main process.  When main
+** ends by itself (returns or raises), its links are detached first and
+** the trees it linked to are shut down newest first, each waited for, by
+** a system process running the embedded arbor.shutdown module; then
+** whatever is left is killed and the loop stops.  SIGINT and SIGTERM do
+** the same with main itself shut down last.  Detaching first matters: a
+** link would otherwise carry main's exit to every tree at once, oldest
+** first, which is the wrong order.
+**
+** Lua's garbage collector may run finalizers at any allocation, and our
+** finalizers touch core lists; so nothing here allocates Lua memory from
+** inside a core callback.  Work that would (starting the shutdown after
+** main was killed by a signal) is deferred to the end of the slice.
+*/
+#include <errno.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "larb.h"
+
+/* {======================================================================
+** Lua memory accounting
+** ======================================================================*/
+
+static size_t lua_bytes = 0;
+
+static void *counting_lua_alloc(void *ud, void *ptr, size_t osize,
+                                size_t nsize) {
+  (void)ud;
+  if (ptr == NULL) osize = 0;
+  if (nsize == 0) {
+    free(ptr);
+    lua_bytes -= osize;
+    return NULL;
+  }
+  void *p = realloc(ptr, nsize);
+  if (p) lua_bytes = lua_bytes - osize + nsize;
+  return p;
+}
+
+static int host_memory(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)lua_bytes);
+  lua_pushinteger(L, (lua_Integer)arb_alloc_in_use());
+  return 2;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Callbacks from the core
+** ======================================================================*/
+
+static void free_value(void *ud, intptr_t ref) {
+  larb_ctx_t *ctx = ud;
+  lua_State *L = ctx->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
+  luaL_unref(L, -1, (int)ref);
+  lua_pop(L, 1);
+}
+
+static void proc_ended(void *ud, arb_proc_t *p) {
+  larb_ctx_t *ctx = ud;
+  lua_State *L = ctx->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->procs_ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, (lua_Integer)arb_pid_slot(p->pid));
+  lua_pop(L, 1);
+  if (p->pid == ctx->main_pid) {
+    ctx->main_pid = ARB_PID_NONE;
+    if (!ctx->shutting_down) {
+      /* Killed by a signal (main's own return or raise is handled in
+      ** end_process, which detaches its links first). */
+      if (!arb_reason_is_clean(p->reason)) ctx->exit_code = 1;
+      ctx->shutting_down = -1; /* start at the end of this slice */
+    }
+  }
+}
+
+static void timer_fired(void *ud, arb_timer_id_t id, const arb_timer_t *t) {
+  larb_ctx_t *ctx = ud;
+  lua_State *L = ctx->L;
+  if (t->kind != LARB_TIMER_SEND) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->timers_ref);
+  if (lua_rawgeti(L, -1, (lua_Integer)id) == LUA_TTABLE) {
+    lua_rawgeti(L, -1, 1);
+    larb_subject_t *s = lua_touserdata(L, -1);
+    lua_rawgeti(L, -2, 2);
+    arb_subject_send(ctx->node, &s->sub, larb_ref(L, -1));
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, (lua_Integer)id);
+  lua_pop(L, 1);
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Running processes
+** ======================================================================*/
+
+static void spawn_shutdown(larb_ctx_t *ctx, const arb_pid_t *trees, int n);
+
+/* Ends p with reason.  For main, its links are detached first and the
+** ordered shutdown of the trees it started begins. */
+static void end_process(larb_ctx_t *ctx, arb_proc_t *p, arb_reason_t *reason) {
+  if (p->pid != ctx->main_pid) {
+    arb_node_exit(ctx->node, p, reason);
+    return;
+  }
+  uint32_t n = arb_links_of(p, NULL, 0);
+  arb_pid_t *trees = n ? arb_malloc(n * sizeof(*trees)) : NULL;
+  if (trees) {
+    arb_links_of(p, trees, n);
+    for (uint32_t i = 0; i < n; i++) arb_unlink(ctx->node, p, trees[i]);
+  }
+  ctx->shutting_down = 1;
+  if (!arb_reason_is_clean(reason)) ctx->exit_code = 1;
+  arb_node_exit(ctx->node, p, reason);
+  spawn_shutdown(ctx, trees, trees ? (int)n : 0);
+  arb_free(trees, n * sizeof(*trees));
+}
+
+/* Pushes a one-line message for the error value on top of co. */
+static const char *error_message(lua_State *L, lua_State *co) {
+  int t = lua_type(co, -1);
+  if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+    lua_pushstring(L, lua_tostring(co, -1));
+  } else if (luaL_getmetafield(co, -1, "__tostring") != LUA_TNIL) {
+    lua_pop(co, 1);
+    lua_pushvalue(co, -1);
+    lua_xmove(co, L, 1);
+    luaL_tolstring(L, -1, NULL);
+    lua_remove(L, -2);
+  } else {
+    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(co, -1));
+  }
+  return lua_tostring(L, -1);
+}
+
+static void report_crash(larb_ctx_t *ctx, arb_proc_t *p, lua_State *co) {
+  lua_State *L = ctx->L;
+  const char *msg = error_message(L, co);
+  luaL_traceback(L, co, msg, 0);
+  if (p->pid == ctx->main_pid) {
+    fprintf(stderr, "arbor: %s\n", lua_tostring(L, -1));
+  } else if (!ctx->quiet) {
+    fprintf(stderr,
+            "=CRASH REPORT==== process <0.%u.%u> crashed\n"
+            "reason: %s\n",
+            arb_pid_slot(p->pid), arb_pid_gen(p->pid), lua_tostring(L, -1));
+  }
+  fflush(stderr);
+  lua_pop(L, 2);
+}
+
+static void host_resume(void *ud, arb_proc_t *p) {
+  larb_ctx_t *ctx = ud;
+  lua_State *co = p->data;
+  int nargs = p->data_int;
+  int nres = 0;
+  p->data_int = 0;
+  ctx->current_co = co;
+  int status = lua_resume(co, ctx->L, nargs, &nres);
+  ctx->current_co = NULL;
+  if (status == LUA_YIELD) {
+    lua_pop(co, nres);
+  } else if (p->state != ARB_PROC_DEAD) {
+    if (status == LUA_OK) {
+      lua_pop(co, nres);
+      end_process(ctx, p, &arb_reason_normal);
+    } else {
+      report_crash(ctx, p, co);
+      arb_reason_t *r = larb_reason_from(co, -1);
+      end_process(ctx, p, r);
+      arb_reason_release(ctx->node, r);
+    }
+  }
+  arb_node_release(ctx->node, p);
+  if (ctx->shutting_down == -1) {
+    ctx->shutting_down = 1;
+    spawn_shutdown(ctx, NULL, 0);
+  }
+}
+
+/* The count hook: preempt the running process where Lua allows a yield.
+** User coroutines inside a process are never yielded from here, since
+** the yield would surface in their resume instead of the scheduler. */
+static void preempt_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  if (L == larb_ctx(L)->current_co && lua_isyieldable(L)) lua_yield(L, 0);
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Ordered shutdown
+** ======================================================================*/
+
+/* Spawns the system process that shuts the trees down newest first, then
+** halts.  With a live main, main goes last. */
+static void spawn_shutdown(larb_ctx_t *ctx, const arb_pid_t *trees, int n) {
+  lua_State *L = ctx->L;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "arbor.shutdown");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    fprintf(stderr, "arbor: %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    ctx->exit_code = 1;
+    ctx->halted = 1;
+    arb_rt_stop(ctx->rt);
+    return;
+  }
+  lua_createtable(L, n + 1, 0);
+  int k = 1;
+  if (ctx->main_pid) {
+    larb_push_pid(L, ctx->main_pid);
+    lua_rawseti(L, -2, k++);
+  }
+  for (int i = 0; i < n; i++) {
+    larb_push_pid(L, trees[i]);
+    lua_rawseti(L, -2, k++);
+  }
+  arb_proc_t *p = larb_spawn(L, 1);
+  p->user_kind = LARB_SYSTEM;
+}
+
+static void host_signal(void *ud, int signum) {
+  larb_ctx_t *ctx = ud;
+  if (signum == SIGHUP) return; /* reload arrives with live editing */
+  if (ctx->shutting_down) {
+    /* A second signal: stop waiting for anyone. */
+    ctx->halted = 1;
+    arb_rt_stop(ctx->rt);
+    return;
+  }
+  ctx->shutting_down = 1;
+  arb_proc_t *main = arb_node_lookup(ctx->node, ctx->main_pid);
+  uint32_t n = main ? arb_links_of(main, NULL, 0) : 0;
+  arb_pid_t *trees = n ? arb_malloc(n * sizeof(*trees)) : NULL;
+  if (trees) {
+    arb_links_of(main, trees, n);
+    for (uint32_t i = 0; i < n; i++) arb_unlink(ctx->node, main, trees[i]);
+  }
+  spawn_shutdown(ctx, trees, trees ? (int)n : 0);
+  arb_free(trees, n * sizeof(*trees));
+}
+
+/* arbor.core.halt(): ends every process but the caller, newest first, and
+** stops the host once the caller's slice ends. */
+static int host_halt(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  arb_node_t *node = ctx->node;
+  arb_proc_t *self = node->current;
+  for (uint32_t i = node->nslots; i-- > 0;) {
+    arb_proc_t *p = node->slots[i];
+    if (p != self && p->state != ARB_PROC_FREE && p->state != ARB_PROC_DEAD)
+      arb_node_exit(node, p, &arb_reason_killed);
+  }
+  ctx->halted = 1;
+  arb_rt_stop(ctx->rt);
+  return 0;
+}
+
+/* arbor.core.is_supervisor(pid) */
+static int host_is_supervisor(lua_State *L) {
+  arb_proc_t *p = arb_node_lookup(larb_ctx(L)->node, larb_check_pid(L, 1));
+  lua_pushboolean(L, p && p->user_kind == LARB_SUPERVISOR);
+  return 1;
+}
+
+/* arbor.core.set_kind("supervisor" | "worker") marks the caller. */
+static int host_set_kind(lua_State *L) {
+  static const char *const kinds[] = {"worker", "supervisor", NULL};
+  arb_proc_t *p = larb_self(L);
+  p->user_kind = (uint8_t)luaL_checkoption(L, 1, NULL, kinds);
+  return 0;
+}
+
+/* arbor.core.quiet(flag): no crash reports (for benchmarks). */
+static int host_quiet(lua_State *L) {
+  larb_ctx(L)->quiet = lua_toboolean(L, 1);
+  return 0;
+}
+
+/* arbor.core.process_count() */
+static int host_process_count(lua_State *L) {
+  lua_pushinteger(L, arb_node_count(larb_ctx(L)->node));
+  return 1;
+}
+
+static const luaL_Reg host_funcs[] = {
+    {"halt", host_halt},
+    {"is_supervisor", host_is_supervisor},
+    {"set_kind", host_set_kind},
+    {"quiet", host_quiet},
+    {"memory", host_memory},
+    {"process_count", host_process_count},
+    {NULL, NULL}};
+
+static int open_core(lua_State *L) {
+  luaopen_arbor_core_process(L);
+  luaL_setfuncs(L, host_funcs, 0);
+  return 1;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Setting up and running
+** ======================================================================*/
+
+static int load_embedded(lua_State *L) {
+  const larb_embedded_t *m = lua_touserdata(L, lua_upvalueindex(1));
+  if (luaL_loadbuffer(L, (const char *)m->data, m->size, m->chunkname))
+    return lua_error(L);
+  lua_pushstring(L, m->name);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+static void preload_modules(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, open_core);
+  lua_setfield(L, -2, "arbor.core");
+  for (const larb_embedded_t *m = larb_embedded; m->name; m++) {
+    lua_pushlightuserdata(L, (void *)m);
+    lua_pushcclosure(L, load_embedded, 1);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 1);
+}
+
+static int new_table_ref(lua_State *L, const char *mode) {
+  lua_newtable(L);
+  if (mode) {
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, mode);
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+  }
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+static void set_arg_table(lua_State *L, const larb_host_opts_t *o) {
+  lua_createtable(L, o->argc, o->prefix_argc + 1);
+  for (int i = 0; i < o->prefix_argc; i++) {
+    lua_pushstring(L, o->prefix_argv[i]);
+    lua_rawseti(L, -2, i - o->prefix_argc);
+  }
+  for (int i = 0; i < o->argc; i++) {
+    lua_pushstring(L, o->argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_setglobal(L, "arg");
+}
+
+int larb_host_run(const larb_host_opts_t *opts) {
+  larb_ctx_t ctx;
+  arb_rt_t rt;
+  memset(&ctx, 0, sizeof(ctx));
+  lua_State *L = lua_newstate(counting_lua_alloc, NULL);
+  if (L == NULL) {
+    fprintf(stderr, "arbor: cannot create a Lua state\n");
+    return 1;
+  }
+  *(larb_ctx_t **)lua_getextraspace(L) = &ctx;
+  ctx.L = L;
+  luaL_openlibs(L);
+  larb_open_types(L);
+  ctx.values_ref = new_table_ref(L, NULL);
+  ctx.procs_ref = new_table_ref(L, NULL);
+  ctx.pids_ref = new_table_ref(L, "v");
+  ctx.timers_ref = new_table_ref(L, NULL);
+  preload_modules(L);
+  set_arg_table(L, opts);
+
+  int status = luaL_loadfile(L, opts->script);
+  if (status != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    if (status == LUA_ERRFILE)
+      fprintf(stderr, "arbor: %s: cannot open script (%s)\n", opts->script,
+              strerror(errno));
+    else
+      fprintf(stderr, "arbor: %s\n", msg);
+    lua_close(L);
+    return 2;
+  }
+
+  static const arb_node_ops_t node_ops = {free_value, free_value, proc_ended,
+                                          timer_fired};
+  static const arb_rt_ops_t rt_ops = {host_resume, host_signal};
+  ctx.node = arb_node_new(&node_ops, &ctx);
+  if (ctx.node == NULL || arb_rt_init(&rt, ctx.node, &rt_ops, &ctx) != 0) {
+    fprintf(stderr, "arbor: cannot start the runtime\n");
+    arb_node_free(ctx.node);
+    lua_close(L);
+    return 1;
+  }
+  ctx.rt = &rt;
+  lua_sethook(L, preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
+
+  /* The chunk is on the stack; its arguments follow. */
+  for (int i = 1; i < opts->argc; i++) lua_pushstring(L, opts->argv[i]);
+  arb_proc_t *main = larb_spawn(L, opts->argc - 1);
+  ctx.main_pid = main->pid;
+
+  arb_rt_run(&rt);
+
+  int code = ctx.exit_code;
+  arb_node_free(ctx.node);
+  ctx.node = NULL;
+  arb_rt_close(&rt);
+  lua_close(L);
+  return code;
+}
+
+/* }====================================================================== */

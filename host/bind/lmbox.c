@@ -1,0 +1,352 @@
+/*
+** lmbox.c: the mailbox half of the `process` module: subjects, send,
+** receive and selectors.
+**
+** A selector is a userdata whose user value is a flat array of entries,
+** three slots each: kind, source (subject or monitor userdata, or false
+** for trapped exits) and mapping function (or false).  select compares
+** the oldest sequence number of each source (O(entries)), takes that
+** message and maps it.  Blocking marks the selected sources so that a
+** send to any of them, and only to them, wakes the process.
+*/
+#include <stdint.h>
+
+#include "larb.h"
+
+enum { SEL_SUBJECT = 1, SEL_EXITS = 2, SEL_DOWN = 3 };
+
+static int64_t now(lua_State *L) { return arb_rt_now(larb_ctx(L)->rt); }
+
+/* Reads an optional timeout: -1 means forever. */
+static int64_t opt_timeout(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return -1;
+  lua_Integer ms = luaL_checkinteger(L, idx);
+  luaL_argcheck(L, ms >= 0, idx, "timeout must not be negative");
+  return (int64_t)ms;
+}
+
+/* {======================================================================
+** Subjects
+** ======================================================================*/
+
+/* process.new_subject() -> subject owned by the caller */
+static int lmbox_new_subject(lua_State *L) {
+  arb_proc_t *p = larb_self(L);
+  larb_subject_t *s = lua_newuserdatauv(L, sizeof(*s), 0);
+  luaL_setmetatable(L, LARB_SUBJECT);
+  arb_subject_init(larb_ctx(L)->node, &s->sub, p);
+  return 1;
+}
+
+/* process.subject_owner(subject) -> pid */
+static int lmbox_subject_owner(lua_State *L) {
+  larb_push_pid(L, larb_check_subject(L, 1)->sub.owner);
+  return 1;
+}
+
+/* process.send(subject, msg): never fails, never blocks. */
+static int lmbox_send(lua_State *L) {
+  larb_subject_t *s = larb_check_subject(L, 1);
+  luaL_argcheck(L, !lua_isnoneornil(L, 2), 2, "message must not be nil");
+  if (s->sub.owner_proc == NULL) return 0; /* owner gone: dropped */
+  arb_subject_send(larb_ctx(L)->node, &s->sub, larb_ref(L, 2));
+  return 0;
+}
+
+static int receive_k(lua_State *L, int status, lua_KContext kctx);
+
+/* Takes the oldest message of s, or arranges to wait for one. */
+static int receive_step(lua_State *L, larb_subject_t *s, arb_proc_t *p,
+                        int64_t deadline) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  intptr_t payload;
+  if (arb_subject_take(ctx->node, &s->sub, &payload) == 0) {
+    larb_push_unref(L, payload);
+    return 1;
+  }
+  int64_t t = deadline >= 0 ? now(L) : 0;
+  if (deadline >= 0 && t >= deadline) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "timeout");
+    return 2;
+  }
+  s->sub.selected = 1;
+  if (arb_node_wait(ctx->node, p, t, deadline >= 0 ? deadline - t : -1))
+    return luaL_error(L, "out of memory");
+  return lua_yieldk(L, 0, (lua_KContext)deadline, receive_k);
+}
+
+static int receive_k(lua_State *L, int status, lua_KContext kctx) {
+  (void)status;
+  larb_subject_t *s = lua_touserdata(L, 1);
+  arb_proc_t *p = larb_self(L);
+  s->sub.selected = 0;
+  arb_node_wait_done(larb_ctx(L)->node, p);
+  return receive_step(L, s, p, (int64_t)kctx);
+}
+
+/* process.receive(subject [, timeout_ms]) -> msg | nil, "timeout" */
+static int lmbox_receive(lua_State *L) {
+  larb_subject_t *s = larb_check_subject(L, 1);
+  int64_t timeout = opt_timeout(L, 2);
+  arb_proc_t *p = larb_self(L);
+  if (s->sub.owner != p->pid)
+    return luaL_argerror(L, 1, "subject is owned by another process");
+  lua_settop(L, 1);
+  return receive_step(L, s, p, timeout >= 0 ? now(L) + timeout : -1);
+}
+
+static int subject_gc(lua_State *L) {
+  larb_subject_t *s = lua_touserdata(L, 1);
+  larb_ctx_t *ctx = larb_ctx(L);
+  if (ctx->node) arb_subject_fini(ctx->node, &s->sub);
+  return 0;
+}
+
+static int subject_tostring(lua_State *L) {
+  larb_subject_t *s = larb_check_subject(L, 1);
+  lua_pushfstring(L, "Subject<%I of <0.%d.%d>>", (lua_Integer)s->sub.id,
+                  (int)arb_pid_slot(s->sub.owner),
+                  (int)arb_pid_gen(s->sub.owner));
+  return 1;
+}
+
+static int subject_eq(lua_State *L) {
+  larb_subject_t *a = luaL_testudata(L, 1, LARB_SUBJECT);
+  larb_subject_t *b = luaL_testudata(L, 2, LARB_SUBJECT);
+  lua_pushboolean(L, a && b && a->sub.id == b->sub.id);
+  return 1;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Selectors
+** ======================================================================*/
+
+/* process.new_selector() -> selector */
+static int lmbox_new_selector(lua_State *L) {
+  lua_newuserdatauv(L, 1, 1);
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, 1);
+  luaL_setmetatable(L, LARB_SELECTOR);
+  return 1;
+}
+
+/* Adds (or, for a source already selected, replaces) an entry.  The
+** selector is at 1; source at src (0: trapped exits); fn at fn_idx. */
+static int add_entry(lua_State *L, int kind, int src, int fn_idx) {
+  luaL_checkudata(L, 1, LARB_SELECTOR);
+  if (!lua_isnoneornil(L, fn_idx)) luaL_checktype(L, fn_idx, LUA_TFUNCTION);
+  lua_settop(L, fn_idx); /* the entries table must not land on fn_idx */
+  lua_getiuservalue(L, 1, 1);
+  int t = lua_gettop(L);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, t), at = n + 1;
+  for (lua_Integer i = 1; i <= n; i += 3) {
+    lua_rawgeti(L, t, i);
+    lua_rawgeti(L, t, i + 1);
+    int same = lua_tointeger(L, -2) == kind &&
+               (src ? lua_rawequal(L, -1, src) : 1);
+    lua_pop(L, 2);
+    if (same) {
+      at = i;
+      break;
+    }
+  }
+  lua_pushinteger(L, kind);
+  lua_rawseti(L, t, at);
+  if (src)
+    lua_pushvalue(L, src);
+  else
+    lua_pushboolean(L, 0);
+  lua_rawseti(L, t, at + 1);
+  if (lua_isnoneornil(L, fn_idx))
+    lua_pushboolean(L, 0);
+  else
+    lua_pushvalue(L, fn_idx);
+  lua_rawseti(L, t, at + 2);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* selector:selecting(subject [, map_fn]) -> selector */
+static int selector_selecting(lua_State *L) {
+  larb_check_subject(L, 2);
+  return add_entry(L, SEL_SUBJECT, 2, 3);
+}
+
+/* selector:selecting_trapped_exits([map_fn]) -> selector */
+static int selector_selecting_trapped_exits(lua_State *L) {
+  return add_entry(L, SEL_EXITS, 0, 2);
+}
+
+/* selector:selecting_process_down(monitor [, map_fn]) -> selector */
+static int selector_selecting_process_down(lua_State *L) {
+  larb_check_monitor(L, 2);
+  return add_entry(L, SEL_DOWN, 2, 3);
+}
+
+/* Sequence number of the oldest message of the entry whose kind and
+** source are at kind_idx and kind_idx + 1. */
+static uint64_t entry_peek(lua_State *L, int kind, int src, arb_proc_t *p) {
+  switch (kind) {
+    case SEL_SUBJECT:
+      return arb_subject_peek(&((larb_subject_t *)lua_touserdata(L, src))->sub);
+    case SEL_EXITS:
+      return arb_exits_peek(p);
+    default:
+      return arb_monitor_peek(&((larb_monitor_t *)lua_touserdata(L, src))->mon);
+  }
+}
+
+/* Sets or clears the "selected" mark of every source. */
+static void mark_sources(lua_State *L, int t, lua_Integer n, arb_proc_t *p,
+                         int on) {
+  for (lua_Integer i = 1; i <= n; i += 3) {
+    lua_rawgeti(L, t, i);
+    lua_rawgeti(L, t, i + 1);
+    int kind = (int)lua_tointeger(L, -2);
+    if (kind == SEL_SUBJECT)
+      ((larb_subject_t *)lua_touserdata(L, -1))->sub.selected = (uint8_t)on;
+    else if (kind == SEL_DOWN)
+      ((larb_monitor_t *)lua_touserdata(L, -1))->mon.selected = (uint8_t)on;
+    else if (on)
+      p->flags |= ARB_PROC_EXITS_SELECTED;
+    lua_pop(L, 2);
+  }
+}
+
+/* Pushes the message of entry kind/src (taking it) as a Lua value. */
+static void take_message(lua_State *L, int kind, int src, arb_proc_t *p) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  if (kind == SEL_SUBJECT) {
+    intptr_t payload;
+    arb_subject_take(ctx->node, &((larb_subject_t *)lua_touserdata(L, src))->sub,
+                     &payload);
+    larb_push_unref(L, payload);
+    return;
+  }
+  arb_reason_t *reason;
+  arb_pid_t pid;
+  lua_createtable(L, 0, 3);
+  if (kind == SEL_EXITS) {
+    arb_exits_take(p, &pid, &reason);
+  } else {
+    larb_monitor_t *m = lua_touserdata(L, src);
+    pid = m->mon.target;
+    reason = arb_monitor_take(ctx->node, &m->mon);
+    lua_pushvalue(L, src);
+    lua_setfield(L, -2, "monitor");
+  }
+  larb_push_pid(L, pid);
+  lua_setfield(L, -2, "pid");
+  larb_push_reason(L, reason);
+  lua_setfield(L, -2, "reason");
+  arb_reason_release(ctx->node, reason);
+}
+
+static int select_k(lua_State *L, int status, lua_KContext kctx);
+
+static int return_mapped(lua_State *L, int status, lua_KContext kctx) {
+  (void)L;
+  (void)status;
+  (void)kctx;
+  return 1;
+}
+
+/* Stack: 1 selector, 2 entries table.  Takes the oldest matching message
+** or waits for one until deadline (-1: forever). */
+static int select_step(lua_State *L, arb_proc_t *p, int64_t deadline) {
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 2), best = 0;
+  uint64_t best_seq = UINT64_MAX;
+  for (lua_Integer i = 1; i <= n; i += 3) {
+    lua_rawgeti(L, 2, i);
+    lua_rawgeti(L, 2, i + 1);
+    int kind = (int)lua_tointeger(L, -2);
+    if (kind != SEL_EXITS && ((kind == SEL_SUBJECT &&
+         ((larb_subject_t *)lua_touserdata(L, -1))->sub.owner != p->pid) ||
+        (kind == SEL_DOWN &&
+         ((larb_monitor_t *)lua_touserdata(L, -1))->mon.owner != p->pid)))
+      return luaL_argerror(L, 1, kind == SEL_SUBJECT
+                                     ? "selects a subject of another process"
+                                     : "selects a monitor of another process");
+    uint64_t seq = entry_peek(L, kind, lua_gettop(L), p);
+    lua_pop(L, 2);
+    if (seq < best_seq) {
+      best_seq = seq;
+      best = i;
+    }
+  }
+  if (best) {
+    lua_rawgeti(L, 2, best + 2); /* 3: map fn or false */
+    lua_rawgeti(L, 2, best);
+    lua_rawgeti(L, 2, best + 1); /* 5: source */
+    take_message(L, (int)lua_tointeger(L, 4), 5, p);
+    lua_replace(L, 4);
+    lua_settop(L, 4);
+    if (!lua_toboolean(L, 3)) return 1;
+    lua_callk(L, 1, 1, 0, return_mapped);
+    return 1;
+  }
+  int64_t t = deadline >= 0 ? now(L) : 0;
+  if (deadline >= 0 && t >= deadline) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "timeout");
+    return 2;
+  }
+  mark_sources(L, 2, n, p, 1);
+  if (arb_node_wait(larb_ctx(L)->node, p, t, deadline >= 0 ? deadline - t : -1))
+    return luaL_error(L, "out of memory");
+  return lua_yieldk(L, 0, (lua_KContext)deadline, select_k);
+}
+
+static int select_k(lua_State *L, int status, lua_KContext kctx) {
+  (void)status;
+  arb_proc_t *p = larb_self(L);
+  mark_sources(L, 2, (lua_Integer)lua_rawlen(L, 2), p, 0);
+  arb_node_wait_done(larb_ctx(L)->node, p);
+  return select_step(L, p, (int64_t)kctx);
+}
+
+/* process.select(selector [, timeout_ms]) -> value | nil, "timeout" */
+static int lmbox_select(lua_State *L) {
+  luaL_checkudata(L, 1, LARB_SELECTOR);
+  int64_t timeout = opt_timeout(L, 2);
+  arb_proc_t *p = larb_self(L);
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, 1);
+  return select_step(L, p, timeout >= 0 ? now(L) + timeout : -1);
+}
+
+/* }====================================================================== */
+
+static const luaL_Reg mbox_funcs[] = {
+    {"new_subject", lmbox_new_subject},
+    {"subject_owner", lmbox_subject_owner},
+    {"send", lmbox_send},
+    {"receive", lmbox_receive},
+    {"new_selector", lmbox_new_selector},
+    {"select", lmbox_select},
+    {NULL, NULL}};
+
+static const luaL_Reg selector_methods[] = {
+    {"selecting", selector_selecting},
+    {"selecting_trapped_exits", selector_selecting_trapped_exits},
+    {"selecting_process_down", selector_selecting_process_down},
+    {NULL, NULL}};
+
+void larb_open_mbox(lua_State *L) {
+  luaL_newmetatable(L, LARB_SUBJECT);
+  lua_pushcfunction(L, subject_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, subject_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, subject_eq);
+  lua_setfield(L, -2, "__eq");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, LARB_SELECTOR);
+  luaL_newlib(L, selector_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, mbox_funcs, 0);
+}

@@ -1,0 +1,247 @@
+/*
+** lprocess.c: the process half of the `process` module: spawning, links,
+** exit signals, monitors, sleeping and timers.  Subjects, receive and
+** selectors are in lmbox.c.
+**
+** Each function checks its arguments, calls the core and, where the call
+** could have ended the caller (a signal that came back through a link),
+** finishes through larb_finish so a dead process never runs on.
+*/
+#include "larb.h"
+
+static int64_t now(lua_State *L) { return arb_rt_now(larb_ctx(L)->rt); }
+
+static lua_Integer check_ms(lua_State *L, int idx) {
+  lua_Integer ms = luaL_checkinteger(L, idx);
+  luaL_argcheck(L, ms >= 0, idx, "milliseconds must not be negative");
+  return ms;
+}
+
+/* process.spawn(fn, ...) -> pid */
+static int lprocess_spawn(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  larb_self(L);
+  arb_proc_t *p = larb_spawn(L, lua_gettop(L) - 1);
+  larb_push_pid(L, p->pid);
+  return 1;
+}
+
+/* process.spawn_link(fn, ...) -> pid */
+static int lprocess_spawn_link(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  arb_proc_t *self = larb_self(L);
+  arb_proc_t *p = larb_spawn(L, lua_gettop(L) - 1);
+  if (arb_link(larb_ctx(L)->node, self, p->pid) != 0)
+    return luaL_error(L, "out of memory");
+  larb_push_pid(L, p->pid);
+  return 1;
+}
+
+/* process.self() -> pid */
+static int lprocess_self(lua_State *L) {
+  larb_push_pid(L, larb_self(L)->pid);
+  return 1;
+}
+
+/* process.is_alive(pid) -> boolean */
+static int lprocess_is_alive(lua_State *L) {
+  arb_pid_t pid = larb_check_pid(L, 1);
+  lua_pushboolean(L, arb_node_lookup(larb_ctx(L)->node, pid) != NULL);
+  return 1;
+}
+
+/* process.link(pid) -> boolean (false if pid is not alive) */
+static int lprocess_link(lua_State *L) {
+  arb_pid_t pid = larb_check_pid(L, 1);
+  int rc = arb_link(larb_ctx(L)->node, larb_self(L), pid);
+  if (rc == ARB_ENOMEM) return luaL_error(L, "out of memory");
+  lua_pushboolean(L, rc == 0);
+  return 1;
+}
+
+/* process.unlink(pid) */
+static int lprocess_unlink(lua_State *L) {
+  arb_pid_t pid = larb_check_pid(L, 1);
+  arb_unlink(larb_ctx(L)->node, larb_self(L), pid);
+  return 0;
+}
+
+/* process.trap_exits(boolean) */
+static int lprocess_trap_exits(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  arb_proc_t *p = larb_self(L);
+  if (lua_toboolean(L, 1))
+    p->flags |= ARB_PROC_TRAP_EXIT;
+  else
+    p->flags &= (uint8_t)~ARB_PROC_TRAP_EXIT;
+  return 0;
+}
+
+/* process.exit(pid, reason): sends an exit signal. */
+static int lprocess_exit(lua_State *L) {
+  arb_pid_t pid = larb_check_pid(L, 1);
+  luaL_argexpected(L, !lua_isnoneornil(L, 2), 2, "exit reason");
+  arb_proc_t *self = larb_self(L);
+  larb_ctx_t *ctx = larb_ctx(L);
+  arb_reason_t *r = larb_reason_from(L, 2);
+  arb_signal_exit(ctx->node, self->pid, pid, r);
+  arb_reason_release(ctx->node, r);
+  return larb_finish(L, 0);
+}
+
+/* process.kill(pid): the untrappable "kill"; the victim ends "killed". */
+static int lprocess_kill(lua_State *L) {
+  arb_pid_t pid = larb_check_pid(L, 1);
+  arb_proc_t *self = larb_self(L);
+  arb_signal_exit(larb_ctx(L)->node, self->pid, pid, &arb_reason_kill);
+  return larb_finish(L, 0);
+}
+
+/* {======================================================================
+** Monitors
+** ======================================================================*/
+
+/* process.monitor(pid) -> monitor */
+static int lprocess_monitor(lua_State *L) {
+  arb_pid_t pid = larb_check_pid(L, 1);
+  arb_proc_t *self = larb_self(L);
+  larb_monitor_t *m = lua_newuserdatauv(L, sizeof(*m), 0);
+  luaL_setmetatable(L, LARB_MONITOR);
+  arb_monitor_init(larb_ctx(L)->node, &m->mon, self, pid);
+  return 1;
+}
+
+/* process.demonitor(monitor): also drops a DOWN already queued. */
+static int lprocess_demonitor(lua_State *L) {
+  larb_monitor_t *m = larb_check_monitor(L, 1);
+  arb_monitor_fini(larb_ctx(L)->node, &m->mon);
+  return 0;
+}
+
+static int monitor_gc(lua_State *L) {
+  larb_monitor_t *m = lua_touserdata(L, 1);
+  larb_ctx_t *ctx = larb_ctx(L);
+  if (ctx->node) arb_monitor_fini(ctx->node, &m->mon);
+  return 0;
+}
+
+static int monitor_tostring(lua_State *L) {
+  larb_monitor_t *m = larb_check_monitor(L, 1);
+  lua_pushfstring(L, "Monitor<%I of <0.%d.%d>>", (lua_Integer)m->mon.id,
+                  (int)arb_pid_slot(m->mon.target),
+                  (int)arb_pid_gen(m->mon.target));
+  return 1;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Sleeping and timers
+** ======================================================================*/
+
+static int sleep_k(lua_State *L, int status, lua_KContext kctx) {
+  (void)status;
+  larb_ctx_t *ctx = larb_ctx(L);
+  arb_proc_t *p = larb_self(L);
+  int timed_out = p->flags & ARB_PROC_TIMED_OUT;
+  arb_node_wait_done(ctx->node, p);
+  if (timed_out) return 0;
+  /* Woken early: wait out the rest (kctx is the deadline, or -1). */
+  int64_t deadline = (int64_t)kctx, t = now(L);
+  if (deadline >= 0 && t >= deadline) return 0;
+  if (arb_node_wait(ctx->node, p, t, deadline < 0 ? -1 : deadline - t))
+    return luaL_error(L, "out of memory");
+  return lua_yieldk(L, 0, kctx, sleep_k);
+}
+
+/* process.sleep(ms) */
+static int lprocess_sleep(lua_State *L) {
+  lua_Integer ms = check_ms(L, 1);
+  arb_proc_t *p = larb_self(L);
+  int64_t t = now(L);
+  if (arb_node_wait(larb_ctx(L)->node, p, t, ms))
+    return luaL_error(L, "out of memory");
+  return lua_yieldk(L, 0, (lua_KContext)(t + ms), sleep_k);
+}
+
+/* process.sleep_forever() */
+static int lprocess_sleep_forever(lua_State *L) {
+  arb_proc_t *p = larb_self(L);
+  arb_node_wait(larb_ctx(L)->node, p, now(L), -1);
+  return lua_yieldk(L, 0, (lua_KContext)-1, sleep_k);
+}
+
+/* process.send_after(subject, ms, msg) -> timer */
+static int lprocess_send_after(lua_State *L) {
+  larb_check_subject(L, 1);
+  lua_Integer ms = check_ms(L, 2);
+  luaL_argcheck(L, !lua_isnoneornil(L, 3), 3, "message must not be nil");
+  larb_self(L);
+  larb_ctx_t *ctx = larb_ctx(L);
+  arb_timer_id_t id =
+      arb_node_timer_start(ctx->node, now(L), ms, LARB_TIMER_SEND, 0, 0);
+  if (id == 0) return luaL_error(L, "out of memory");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->timers_ref);
+  lua_createtable(L, 2, 0);
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, -2, 1);
+  lua_pushvalue(L, 3);
+  lua_rawseti(L, -2, 2);
+  lua_rawseti(L, -2, (lua_Integer)id);
+  lua_pop(L, 1);
+  arb_timer_id_t *ud = lua_newuserdatauv(L, sizeof(*ud), 0);
+  *ud = id;
+  luaL_setmetatable(L, LARB_TIMER);
+  return 1;
+}
+
+/* process.cancel_timer(timer) -> ms_left | false */
+static int lprocess_cancel_timer(lua_State *L) {
+  arb_timer_id_t id = *(arb_timer_id_t *)luaL_checkudata(L, 1, LARB_TIMER);
+  larb_ctx_t *ctx = larb_ctx(L);
+  int64_t left;
+  if (arb_node_timer_cancel(ctx->node, id, now(L), &left, NULL) != 0) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->timers_ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, (lua_Integer)id);
+  lua_pop(L, 1);
+  lua_pushinteger(L, (lua_Integer)left);
+  return 1;
+}
+
+/* }====================================================================== */
+
+static const luaL_Reg process_funcs[] = {
+    {"spawn", lprocess_spawn},
+    {"spawn_link", lprocess_spawn_link},
+    {"self", lprocess_self},
+    {"is_alive", lprocess_is_alive},
+    {"link", lprocess_link},
+    {"unlink", lprocess_unlink},
+    {"trap_exits", lprocess_trap_exits},
+    {"exit", lprocess_exit},
+    {"kill", lprocess_kill},
+    {"monitor", lprocess_monitor},
+    {"demonitor", lprocess_demonitor},
+    {"sleep", lprocess_sleep},
+    {"sleep_forever", lprocess_sleep_forever},
+    {"send_after", lprocess_send_after},
+    {"cancel_timer", lprocess_cancel_timer},
+    {NULL, NULL}};
+
+int luaopen_arbor_core_process(lua_State *L) {
+  luaL_newmetatable(L, LARB_MONITOR);
+  lua_pushcfunction(L, monitor_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, monitor_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, LARB_TIMER);
+  lua_pop(L, 1);
+  luaL_newlib(L, process_funcs);
+  larb_open_mbox(L);
+  return 1;
+}

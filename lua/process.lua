@@ -1,0 +1,80 @@
+--[[
+process: Erlang-style processes, subjects, selectors, links and monitors.
+
+The primitives are C functions from arbor.core (host/bind/lprocess.c and
+lmbox.c); this module adds what is naturally written on top of them:
+call and try_call, exactly as gleam_erlang 0.x does it (a fresh reply
+subject, a monitor on the callee, wait for the reply or the DOWN).
+]]
+local core = require "arbor.core"
+
+local M = {}
+
+for _, name in ipairs {
+  "spawn", "spawn_link", "self", "is_alive", "link", "unlink", "trap_exits",
+  "exit", "kill", "monitor", "demonitor", "sleep", "sleep_forever",
+  "send_after", "cancel_timer", "new_subject", "subject_owner", "send",
+  "receive", "new_selector", "select",
+} do
+  M[name] = assert(core[name], name)
+end
+
+local new_subject, new_selector = core.new_subject, core.new_selector
+local subject_owner, send, select = core.subject_owner, core.send, core.select
+local monitor, demonitor, self = core.monitor, core.demonitor, core.self
+
+-- The error value of a failed call: a table with a kind and one line.
+local CallError = {}
+CallError.__index = CallError
+CallError.__tostring = function(e) return e.message end
+
+local function call_error(kind, message, reason)
+  return setmetatable({ kind = kind, message = message, reason = reason },
+                      CallError)
+end
+
+-- A key only this module holds marks a mapped DOWN, so no reply value can
+-- be mistaken for one.
+local DOWN = {}
+local function mark_down(down) return { [DOWN] = down.reason } end
+
+function M.try_call(subject, make_request, timeout_ms)
+  if type(make_request) ~= "function" then
+    error("bad argument #2 to 'try_call' (function expected, got "
+          .. type(make_request) .. ")", 2)
+  end
+  if math.type(timeout_ms) ~= "integer" or timeout_ms < 0 then
+    error("bad argument #3 to 'try_call' (timeout in ms expected)", 2)
+  end
+  local callee = subject_owner(subject)
+  if callee == self() then
+    error("bad argument #1 to 'try_call' (the caller owns this subject)", 2)
+  end
+  local reply = new_subject()
+  local mon = monitor(callee)
+  send(subject, make_request(reply))
+  local value = select(new_selector()
+                         :selecting(reply)
+                         :selecting_process_down(mon, mark_down), timeout_ms)
+  demonitor(mon)
+  if value == nil then
+    return nil, call_error("timeout",
+                           "call timed out after " .. timeout_ms .. " ms")
+  end
+  if type(value) == "table" and rawget(value, DOWN) ~= nil then
+    local reason = value[DOWN]
+    return nil, call_error("callee_down",
+                           "callee exited: " .. tostring(reason), reason)
+  end
+  return value
+end
+
+local try_call = M.try_call
+
+function M.call(subject, make_request, timeout_ms)
+  local value, err = try_call(subject, make_request, timeout_ms)
+  if value == nil then error(err, 2) end
+  return value
+end
+
+return M
