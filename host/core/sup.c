@@ -1,0 +1,581 @@
+/*
+** sup.c: the supervisor restart engine.
+**
+** Children live in an intrusive list in start order; each is named by a
+** key that never changes and is never reused.  A plan is built into a step
+** array owned by the supervisor, sized 2 * children when children are
+** added (a child takes at most two steps in any plan), so planning cannot
+** fail for lack of memory.  `cursor` is the next step the executor must
+** report; a status changes only when its step is reported.  The intensity
+** window is a ring of max_restarts + 1 times, oldest at `win_head`.
+**
+** OTP's rules, with gleam_otp's rest_for_one default: one child exit that
+** restarts = one intensity event; bystanders are shut down newest first
+** then started in order; temporary bystanders are dropped; retries count.
+** Depends on libc, alloc.h and list.h only.
+*/
+#include "sup.h"
+
+#include "alloc.h"
+#include "list.h"
+
+#include <assert.h>
+
+typedef struct child_s {
+  arb_list_t node;
+  uint32_t key;
+  uint32_t restarts;
+  uintptr_t user;
+  unsigned char restart, kind, status;
+  unsigned char after; /* status once its planned SHUTDOWN is reported */
+  unsigned char mark;  /* planning scratch: MARK_OUT, MARK_START, MARK_DROP */
+} child_t;
+
+enum { MARK_OUT, MARK_START, MARK_DROP };
+
+/* What the current plan's START steps belong to (for start failures). */
+enum { CTX_NONE, CTX_INIT, CTX_MANUAL, CTX_RESTART };
+
+struct arb_sup_s {
+  arb_list_t children; /* child_t.node, in start order */
+  size_t n;
+  uint32_t next_key;   /* 0 once the key space is used up */
+  arb_sup_flags_t flags;
+  int64_t *win;        /* restart times, ring of win_cap */
+  size_t win_cap, win_head, win_len;
+  arb_sup_step_t *steps;
+  size_t steps_cap;
+  size_t cursor;       /* next unreported step of plan */
+  int ctx;
+  arb_sup_plan_t plan;
+};
+
+#define CHILD(p) arb_container_of(p, child_t, node)
+
+/* {====== Helpers */
+
+static int valid_flags(const arb_sup_flags_t *f) {
+  return f && f->strategy >= ARB_SUP_REST_FOR_ONE &&
+         f->strategy <= ARB_SUP_ONE_FOR_ALL && f->max_restarts >= 0 &&
+         f->max_restarts <= ARB_SUP_MAX_INTENSITY && f->period_ms >= 0;
+}
+
+static int valid_spec(const arb_sup_spec_t *sp) {
+  return sp && sp->restart >= ARB_SUP_PERMANENT &&
+         sp->restart <= ARB_SUP_TEMPORARY && sp->kind >= ARB_SUP_WORKER &&
+         sp->kind <= ARB_SUP_SUPERVISOR;
+}
+
+static int busy(const arb_sup_t *s) { return s->cursor < s->plan.nsteps; }
+
+static child_t *find(const arb_sup_t *s, uint32_t key) {
+  arb_list_t *p;
+  if (key == 0) return NULL;
+  arb_list_each(p, &s->children) {
+    if (CHILD(p)->key == key) return CHILD(p);
+  }
+  return NULL;
+}
+
+static void info_of(const child_t *c, size_t index, arb_sup_info_t *out) {
+  out->key = c->key;
+  out->index = index;
+  out->restart = c->restart;
+  out->kind = c->kind;
+  out->status = c->status;
+  out->restarts = c->restarts;
+  out->user = c->user;
+}
+
+static void unlink_child(arb_sup_t *s, child_t *c) {
+  arb_list_remove(&c->node);
+  arb_free(c, sizeof(*c));
+  s->n--;
+}
+
+/* Stores the plan pointer for the caller; always succeeds. */
+static int hand_out(arb_sup_t *s, const arb_sup_plan_t **plan) {
+  if (plan) *plan = &s->plan;
+  return 0;
+}
+
+/* Starts an empty plan, replacing (abandoning) the current one. */
+static void plan_begin(arb_sup_t *s, int outcome, uint32_t key, int ctx) {
+  s->plan.outcome = outcome;
+  s->plan.key = key;
+  s->plan.strategy = s->flags.strategy;
+  s->plan.restarts = 0;
+  s->plan.max_restarts = s->flags.max_restarts;
+  s->plan.period_ms = s->flags.period_ms;
+  s->plan.nsteps = 0;
+  s->plan.steps = s->steps;
+  s->cursor = 0;
+  s->ctx = ctx;
+}
+
+static void push(arb_sup_t *s, int op, const child_t *c) {
+  assert(s->plan.nsteps < s->steps_cap);
+  arb_sup_step_t *st = &s->steps[s->plan.nsteps++];
+  st->op = op;
+  st->key = c->key;
+  st->user = c->user;
+}
+
+/* Plans a SHUTDOWN of every running child, newest first; the children end
+** stopped, and restarting ones become stopped at once. */
+static void plan_shutdown_all(arb_sup_t *s) {
+  arb_list_t *p;
+  for (p = s->children.prev; p != &s->children; p = p->prev) {
+    child_t *c = CHILD(p);
+    if (c->status == ARB_SUP_RESTARTING) c->status = ARB_SUP_STOPPED;
+    if (c->status != ARB_SUP_RUNNING) continue;
+    c->after = ARB_SUP_STOPPED;
+    push(s, ARB_SUP_SHUTDOWN, c);
+  }
+}
+
+/* Adds the steps that restart `from` as the strategy says: the set is
+** `from` (one_for_one), `from` and the non-stopped children after it
+** (rest_for_one) or every non-stopped child (one_for_all).  Running members
+** are shut down newest first (temporary bystanders are dropped too), then
+** the rest start in order. */
+static void plan_restart(arb_sup_t *s, child_t *from) {
+  int strategy = s->flags.strategy, after_from = 0;
+  arb_list_t *p;
+  arb_list_each(p, &s->children) {
+    child_t *c = CHILD(p);
+    int member;
+    if (c == from) after_from = 1;
+    member = c == from ||
+             (c->status != ARB_SUP_STOPPED &&
+              (strategy == ARB_SUP_ONE_FOR_ALL ||
+               (strategy == ARB_SUP_REST_FOR_ONE && after_from)));
+    if (!member)
+      c->mark = MARK_OUT;
+    else if (c != from && c->restart == ARB_SUP_TEMPORARY &&
+             c->status == ARB_SUP_RUNNING)
+      c->mark = MARK_DROP;
+    else
+      c->mark = MARK_START;
+  }
+  for (p = s->children.prev; p != &s->children; p = p->prev) {
+    child_t *c = CHILD(p);
+    if (c->mark == MARK_OUT || c->status != ARB_SUP_RUNNING) continue;
+    c->after = c->mark == MARK_DROP ? ARB_SUP_STOPPED : ARB_SUP_RESTARTING;
+    push(s, ARB_SUP_SHUTDOWN, c);
+    if (c->mark == MARK_DROP) push(s, ARB_SUP_DROP, c);
+  }
+  arb_list_each(p, &s->children) {
+    if (CHILD(p)->mark == MARK_START) push(s, ARB_SUP_START, CHILD(p));
+  }
+}
+
+/* Records a restart at now in the window and returns how many count. */
+static int record(arb_sup_t *s, int64_t now) {
+  while (s->win_len > 0 && now - s->win[s->win_head] > s->flags.period_ms) {
+    s->win_head = (s->win_head + 1) % s->win_cap;
+    s->win_len--;
+  }
+  if (s->win_len == s->win_cap) { /* full: over the limit either way */
+    s->win_head = (s->win_head + 1) % s->win_cap;
+    s->win_len--;
+  }
+  s->win[(s->win_head + s->win_len) % s->win_cap] = now;
+  s->win_len++;
+  return (int)s->win_len;
+}
+
+/* Child c (now restarting) is to be restarted at now: one intensity event,
+** then a RESTART plan or, past the limit, a GIVE_UP plan. */
+static void plan_counted_restart(arb_sup_t *s, child_t *c, int64_t now) {
+  int count = record(s, now);
+  if (count > s->flags.max_restarts) {
+    plan_begin(s, ARB_SUP_GIVE_UP, c->key, CTX_NONE);
+    plan_shutdown_all(s);
+  } else {
+    plan_begin(s, ARB_SUP_RESTART, c->key, CTX_RESTART);
+    plan_restart(s, c);
+  }
+  s->plan.restarts = count;
+}
+
+/* }====== */
+
+/* {====== Lifetime and flags */
+
+int arb_sup_new(arb_sup_t **out, const arb_sup_flags_t *flags) {
+  if (!out || !valid_flags(flags)) return ARB_SUP_EINVAL;
+  arb_sup_t *s = arb_calloc(1, sizeof(*s));
+  if (!s) return ARB_SUP_ENOMEM;
+  s->win_cap = (size_t)flags->max_restarts + 1;
+  s->win = arb_malloc(s->win_cap * sizeof(*s->win));
+  if (!s->win) {
+    arb_free(s, sizeof(*s));
+    return ARB_SUP_ENOMEM;
+  }
+  arb_list_init(&s->children);
+  s->next_key = 1;
+  s->flags = *flags;
+  plan_begin(s, ARB_SUP_NONE, 0, CTX_NONE);
+  *out = s;
+  return 0;
+}
+
+void arb_sup_free(arb_sup_t *s) {
+  if (!s) return;
+  while (!arb_list_empty(&s->children))
+    unlink_child(s, CHILD(s->children.next));
+  arb_free(s->win, s->win_cap * sizeof(*s->win));
+  arb_free(s->steps, s->steps_cap * sizeof(*s->steps));
+  arb_free(s, sizeof(*s));
+}
+
+int arb_sup_set_flags(arb_sup_t *s, const arb_sup_flags_t *flags) {
+  if (!valid_flags(flags)) return ARB_SUP_EINVAL;
+  if (busy(s)) return ARB_SUP_EBUSY;
+  size_t cap = (size_t)flags->max_restarts + 1;
+  if (cap != s->win_cap) {
+    int64_t *win = arb_malloc(cap * sizeof(*win));
+    if (!win) return ARB_SUP_ENOMEM;
+    size_t keep = s->win_len < cap ? s->win_len : cap;
+    size_t skip = s->win_len - keep; /* drop the oldest */
+    for (size_t i = 0; i < keep; i++)
+      win[i] = s->win[(s->win_head + skip + i) % s->win_cap];
+    arb_free(s->win, s->win_cap * sizeof(*s->win));
+    s->win = win;
+    s->win_cap = cap;
+    s->win_head = 0;
+    s->win_len = keep;
+  }
+  s->flags = *flags;
+  return 0;
+}
+
+void arb_sup_get_flags(const arb_sup_t *s, arb_sup_flags_t *out) {
+  *out = s->flags;
+}
+
+/* }====== */
+
+/* {====== Children: adding, editing, queries */
+
+int arb_sup_insert(arb_sup_t *s, size_t pos, const arb_sup_spec_t *spec,
+                   uint32_t *key) {
+  if (!valid_spec(spec) || pos > s->n) return ARB_SUP_EINVAL;
+  if (busy(s)) return ARB_SUP_EBUSY;
+  if (s->next_key == 0) return ARB_SUP_ENOMEM; /* key space used up */
+  size_t need = 2 * (s->n + 1);
+  if (s->steps_cap < need) {
+    size_t cap = s->steps_cap * 2 > need ? s->steps_cap * 2 : need;
+    arb_sup_step_t *steps =
+        arb_realloc(s->steps, s->steps_cap * sizeof(*steps),
+                    cap * sizeof(*steps));
+    if (!steps) return ARB_SUP_ENOMEM;
+    s->steps = steps;
+    s->steps_cap = cap;
+    s->plan.steps = steps;
+  }
+  child_t *c = arb_calloc(1, sizeof(*c));
+  if (!c) return ARB_SUP_ENOMEM;
+  c->key = s->next_key++;
+  c->user = spec->user;
+  c->restart = (unsigned char)spec->restart;
+  c->kind = (unsigned char)spec->kind;
+  c->status = c->after = ARB_SUP_STOPPED;
+  arb_list_t *at = &s->children; /* insert before `at` */
+  if (pos < s->n) {
+    at = s->children.next;
+    while (pos-- > 0) at = at->next;
+  }
+  arb_list_insert_tail(at, &c->node);
+  s->n++;
+  if (key) *key = c->key;
+  return 0;
+}
+
+int arb_sup_add(arb_sup_t *s, const arb_sup_spec_t *spec, uint32_t *key) {
+  return arb_sup_insert(s, s->n, spec, key);
+}
+
+int arb_sup_update(arb_sup_t *s, uint32_t key, const arb_sup_spec_t *spec) {
+  if (!valid_spec(spec)) return ARB_SUP_EINVAL;
+  if (busy(s)) return ARB_SUP_EBUSY;
+  child_t *c = find(s, key);
+  if (!c) return ARB_SUP_ENOTFOUND;
+  c->restart = (unsigned char)spec->restart;
+  c->kind = (unsigned char)spec->kind;
+  c->user = spec->user;
+  return 0;
+}
+
+int arb_sup_delete(arb_sup_t *s, uint32_t key) {
+  if (busy(s)) return ARB_SUP_EBUSY;
+  child_t *c = find(s, key);
+  if (!c) return ARB_SUP_ENOTFOUND;
+  if (c->status == ARB_SUP_RUNNING) return ARB_SUP_ERUNNING;
+  if (c->status == ARB_SUP_RESTARTING) return ARB_SUP_ERESTARTING;
+  unlink_child(s, c);
+  return 0;
+}
+
+int arb_sup_lookup(const arb_sup_t *s, uint32_t key, arb_sup_info_t *out) {
+  size_t i = 0;
+  arb_list_t *p;
+  arb_list_each(p, &s->children) {
+    if (CHILD(p)->key == key) {
+      if (out) info_of(CHILD(p), i, out);
+      return 0;
+    }
+    i++;
+  }
+  return ARB_SUP_ENOTFOUND;
+}
+
+uint32_t arb_sup_key_at(const arb_sup_t *s, size_t index) {
+  arb_list_t *p;
+  arb_list_each(p, &s->children) {
+    if (index-- == 0) return CHILD(p)->key;
+  }
+  return 0;
+}
+
+size_t arb_sup_which_children(const arb_sup_t *s, arb_sup_info_t *out,
+                              size_t cap) {
+  size_t i = 0;
+  arb_list_t *p;
+  arb_list_each(p, &s->children) {
+    if (i < cap) info_of(CHILD(p), i, &out[i]);
+    i++;
+  }
+  return i;
+}
+
+void arb_sup_count_children(const arb_sup_t *s, arb_sup_counts_t *out) {
+  arb_list_t *p;
+  out->specs = out->active = out->workers = out->supervisors = 0;
+  arb_list_each(p, &s->children) {
+    const child_t *c = CHILD(p);
+    out->specs++;
+    if (c->status == ARB_SUP_RUNNING) out->active++;
+    if (c->kind == ARB_SUP_SUPERVISOR)
+      out->supervisors++;
+    else
+      out->workers++;
+  }
+}
+
+int arb_sup_check(const arb_sup_t *s) {
+#define CHECK(cond)                       \
+  do {                                    \
+    if (!(cond)) return ARB_SUP_ECORRUPT; \
+  } while (0)
+  CHECK(s && valid_flags(&s->flags));
+  CHECK(s->win && s->win_cap == (size_t)s->flags.max_restarts + 1);
+  CHECK(s->win_head < s->win_cap && s->win_len <= s->win_cap);
+  for (size_t i = 1; i < s->win_len; i++)
+    CHECK(s->win[(s->win_head + i - 1) % s->win_cap] <=
+          s->win[(s->win_head + i) % s->win_cap]);
+  size_t n = 0;
+  const arb_list_t *p, *q;
+  arb_list_each(p, &s->children) {
+    const child_t *c = CHILD(p);
+    CHECK(p->next->prev == p && p->prev->next == p);
+    CHECK(c->key != 0 && (s->next_key == 0 || c->key < s->next_key));
+    CHECK(c->restart <= ARB_SUP_TEMPORARY && c->kind <= ARB_SUP_SUPERVISOR);
+    CHECK(c->status <= ARB_SUP_STOPPED && c->after <= ARB_SUP_STOPPED);
+    for (q = p->next; q != &s->children; q = q->next)
+      CHECK(CHILD(q)->key != c->key);
+    n++;
+  }
+  CHECK(n == s->n && s->steps_cap >= 2 * s->n);
+  CHECK(s->ctx >= CTX_NONE && s->ctx <= CTX_RESTART);
+  CHECK(s->plan.nsteps <= s->steps_cap && s->cursor <= s->plan.nsteps);
+  CHECK(s->plan.nsteps == 0 || s->plan.steps == s->steps);
+  for (size_t i = s->cursor; i < s->plan.nsteps; i++) {
+    const arb_sup_step_t *st = &s->steps[i];
+    const child_t *c = find(s, st->key);
+    CHECK(c && st->op >= ARB_SUP_SHUTDOWN && st->op <= ARB_SUP_DROP);
+    if (i == s->cursor)
+      CHECK((st->op == ARB_SUP_SHUTDOWN) == (c->status == ARB_SUP_RUNNING));
+  }
+  return 0;
+#undef CHECK
+}
+
+const char *arb_sup_strerror(int err) {
+  switch (err) {
+#define XX(name, code, msg) \
+  case code:                \
+    return msg;
+    ARB_SUP_ERRNO_MAP(XX)
+#undef XX
+  }
+  return err == 0 ? "success" : "unknown error";
+}
+
+const char *arb_sup_err_name(int err) {
+  switch (err) {
+#define XX(name, code, msg) \
+  case code:                \
+    return #name;
+    ARB_SUP_ERRNO_MAP(XX)
+#undef XX
+  }
+  return err == 0 ? "OK" : "EUNKNOWN";
+}
+
+/* }====== */
+
+/* {====== Events that make plans */
+
+int arb_sup_start(arb_sup_t *s, const arb_sup_plan_t **plan) {
+  arb_list_t *p;
+  if (busy(s)) return ARB_SUP_EBUSY;
+  arb_list_each(p, &s->children) {
+    if (CHILD(p)->status == ARB_SUP_RUNNING) return ARB_SUP_ERUNNING;
+    if (CHILD(p)->status == ARB_SUP_RESTARTING) return ARB_SUP_ERESTARTING;
+  }
+  plan_begin(s, ARB_SUP_NONE, 0, CTX_INIT);
+  arb_list_each(p, &s->children) push(s, ARB_SUP_START, CHILD(p));
+  return hand_out(s, plan);
+}
+
+int arb_sup_exit(arb_sup_t *s, uint32_t key, int cls, int64_t now_ms,
+                 const arb_sup_plan_t **plan) {
+  if (busy(s)) return ARB_SUP_EBUSY;
+  if (cls < ARB_EXIT_NORMAL || cls > ARB_EXIT_ABNORMAL) return ARB_SUP_EINVAL;
+  child_t *c = find(s, key);
+  if (!c) return ARB_SUP_ENOTFOUND;
+  if (c->status == ARB_SUP_RESTARTING) return ARB_SUP_ERESTARTING;
+  if (c->status == ARB_SUP_STOPPED) return ARB_SUP_ESTOPPED;
+  int restart = c->restart == ARB_SUP_PERMANENT ||
+                (c->restart == ARB_SUP_TRANSIENT && cls == ARB_EXIT_ABNORMAL);
+  if (!restart) {
+    c->status = ARB_SUP_STOPPED;
+    plan_begin(s, ARB_SUP_NONE, key, CTX_NONE);
+    if (c->restart == ARB_SUP_TEMPORARY) push(s, ARB_SUP_DROP, c);
+    return hand_out(s, plan);
+  }
+  c->status = ARB_SUP_RESTARTING;
+  plan_counted_restart(s, c, now_ms);
+  return hand_out(s, plan);
+}
+
+int arb_sup_retry(arb_sup_t *s, uint32_t key, int64_t now_ms,
+                  const arb_sup_plan_t **plan) {
+  if (busy(s)) return ARB_SUP_EBUSY;
+  child_t *c = find(s, key);
+  if (!c || c->status != ARB_SUP_RESTARTING)
+    plan_begin(s, ARB_SUP_NONE, key, CTX_NONE);
+  else
+    plan_counted_restart(s, c, now_ms);
+  return hand_out(s, plan);
+}
+
+int arb_sup_terminate_child(arb_sup_t *s, uint32_t key,
+                            const arb_sup_plan_t **plan) {
+  if (busy(s)) return ARB_SUP_EBUSY;
+  child_t *c = find(s, key);
+  if (!c) return ARB_SUP_ENOTFOUND;
+  plan_begin(s, ARB_SUP_NONE, key, CTX_NONE);
+  if (c->status == ARB_SUP_RUNNING) {
+    c->after = ARB_SUP_STOPPED;
+    push(s, ARB_SUP_SHUTDOWN, c);
+  } else {
+    c->status = ARB_SUP_STOPPED; /* ends a restart loop */
+  }
+  if (c->restart == ARB_SUP_TEMPORARY) push(s, ARB_SUP_DROP, c);
+  return hand_out(s, plan);
+}
+
+int arb_sup_restart_child(arb_sup_t *s, uint32_t key,
+                          const arb_sup_plan_t **plan) {
+  if (busy(s)) return ARB_SUP_EBUSY;
+  child_t *c = find(s, key);
+  if (!c) return ARB_SUP_ENOTFOUND;
+  if (c->status == ARB_SUP_RUNNING) return ARB_SUP_ERUNNING;
+  if (c->status == ARB_SUP_RESTARTING) return ARB_SUP_ERESTARTING;
+  plan_begin(s, ARB_SUP_NONE, key, CTX_MANUAL);
+  push(s, ARB_SUP_START, c);
+  return hand_out(s, plan);
+}
+
+int arb_sup_remove(arb_sup_t *s, uint32_t key, const arb_sup_plan_t **plan) {
+  if (busy(s)) return ARB_SUP_EBUSY;
+  child_t *c = find(s, key);
+  if (!c) return ARB_SUP_ENOTFOUND;
+  plan_begin(s, ARB_SUP_NONE, key, CTX_NONE);
+  if (c->status == ARB_SUP_RUNNING) {
+    c->after = ARB_SUP_STOPPED;
+    push(s, ARB_SUP_SHUTDOWN, c);
+  } else {
+    c->status = ARB_SUP_STOPPED;
+  }
+  push(s, ARB_SUP_DROP, c);
+  return hand_out(s, plan);
+}
+
+int arb_sup_changed(arb_sup_t *s, uint32_t key,
+                    const arb_sup_plan_t **plan) {
+  if (busy(s)) return ARB_SUP_EBUSY;
+  child_t *c = find(s, key);
+  if (!c) return ARB_SUP_ENOTFOUND;
+  if (c->status != ARB_SUP_RUNNING) {
+    plan_begin(s, ARB_SUP_NONE, key, CTX_NONE);
+  } else {
+    plan_begin(s, ARB_SUP_RESTART, key, CTX_RESTART);
+    plan_restart(s, c);
+  }
+  return hand_out(s, plan);
+}
+
+int arb_sup_stop(arb_sup_t *s, const arb_sup_plan_t **plan) {
+  plan_begin(s, ARB_SUP_NONE, 0, CTX_NONE);
+  plan_shutdown_all(s);
+  return hand_out(s, plan);
+}
+
+/* }====== */
+
+/* {====== Reports from the executor */
+
+int arb_sup_step_done(arb_sup_t *s, uint32_t key) {
+  if (!busy(s) || s->steps[s->cursor].key != key) return ARB_SUP_ESTEP;
+  child_t *c = find(s, key);
+  assert(c != NULL);
+  switch (s->steps[s->cursor].op) {
+    case ARB_SUP_SHUTDOWN:
+      c->status = c->after;
+      break;
+    case ARB_SUP_START:
+      c->status = ARB_SUP_RUNNING;
+      if (s->ctx == CTX_RESTART) c->restarts++;
+      break;
+    default:
+      unlink_child(s, c);
+      break;
+  }
+  s->cursor++;
+  return 0;
+}
+
+int arb_sup_start_failed(arb_sup_t *s, uint32_t key,
+                         const arb_sup_plan_t **plan) {
+  if (!busy(s) || s->steps[s->cursor].key != key ||
+      s->steps[s->cursor].op != ARB_SUP_START)
+    return ARB_SUP_ESTEP;
+  child_t *c = find(s, key);
+  assert(c != NULL);
+  if (s->ctx == CTX_RESTART) {
+    c->status = ARB_SUP_RESTARTING;
+    plan_begin(s, ARB_SUP_RETRY, key, CTX_NONE);
+  } else {
+    c->status = ARB_SUP_STOPPED;
+    int init = s->ctx == CTX_INIT;
+    plan_begin(s, ARB_SUP_FAIL, key, CTX_NONE);
+    if (init) plan_shutdown_all(s);
+  }
+  return hand_out(s, plan);
+}
+
+/* }====== */

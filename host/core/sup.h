@@ -1,0 +1,266 @@
+/*
+** sup.h: the supervisor restart engine (a planner, no processes).
+**
+** An arb_sup_t holds one supervisor's children in start order with their
+** restart type, kind, status and restart count, plus the strategy and the
+** intensity window.  Given an event (a child exit, a retry, a management
+** call, a live edit) it returns a plan: an ordered list of SHUTDOWN, START
+** and DROP steps naming children by stable key, and an outcome.  A separate
+** executor (the supervisor process) carries the steps out in order and
+** reports each one back; only those reports change a child's status, so the
+** engine and the executor cannot drift apart.  While a plan has unreported
+** steps every other mutating call fails with ARB_SUP_EBUSY (except
+** arb_sup_stop, which abandons it).
+**
+** The engine owns its children and the current plan; it never owns or
+** touches the `user` values.  Planning never allocates: memory is reserved
+** when children are added.  Pure C11 on libc, alloc.h and list.h: no Lua,
+** no libuv, no clock (time comes in as now_ms, a monotonic millisecond
+** clock), no printing.
+*/
+#ifndef ARB_CORE_SUP_H
+#define ARB_CORE_SUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Error codes (0 is success).  XX(name, message). */
+#define ARB_SUP_ERRNO_MAP(XX)                                      \
+  XX(ENOTFOUND, -30100, "no such child")                           \
+  XX(ERUNNING, -30101, "child is running")                         \
+  XX(ERESTARTING, -30102, "child is restarting")                   \
+  XX(ESTOPPED, -30103, "child is not running")                     \
+  XX(ENOMEM, -30104, "out of memory")                              \
+  XX(EINVAL, -30105, "invalid argument")                           \
+  XX(EBUSY, -30106, "a plan is in progress")                       \
+  XX(ESTEP, -30107, "report does not match the plan's next step")  \
+  XX(ECORRUPT, -30108, "supervisor invariant violated")
+
+enum {
+#define XX(name, code, msg) ARB_SUP_##name = code,
+  ARB_SUP_ERRNO_MAP(XX)
+#undef XX
+};
+
+/* Strategies.  REST_FOR_ONE is the default, as in gleam_otp. */
+enum { ARB_SUP_REST_FOR_ONE, ARB_SUP_ONE_FOR_ONE, ARB_SUP_ONE_FOR_ALL };
+
+/* Restart types: always, only after an abnormal exit, never (dropped). */
+enum { ARB_SUP_PERMANENT, ARB_SUP_TRANSIENT, ARB_SUP_TEMPORARY };
+
+/* Child kinds, for count_children. */
+enum { ARB_SUP_WORKER, ARB_SUP_SUPERVISOR };
+
+/* Child status: a live process, none but one is wanted, none. */
+enum { ARB_SUP_RUNNING, ARB_SUP_RESTARTING, ARB_SUP_STOPPED };
+
+/* Exit classes: "normal"; "shutdown" or {shutdown=true}; anything else,
+** including "killed". */
+enum { ARB_EXIT_NORMAL, ARB_EXIT_SHUTDOWN, ARB_EXIT_ABNORMAL };
+
+/* Plan steps. */
+enum { ARB_SUP_SHUTDOWN, ARB_SUP_START, ARB_SUP_DROP };
+
+/* Plan outcomes: what the executor does once the steps are done.
+** NONE: nothing more.  RESTART: nothing more (a restart happened; report
+** it).  RETRY: send yourself a retry message for child `key`, and call
+** arb_sup_retry when it arrives.  GIVE_UP: exit with reason "shutdown"
+** (too many restarts).  FAIL: the request failed because child `key`
+** failed to start; return nil, err naming it. */
+enum { ARB_SUP_NONE, ARB_SUP_RESTART, ARB_SUP_RETRY, ARB_SUP_GIVE_UP,
+       ARB_SUP_FAIL };
+
+/* Largest accepted max_restarts (the window holds max_restarts+1 times). */
+#define ARB_SUP_MAX_INTENSITY (1 << 20)
+
+typedef struct arb_sup_s arb_sup_t;
+
+typedef struct arb_sup_flags_s {
+  int strategy;      /* ARB_SUP_REST_FOR_ONE, ... */
+  int max_restarts;  /* 0 .. ARB_SUP_MAX_INTENSITY */
+  int64_t period_ms; /* >= 0; a restart counts while now - t <= period */
+} arb_sup_flags_t;
+
+typedef struct arb_sup_spec_s {
+  int restart;    /* ARB_SUP_PERMANENT, ARB_SUP_TRANSIENT, ARB_SUP_TEMPORARY */
+  int kind;       /* ARB_SUP_WORKER or ARB_SUP_SUPERVISOR */
+  uintptr_t user; /* the executor's value; the engine never touches it */
+} arb_sup_spec_t;
+
+typedef struct arb_sup_info_s {
+  uint32_t key;      /* stable, never 0, never reused by this supervisor */
+  size_t index;      /* position in start order (shifts on insert/drop) */
+  int restart;
+  int kind;
+  int status;        /* ARB_SUP_RUNNING, ARB_SUP_RESTARTING, ARB_SUP_STOPPED */
+  uint32_t restarts; /* times restarted by exits, retries and spec changes */
+  uintptr_t user;
+} arb_sup_info_t;
+
+typedef struct arb_sup_counts_s {
+  size_t specs, active, workers, supervisors;
+} arb_sup_counts_t;
+
+typedef struct arb_sup_step_s {
+  int op;         /* ARB_SUP_SHUTDOWN, ARB_SUP_START or ARB_SUP_DROP */
+  uint32_t key;   /* the child */
+  uintptr_t user; /* its user value, so a DROP can release it */
+} arb_sup_step_t;
+
+typedef struct arb_sup_plan_s {
+  int outcome;       /* ARB_SUP_NONE, ... */
+  uint32_t key;      /* the child the plan is about, 0 for start/stop */
+  int strategy;      /* the strategy that made the plan */
+  int restarts;      /* restarts in the window incl. this one; 0 if the
+                        plan did not count toward intensity */
+  int max_restarts;  /* the limit, for "restart 2 of 5 in 1 s" */
+  int64_t period_ms;
+  size_t nsteps;
+  const arb_sup_step_t *steps; /* in execution order */
+} arb_sup_plan_t;
+
+/* {====== Lifetime and flags */
+
+/* Creates an empty supervisor in *out.  Returns 0, ARB_SUP_EINVAL for bad
+** flags or ARB_SUP_ENOMEM (then *out is untouched).  Free it with
+** arb_sup_free. */
+int arb_sup_new(arb_sup_t **out, const arb_sup_flags_t *flags);
+
+/* Frees the supervisor, its children and its plan.  User values are not
+** touched: release them first (arb_sup_which_children lists them). */
+void arb_sup_free(arb_sup_t *s);
+
+/* Changes strategy, max_restarts and period in place, keeping the newest
+** recorded restarts.  Returns 0, ARB_SUP_EINVAL, ARB_SUP_EBUSY or
+** ARB_SUP_ENOMEM (then nothing changed). */
+int arb_sup_set_flags(arb_sup_t *s, const arb_sup_flags_t *flags);
+
+/* Copies the current flags into *out. */
+void arb_sup_get_flags(const arb_sup_t *s, arb_sup_flags_t *out);
+
+/* }====== */
+
+/* {====== Children: adding, editing, queries */
+
+/* Inserts a stopped child at start-order position pos (0 .. count; count
+** appends) and stores its new key in *key (may be NULL).  Returns 0,
+** ARB_SUP_EINVAL, ARB_SUP_EBUSY or ARB_SUP_ENOMEM (nothing changed).
+** Start it with arb_sup_start (initially) or arb_sup_restart_child. */
+int arb_sup_insert(arb_sup_t *s, size_t pos, const arb_sup_spec_t *spec,
+                   uint32_t *key);
+
+/* Same as arb_sup_insert at the end of the start order. */
+int arb_sup_add(arb_sup_t *s, const arb_sup_spec_t *spec, uint32_t *key);
+
+/* Replaces child key's restart type, kind and user value, changing nothing
+** else (pair it with arb_sup_changed to restart it).  Returns 0,
+** ARB_SUP_ENOTFOUND, ARB_SUP_EINVAL or ARB_SUP_EBUSY. */
+int arb_sup_update(arb_sup_t *s, uint32_t key, const arb_sup_spec_t *spec);
+
+/* Deletes a stopped child at once (OTP delete_child); the caller releases
+** its user value.  Returns 0, ARB_SUP_ENOTFOUND, ARB_SUP_ERUNNING,
+** ARB_SUP_ERESTARTING or ARB_SUP_EBUSY. */
+int arb_sup_delete(arb_sup_t *s, uint32_t key);
+
+/* Fills *out for child key.  Returns 0 or ARB_SUP_ENOTFOUND. */
+int arb_sup_lookup(const arb_sup_t *s, uint32_t key, arb_sup_info_t *out);
+
+/* Returns the key of the child at start-order position index, or 0. */
+uint32_t arb_sup_key_at(const arb_sup_t *s, size_t index);
+
+/* Writes up to cap children, in start order, to out (may be NULL when cap
+** is 0) and returns the number of children. */
+size_t arb_sup_which_children(const arb_sup_t *s, arb_sup_info_t *out,
+                              size_t cap);
+
+/* Fills *out: specs (children), active (running), workers, supervisors. */
+void arb_sup_count_children(const arb_sup_t *s, arb_sup_counts_t *out);
+
+/* Validates every invariant (list links, unique keys, statuses, window,
+** plan).  Returns 0 or ARB_SUP_ECORRUPT. */
+int arb_sup_check(const arb_sup_t *s);
+
+/* Returns a static message / name ("ENOTFOUND") for an ARB_SUP_E* code. */
+const char *arb_sup_strerror(int err);
+const char *arb_sup_err_name(int err);
+
+/* }====== */
+
+/* {====== Events that make plans
+** Each stores in *plan a pointer to the supervisor's current plan, valid
+** until the next mutating call on s (NULL is allowed if the caller does
+** not want it).  They return 0 or a negative code, in which case nothing
+** changed and *plan is untouched; none of them allocates. */
+
+/* Initial start: START every child in order (all must be stopped, else
+** ARB_SUP_ERUNNING).  A start failure gives a FAIL plan shutting down the
+** started children newest first. */
+int arb_sup_start(arb_sup_t *s, const arb_sup_plan_t **plan);
+
+/* Child key's process exited with exit class cls at now_ms.  Returns
+** ARB_SUP_ENOTFOUND, ARB_SUP_ERESTARTING or ARB_SUP_ESTOPPED if it was not
+** running, ARB_SUP_EINVAL for a bad class, ARB_SUP_EBUSY.  The plan is
+** NONE (no restart; a temporary child is dropped, a transient one stays
+** stopped), RESTART (per strategy, one intensity event) or GIVE_UP. */
+int arb_sup_exit(arb_sup_t *s, uint32_t key, int cls, int64_t now_ms,
+                 const arb_sup_plan_t **plan);
+
+/* The retry message for child key arrived at now_ms.  If the child is
+** still restarting this counts toward intensity and plans RESTART (one
+** for one: key; rest for one: key and the non-stopped ones after it; one
+** for all: every non-stopped child; running ones are shut down first) or
+** GIVE_UP; otherwise (gone, running, stopped) the plan is NONE.  Returns 0
+** or ARB_SUP_EBUSY. */
+int arb_sup_retry(arb_sup_t *s, uint32_t key, int64_t now_ms,
+                  const arb_sup_plan_t **plan);
+
+/* terminate_child: plan SHUTDOWN key if running, then DROP if temporary;
+** the child ends stopped and is never restarted by this.  Returns 0,
+** ARB_SUP_ENOTFOUND or ARB_SUP_EBUSY. */
+int arb_sup_terminate_child(arb_sup_t *s, uint32_t key,
+                            const arb_sup_plan_t **plan);
+
+/* restart_child: plan START key (not counted toward intensity); a failure
+** gives a FAIL plan and leaves it stopped.  Returns 0, ARB_SUP_ENOTFOUND,
+** ARB_SUP_ERUNNING, ARB_SUP_ERESTARTING or ARB_SUP_EBUSY. */
+int arb_sup_restart_child(arb_sup_t *s, uint32_t key,
+                          const arb_sup_plan_t **plan);
+
+/* Live edit, child removed: plan SHUTDOWN key (if running), DROP key.
+** Returns 0, ARB_SUP_ENOTFOUND or ARB_SUP_EBUSY. */
+int arb_sup_remove(arb_sup_t *s, uint32_t key, const arb_sup_plan_t **plan);
+
+/* Live edit, child key's spec changed: if it is running, plan RESTART as
+** the strategy says for key, without counting toward intensity (the child
+** itself restarts even if temporary; temporary bystanders are dropped);
+** otherwise NONE.  Returns 0, ARB_SUP_ENOTFOUND or ARB_SUP_EBUSY. */
+int arb_sup_changed(arb_sup_t *s, uint32_t key,
+                    const arb_sup_plan_t **plan);
+
+/* Orderly stop (supervisor.stop, parent exit): abandons any plan in
+** progress and plans SHUTDOWN of every running child newest first;
+** restarting children become stopped.  Always returns 0. */
+int arb_sup_stop(arb_sup_t *s, const arb_sup_plan_t **plan);
+
+/* }====== */
+
+/* {====== Reports from the executor */
+
+/* The plan's next step, on child key, is done: after SHUTDOWN the child is
+** stopped or restarting (the executor must discard any pending exit of
+** the old process), after START it is running, after DROP it is gone
+** (its user value is the caller's to release).  Returns 0 or ARB_SUP_ESTEP
+** if key is not the next step's child. */
+int arb_sup_step_done(arb_sup_t *s, uint32_t key);
+
+/* The plan's next step, START of child key, failed.  Abandons the plan and
+** stores the new one: FAIL after arb_sup_start (shut down the started
+** ones) or arb_sup_restart_child, RETRY otherwise (the child is
+** restarting).  Returns 0 or ARB_SUP_ESTEP if the next step is not START
+** key. */
+int arb_sup_start_failed(arb_sup_t *s, uint32_t key,
+                         const arb_sup_plan_t **plan);
+
+/* }====== */
+
+#endif
