@@ -70,7 +70,32 @@ larb_monitor_t *larb_check_monitor(lua_State *L, int idx) {
   return luaL_checkudata(L, idx, LARB_MONITOR);
 }
 
+static int error_tostring(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "message");
+  if (!lua_isstring(L, -1)) {
+    lua_getfield(L, 1, "kind");
+    lua_pushfstring(L, "error: %s", luaL_optstring(L, -1, "unknown"));
+  }
+  return 1;
+}
+
+int larb_push_error(lua_State *L, const char *kind, const char *msg) {
+  lua_pushnil(L);
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "message");
+  luaL_setmetatable(L, LARB_ERROR);
+  return 2;
+}
+
 void larb_open_types(lua_State *L) {
+  luaL_newmetatable(L, LARB_ERROR);
+  lua_pushcfunction(L, error_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
   luaL_newmetatable(L, LARB_PID);
   lua_pushcfunction(L, pid_tostring);
   lua_setfield(L, -2, "__tostring");

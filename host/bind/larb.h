@@ -27,6 +27,7 @@
 #define LARB_MONITOR "arbor.Monitor"
 #define LARB_SELECTOR "arbor.Selector"
 #define LARB_TIMER "arbor.Timer"
+#define LARB_ERROR "arbor.Error"
 
 /* Instructions a process may run before it is preempted. */
 #define LARB_BUDGET 20000
@@ -45,6 +46,8 @@ typedef struct larb_ctx_s {
   int procs_ref;  /* table: slot -> thread of a live process */
   int pids_ref;   /* weak table: pid integer -> pid userdata */
   int timers_ref; /* table: timer id -> {subject, message} */
+  int registries_ref; /* table: registry pointer -> its subject */
+  struct arb_names_s *names; /* chip registry names */
   lua_State *current_co; /* the coroutine now running, or NULL */
   arb_pid_t main_pid;
   int exit_code;     /* what arbor exits with */
@@ -55,6 +58,8 @@ typedef struct larb_ctx_s {
 
 typedef struct larb_subject_s {
   arb_subject_t sub;
+  struct arb_registry_s *registry; /* chip registry behind it, while alive */
+  uint8_t is_registry;             /* made by chip.start */
 } larb_subject_t;
 
 typedef struct larb_monitor_s {
@@ -97,6 +102,13 @@ int larb_finish(lua_State *L, int nresults);
 ** nargs values above it (all popped).  Returns the process or raises. */
 arb_proc_t *larb_spawn(lua_State *L, int nargs);
 
+/* Pushes nil and an error table {kind = kind, message = msg} whose
+** __tostring gives msg (the `nil, err` of expected failures); returns 2. */
+int larb_push_error(lua_State *L, const char *kind, const char *msg);
+
+/* process.sleep_forever(), callable from other binding functions. */
+int larb_sleep_forever(lua_State *L);
+
 /* Writes a one-line rendering of the value at idx (tostring semantics,
 ** metamethods allowed) to the buffer b. */
 void larb_describe(lua_State *L, int idx, luaL_Buffer *b);
@@ -105,6 +117,7 @@ void larb_describe(lua_State *L, int idx, luaL_Buffer *b);
 int luaopen_arbor_core_process(lua_State *L);
 void larb_open_mbox(lua_State *L); /* adds to the table on top */
 void larb_open_types(lua_State *L);
+int luaopen_arbor_core_chip(lua_State *L);
 
 /* The host (lhost.c): set up a state, run a script, tear down. */
 typedef struct larb_host_opts_s {

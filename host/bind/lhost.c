@@ -24,6 +24,7 @@
 
 #include "alloc.h"
 #include "larb.h"
+#include "registry.h"
 
 /* {======================================================================
 ** Lua memory accounting
@@ -331,6 +332,8 @@ static void preload_modules(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, open_core);
   lua_setfield(L, -2, "arbor.core");
+  lua_pushcfunction(L, luaopen_arbor_core_chip);
+  lua_setfield(L, -2, "arbor.core.chip");
   for (const larb_embedded_t *m = larb_embedded; m->name; m++) {
     lua_pushlightuserdata(L, (void *)m);
     lua_pushcclosure(L, load_embedded, 1);
@@ -380,6 +383,7 @@ int larb_host_run(const larb_host_opts_t *opts) {
   ctx.procs_ref = new_table_ref(L, NULL);
   ctx.pids_ref = new_table_ref(L, "v");
   ctx.timers_ref = new_table_ref(L, NULL);
+  ctx.registries_ref = new_table_ref(L, NULL);
   preload_modules(L);
   set_arg_table(L, opts);
 
@@ -399,9 +403,11 @@ int larb_host_run(const larb_host_opts_t *opts) {
                                           timer_fired};
   static const arb_rt_ops_t rt_ops = {host_resume, host_signal};
   ctx.node = arb_node_new(&node_ops, &ctx);
-  if (ctx.node == NULL || arb_rt_init(&rt, ctx.node, &rt_ops, &ctx) != 0) {
+  ctx.names = arb_names_new();
+  if (ctx.node == NULL || ctx.names == NULL || arb_rt_init(&rt, ctx.node, &rt_ops, &ctx) != 0) {
     fprintf(stderr, "arbor: cannot start the runtime\n");
     arb_node_free(ctx.node);
+    arb_names_free(ctx.names);
     lua_close(L);
     return 1;
   }
@@ -418,6 +424,7 @@ int larb_host_run(const larb_host_opts_t *opts) {
   int code = ctx.exit_code;
   arb_node_free(ctx.node);
   ctx.node = NULL;
+  arb_names_free(ctx.names);
   arb_rt_close(&rt);
   lua_close(L);
   return code;

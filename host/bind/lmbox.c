@@ -33,6 +33,8 @@ static int64_t opt_timeout(lua_State *L, int idx) {
 static int lmbox_new_subject(lua_State *L) {
   arb_proc_t *p = larb_self(L);
   larb_subject_t *s = lua_newuserdatauv(L, sizeof(*s), 0);
+  s->registry = NULL;
+  s->is_registry = 0;
   luaL_setmetatable(L, LARB_SUBJECT);
   arb_subject_init(larb_ctx(L)->node, &s->sub, p);
   return 1;

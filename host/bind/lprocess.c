@@ -165,7 +165,7 @@ static int lprocess_sleep(lua_State *L) {
 }
 
 /* process.sleep_forever() */
-static int lprocess_sleep_forever(lua_State *L) {
+int larb_sleep_forever(lua_State *L) {
   arb_proc_t *p = larb_self(L);
   arb_node_wait(larb_ctx(L)->node, p, now(L), -1);
   return lua_yieldk(L, 0, (lua_KContext)-1, sleep_k);
@@ -227,7 +227,7 @@ static const luaL_Reg process_funcs[] = {
     {"monitor", lprocess_monitor},
     {"demonitor", lprocess_demonitor},
     {"sleep", lprocess_sleep},
-    {"sleep_forever", lprocess_sleep_forever},
+    {"sleep_forever", larb_sleep_forever},
     {"send_after", lprocess_send_after},
     {"cancel_timer", lprocess_cancel_timer},
     {NULL, NULL}};
