@@ -85,12 +85,12 @@ static void queue_exit(arb_node_t *node, arb_proc_t *p, arb_pid_t from,
   if (p->flags & ARB_PROC_EXITS_SELECTED) arb_node_wake(node, p);
 }
 
-/* Delivers an exit signal to a live process.  A signal that comes from a
-** link never carries "kill": a killed peer's reason is "killed", which is
-** trappable. */
+/* Delivers an exit signal to a live process.  Only a "kill" sent as a
+** signal (from_link 0) is untrappable; a process that itself ended with
+** reason "kill" passes it along its links as an ordinary reason. */
 static void deliver(arb_node_t *node, arb_pid_t from, arb_proc_t *to,
-                    arb_reason_t *reason) {
-  if (reason->kind == ARB_REASON_KILL) {
+                    arb_reason_t *reason, int from_link) {
+  if (reason->kind == ARB_REASON_KILL && !from_link) {
     arb_node_exit(node, to, &arb_reason_killed);
     return;
   }
@@ -106,7 +106,7 @@ int arb_signal_exit(arb_node_t *node, arb_pid_t from, arb_pid_t to,
                     arb_reason_t *reason) {
   arb_proc_t *p = arb_node_lookup(node, to);
   if (p == NULL) return ARB_ENOPROC;
-  deliver(node, from, p, reason);
+  deliver(node, from, p, reason, 0);
   return 0;
 }
 
@@ -165,7 +165,7 @@ void arb__links_owner_ended(arb_node_t *node, arb_proc_t *p) {
     arb_pid_t peer = e->peer;
     free_link(e->link);
     arb_proc_t *q = arb_node_lookup(node, peer);
-    if (q) deliver(node, p->pid, q, reason);
+    if (q) deliver(node, p->pid, q, reason, 1);
   }
   /* Monitors on p: each keeps its DOWN until taken. */
   while (!arb_list_empty(&p->watchers)) {

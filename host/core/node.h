@@ -8,9 +8,9 @@
 **   scheduling point: look the pid up again.
 ** - A process is alive while its state is RUNNABLE, RUNNING or WAITING.
 **   When it ends, everything observable happens before arb_node_exit
-**   returns: its subjects stop accepting messages, its exit hooks run
-**   (the registry delists it there), linked processes get their exit
-**   signal, monitors fire.  Exits caused by those signals are processed
+**   returns, in this order: its exit hooks run (the registry delists it
+**   there), its subjects stop accepting messages and drop what is queued,
+**   linked processes get their exit signal, monitors fire.  Exits caused by those signals are processed
 **   from a worklist, not by recursion, so a chain of 100,000 links is fine.
 ** - Every message carries a node-wide sequence number.  Each subject keeps
 **   its own FIFO, so receiving from one subject costs O(1) whatever else is
@@ -164,6 +164,7 @@ struct arb_node_s {
   arb_proc_t *current;
   arb_list_t exit_worklist;
   int draining;
+  int closing; /* arb_node_free is running: no new processes */
   uint64_t seq;        /* message sequence */
   uint64_t next_id;    /* subject and monitor ids */
   arb_msg_t *msg_pool; /* recycled message nodes */
@@ -182,11 +183,13 @@ enum { ARB_TIMER_WAKE = 0, ARB_TIMER_USER = 8 };
 arb_node_t *arb_node_new(const arb_node_ops_t *ops, void *ud);
 
 /* Ends every remaining process with reason "killed" (hooks, links and
-** monitors fire as usual), frees pooled memory and the node. */
+** monitors fire as usual), frees pooled memory and the node.  Pending
+** timers are dropped without a callback: their payloads must be owned
+** elsewhere (the binding anchors them in Lua). */
 void arb_node_free(arb_node_t *node);
 
 /* Creates a runnable process at the back of the run queue.  Returns it,
-** or NULL when out of memory. */
+** or NULL when out of memory or while the node is being freed. */
 arb_proc_t *arb_node_spawn(arb_node_t *node);
 
 /* Returns the live process with that pid, or NULL (stale, never existed,
@@ -261,7 +264,7 @@ int arb_node_check(const arb_node_t *node);
 ** Subjects and mailboxes (mbox.c)
 ** ======================================================================*/
 
-/* Makes sub a subject owned by the live process owner. */
+/* Makes sub a subject owned by owner, which must be alive. */
 void arb_subject_init(arb_node_t *node, arb_subject_t *sub, arb_proc_t *owner);
 
 /* Drops queued messages and unlinks sub from its owner.  Call before
@@ -297,8 +300,8 @@ int arb_exits_take(arb_proc_t *p, arb_pid_t *from, arb_reason_t **reason);
 ** Links, monitors and exit signals (link.c)
 ** ======================================================================*/
 
-/* Links a and b (idempotent; linking to oneself is a no-op).  Returns 0,
-** ARB_ENOPROC if b is not alive, or ARB_ENOMEM. */
+/* Links a (which must be alive) and b (idempotent; linking to oneself is
+** a no-op).  Returns 0, ARB_ENOPROC if b is not alive, or ARB_ENOMEM. */
 int arb_link(arb_node_t *node, arb_proc_t *a, arb_pid_t b);
 
 /* Removes the link between a and b if there is one. */
@@ -316,8 +319,8 @@ uint32_t arb_links_of(const arb_proc_t *p, arb_pid_t *out, uint32_t max);
 int arb_signal_exit(arb_node_t *node, arb_pid_t from, arb_pid_t to,
                     arb_reason_t *reason);
 
-/* Starts monitoring target on behalf of owner.  If target is not alive
-** the DOWN is queued at once with reason "noproc". */
+/* Starts monitoring target on behalf of owner (which must be alive).  If
+** target is not alive the DOWN is queued at once with reason "noproc". */
 void arb_monitor_init(arb_node_t *node, arb_monitor_t *m, arb_proc_t *owner,
                       arb_pid_t target);
 

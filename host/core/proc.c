@@ -88,6 +88,7 @@ static void free_proc_struct(arb_node_t *node, arb_proc_t *p) {
 
 void arb_node_free(arb_node_t *node) {
   if (node == NULL) return;
+  node->closing = 1;
   /* Newest first, the order a supervisor would stop them in. */
   for (uint32_t i = node->nslots; i-- > 0;) {
     arb_proc_t *p = node->slots[i];
@@ -135,6 +136,7 @@ static int grow(arb_node_t *node) {
 arb_proc_t *arb_node_spawn(arb_node_t *node) {
   uint32_t slot;
   arb_proc_t *p;
+  if (node->closing) return NULL;
   if (node->free_head != NO_SLOT) {
     slot = node->free_head;
     p = node->slots[slot];

@@ -102,7 +102,9 @@ arb_timer_id_t arb_timers_start(arb_timers_t *t, int64_t now, int64_t delay,
     t->slots[slot].gen = 1;
   }
   arb_timer_t *tm = &t->slots[slot];
-  tm->deadline = now + (delay < 0 ? 0 : delay);
+  if (delay < 0) delay = 0;
+  /* Saturate: a huge timeout means "never", not a wrap into the past. */
+  tm->deadline = delay > INT64_MAX - now ? INT64_MAX : now + delay;
   tm->seq = t->seq++;
   tm->pending = 1;
   tm->kind = (uint8_t)kind;
