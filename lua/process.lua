@@ -43,7 +43,9 @@ function M.try_call(subject, make_request, timeout_ms)
     error("bad argument #2 to 'try_call' (function expected, got "
           .. type(make_request) .. ")", 2)
   end
-  if math.type(timeout_ms) ~= "integer" or timeout_ms < 0 then
+  -- nil waits forever (as OTP's supervisor calls do); an extension.
+  if timeout_ms ~= nil and (math.type(timeout_ms) ~= "integer"
+                            or timeout_ms < 0) then
     error("bad argument #3 to 'try_call' (timeout in ms expected)", 2)
   end
   local callee = subject_owner(subject)
@@ -58,8 +60,8 @@ function M.try_call(subject, make_request, timeout_ms)
                          :selecting_process_down(mon, mark_down), timeout_ms)
   demonitor(mon)
   if value == nil then
-    return nil, call_error("timeout",
-                           "call timed out after " .. timeout_ms .. " ms")
+    return nil, call_error("timeout", "call timed out after "
+                           .. tostring(timeout_ms) .. " ms")
   end
   if type(value) == "table" and rawget(value, DOWN) ~= nil then
     local reason = value[DOWN]

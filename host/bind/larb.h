@@ -50,10 +50,12 @@ typedef struct larb_ctx_s {
   struct arb_names_s *names; /* chip registry names */
   lua_State *current_co; /* the coroutine now running, or NULL */
   arb_pid_t main_pid;
+  arb_reason_t *main_reason; /* why main was killed, until reported */
   int exit_code;     /* what arbor exits with */
   int shutting_down; /* the ordered shutdown has begun */
   int halted;
   int quiet; /* no crash reports (benchmarks) */
+  int inner_preempted; /* a user coroutine was preempted, not yielding */
 } larb_ctx_t;
 
 typedef struct larb_subject_s {
@@ -118,6 +120,7 @@ int luaopen_arbor_core_process(lua_State *L);
 void larb_open_mbox(lua_State *L); /* adds to the table on top */
 void larb_open_types(lua_State *L);
 int luaopen_arbor_core_chip(lua_State *L);
+int luaopen_arbor_core_sup(lua_State *L);
 
 /* The host (lhost.c): set up a state, run a script, tear down. */
 typedef struct larb_host_opts_s {

@@ -78,7 +78,8 @@ static void proc_ended(void *ud, arb_proc_t *p) {
     if (!ctx->shutting_down) {
       /* Killed by a signal (main's own return or raise is handled in
       ** end_process, which detaches its links first). */
-      if (!arb_reason_is_clean(p->reason)) ctx->exit_code = 1;
+      if (p->reason->kind != ARB_REASON_NORMAL) ctx->exit_code = 1;
+      ctx->main_reason = arb_reason_retain(p->reason);
       ctx->shutting_down = -1; /* start at the end of this slice */
     }
   }
@@ -130,20 +131,33 @@ static void end_process(larb_ctx_t *ctx, arb_proc_t *p, arb_reason_t *reason) {
   arb_free(trees, n * sizeof(*trees));
 }
 
-/* Pushes a one-line message for the error value on top of co. */
+static int tolstring_protected(lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
+/* Pushes onto L a one-line message for the error value on top of co,
+** leaving that value untouched (it becomes the exit reason).  A
+** __tostring that raises or returns a non-string cannot take the host
+** down: the message falls back to the value's type. */
 static const char *error_message(lua_State *L, lua_State *co) {
   int t = lua_type(co, -1);
   if (t == LUA_TSTRING || t == LUA_TNUMBER) {
-    lua_pushstring(L, lua_tostring(co, -1));
-  } else if (luaL_getmetafield(co, -1, "__tostring") != LUA_TNIL) {
-    lua_pop(co, 1);
     lua_pushvalue(co, -1);
     lua_xmove(co, L, 1);
-    luaL_tolstring(L, -1, NULL);
+    lua_pushstring(L, lua_tostring(L, -1));
     lua_remove(L, -2);
-  } else {
-    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(co, -1));
+    return lua_tostring(L, -1);
   }
+  if (luaL_getmetafield(co, -1, "__tostring") != LUA_TNIL) {
+    lua_pop(co, 1);
+    lua_pushcfunction(L, tolstring_protected);
+    lua_pushvalue(co, -1);
+    lua_xmove(co, L, 1);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK) return lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_pushfstring(L, "(error object is a %s value)", luaL_typename(co, -1));
   return lua_tostring(L, -1);
 }
 
@@ -163,6 +177,24 @@ static void report_crash(larb_ctx_t *ctx, arb_proc_t *p, lua_State *co) {
   lua_pop(L, 2);
 }
 
+/* Main was ended by an exit signal (a linked process failed, or a
+** supervisor it started gave up). */
+static void report_main_killed(larb_ctx_t *ctx) {
+  lua_State *L = ctx->L;
+  if (ctx->main_reason->kind == ARB_REASON_NORMAL) {
+    arb_reason_release(ctx->node, ctx->main_reason);
+    ctx->main_reason = NULL;
+    return;
+  }
+  larb_push_reason(L, ctx->main_reason);
+  fprintf(stderr, "arbor: main process exited: %s\n",
+          luaL_tolstring(L, -1, NULL));
+  fflush(stderr);
+  lua_pop(L, 2);
+  arb_reason_release(ctx->node, ctx->main_reason);
+  ctx->main_reason = NULL;
+}
+
 static void host_resume(void *ud, arb_proc_t *p) {
   larb_ctx_t *ctx = ud;
   lua_State *co = p->data;
@@ -180,6 +212,7 @@ static void host_resume(void *ud, arb_proc_t *p) {
       end_process(ctx, p, &arb_reason_normal);
     } else {
       report_crash(ctx, p, co);
+      if (p->pid == ctx->main_pid) ctx->exit_code = 1;
       arb_reason_t *r = larb_reason_from(co, -1);
       end_process(ctx, p, r);
       arb_reason_release(ctx->node, r);
@@ -188,16 +221,40 @@ static void host_resume(void *ud, arb_proc_t *p) {
   arb_node_release(ctx->node, p);
   if (ctx->shutting_down == -1) {
     ctx->shutting_down = 1;
+    report_main_killed(ctx);
     spawn_shutdown(ctx, NULL, 0);
   }
 }
 
 /* The count hook: preempt the running process where Lua allows a yield.
-** User coroutines inside a process are never yielded from here, since
-** the yield would surface in their resume instead of the scheduler. */
+** A user coroutine inside a process is yielded too, with a flag set: the
+** coroutine.resume installed by lua/arbor/coroutine.lua sees the flag,
+** yields its own coroutine the same way, and so on up to the process,
+** which the scheduler puts at the back of the run queue; on the way back
+** in, each level resumes the one below. */
 static void preempt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  if (L == larb_ctx(L)->current_co && lua_isyieldable(L)) lua_yield(L, 0);
+  larb_ctx_t *ctx = larb_ctx(L);
+  if (ctx->current_co == NULL || !lua_isyieldable(L)) return;
+  if (L != ctx->current_co) ctx->inner_preempted = 1;
+  lua_yield(L, 0);
+}
+
+/* arbor.core.take_preempted() -> boolean: was the coroutine that just
+** yielded preempted (and not yielding by itself)?  Clears the flag. */
+static int host_take_preempted(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  lua_pushboolean(L, ctx->inner_preempted);
+  ctx->inner_preempted = 0;
+  return 1;
+}
+
+/* arbor.core.preempt(): passes a preemption up one level (see above). */
+static int host_preempt(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  if (!lua_isyieldable(L)) return 0;
+  if (L != ctx->current_co) ctx->inner_preempted = 1;
+  return lua_yield(L, 0);
 }
 
 /* }====================================================================== */
@@ -292,6 +349,41 @@ static int host_quiet(lua_State *L) {
   return 0;
 }
 
+/* arbor.core.now() -> the node's monotonic clock in ms */
+static int host_now(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)arb_rt_now(larb_ctx(L)->rt));
+  return 1;
+}
+
+/* arbor.core.report(text): a report block on stderr, unless quiet. */
+static int host_report(lua_State *L) {
+  const char *text = luaL_checkstring(L, 1);
+  if (!larb_ctx(L)->quiet) {
+    fputs(text, stderr);
+    fflush(stderr);
+  }
+  return 0;
+}
+
+/* arbor.core.exit_self(reason): ends the caller with reason, trapping or
+** not (Erlang's exit/1). */
+static int host_exit(lua_State *L) {
+  luaL_checkany(L, 1);
+  larb_ctx_t *ctx = larb_ctx(L);
+  arb_proc_t *self = larb_self(L);
+  arb_reason_t *r = larb_reason_from(L, 1);
+  if (r->kind == ARB_REASON_KILL) r = &arb_reason_killed;
+  arb_node_exit(ctx->node, self, r);
+  arb_reason_release(ctx->node, r);
+  return larb_finish(L, 0);
+}
+
+/* arbor.core.is_subject(value) -> boolean */
+static int host_is_subject(lua_State *L) {
+  lua_pushboolean(L, luaL_testudata(L, 1, LARB_SUBJECT) != NULL);
+  return 1;
+}
+
 /* arbor.core.process_count() */
 static int host_process_count(lua_State *L) {
   lua_pushinteger(L, arb_node_count(larb_ctx(L)->node));
@@ -305,6 +397,12 @@ static const luaL_Reg host_funcs[] = {
     {"quiet", host_quiet},
     {"memory", host_memory},
     {"process_count", host_process_count},
+    {"now", host_now},
+    {"exit_self", host_exit},
+    {"take_preempted", host_take_preempted},
+    {"preempt", host_preempt},
+    {"is_subject", host_is_subject},
+    {"report", host_report},
     {NULL, NULL}};
 
 static int open_core(lua_State *L) {
@@ -334,6 +432,8 @@ static void preload_modules(lua_State *L) {
   lua_setfield(L, -2, "arbor.core");
   lua_pushcfunction(L, luaopen_arbor_core_chip);
   lua_setfield(L, -2, "arbor.core.chip");
+  lua_pushcfunction(L, luaopen_arbor_core_sup);
+  lua_setfield(L, -2, "arbor.core.sup");
   for (const larb_embedded_t *m = larb_embedded; m->name; m++) {
     lua_pushlightuserdata(L, (void *)m);
     lua_pushcclosure(L, load_embedded, 1);
@@ -412,6 +512,9 @@ int larb_host_run(const larb_host_opts_t *opts) {
     return 1;
   }
   ctx.rt = &rt;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "arbor.coroutine");
+  lua_call(L, 1, 0);
   lua_sethook(L, preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
 
   /* The chunk is on the stack; its arguments follow. */

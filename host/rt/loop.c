@@ -11,9 +11,12 @@
 #include <signal.h>
 
 /* Slices per loop turn: large enough that message passing between
-** processes rarely goes back to poll, small enough that a timer or a
-** signal is seen within a few milliseconds. */
+** processes rarely goes back to poll, small enough that a signal is seen
+** within a few milliseconds.  Timers are checked more often, every
+** SLICES_PER_TIMER_CHECK slices, since a busy process's slice is a full
+** instruction budget. */
 #define SLICES_PER_TURN 4096
+#define SLICES_PER_TIMER_CHECK 16
 
 static const int handled_signals[3] = {SIGINT, SIGTERM, SIGHUP};
 
@@ -25,10 +28,12 @@ int64_t arb_rt_now(arb_rt_t *rt) {
 static void run_slices(arb_rt_t *rt) {
   arb_node_t *node = rt->node;
   arb_node_run_timers(node, arb_rt_now(rt));
-  for (int i = 0; i < SLICES_PER_TURN && !rt->stopping; i++) {
+  for (int i = 1; i <= SLICES_PER_TURN && !rt->stopping; i++) {
     arb_proc_t *p = arb_node_next(node);
     if (p == NULL) break;
     rt->ops.resume(rt->ud, p);
+    if (i % SLICES_PER_TIMER_CHECK == 0)
+      arb_node_run_timers(node, arb_rt_now(rt));
   }
 }
 
@@ -107,6 +112,10 @@ void arb_rt_close(arb_rt_t *rt) {
   uv_close((uv_handle_t *)&rt->prepare, NULL);
   uv_close((uv_handle_t *)&rt->timer, NULL);
   for (int i = 0; i < 3; i++) uv_close((uv_handle_t *)&rt->signals[i], NULL);
-  uv_run(&rt->loop, UV_RUN_DEFAULT);
-  uv_loop_close(&rt->loop);
+  /* A uv_stop made before any uv_run leaves the stop flag set, and the
+  ** first uv_run returns at once (clearing it): run until the closes are
+  ** done and the loop can be closed. */
+  do {
+    uv_run(&rt->loop, UV_RUN_DEFAULT);
+  } while (uv_loop_close(&rt->loop) == UV_EBUSY);
 }

@@ -1,0 +1,44 @@
+--[[
+arbor.coroutine: makes coroutine.resume and coroutine.wrap carry
+preemption through user coroutines (loaded by the host before the main
+process starts).
+
+The host's instruction-count hook yields whatever coroutine is running
+when a process's budget runs out.  If that is a coroutine the process
+made itself, the yield arrives here, in its resume, flagged as a
+preemption (core.take_preempted); we then yield our own coroutine the
+same way (core.preempt), up to the process, which the scheduler puts at
+the back of the run queue.  When the process runs again, each level
+resumes the one below, and the user's code never sees the difference.
+]]
+local core = require "arbor.core"
+
+local co_resume, co_create = coroutine.resume, coroutine.create
+local take_preempted, preempt = core.take_preempted, core.preempt
+
+local function relay(co, ok, ...)
+  if ok and take_preempted() then
+    preempt()
+    return relay(co, co_resume(co))
+  end
+  return ok, ...
+end
+
+function coroutine.resume(co, ...)
+  return relay(co, co_resume(co, ...))
+end
+
+local resume = coroutine.resume
+
+function coroutine.wrap(f)
+  local co = co_create(f)
+  local function unwrap(ok, ...)
+    if not ok then
+      local err = ...
+      coroutine.close(co)
+      error(err, 0)
+    end
+    return ...
+  end
+  return function(...) return unwrap(resume(co, ...)) end
+end
