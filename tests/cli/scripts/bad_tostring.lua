@@ -1,0 +1,2 @@
+-- main raises an error value whose __tostring raises.
+error(setmetatable({}, { __tostring = function() error("tostring boom") end }))

@@ -1,0 +1,2 @@
+-- Returns normally after printing a line.
+print("hello from ok.lua")

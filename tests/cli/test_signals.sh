@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# test_signals: SIGTERM and SIGINT shut the trees down in order (newest
+# first) and exit 0; so does main returning while linked workers run.
+# Usage: bash test_signals.sh /path/to/arbor
+# The case where a worker ignores the shutdown takes the 5 s worker
+# timeout; it runs only with ARBOR_SLOW_TESTS=1.
+set -u
+ARBOR=${1:?usage: test_signals.sh /path/to/arbor}
+case $ARBOR in /*) ;; *) ARBOR=$PWD/$ARBOR ;; esac
+cd "$(dirname "$0")" || exit 1
+
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+failed=0
+count=0
+
+fail() {
+  echo "  FAIL: $*"
+  case_failed=1
+}
+case_end() {
+  count=$((count + 1))
+  if [ "$case_failed" = 0 ]; then
+    echo "ok $count - $name"
+  else
+    echo "not ok $count - $name"
+    echo "  --- stdout:"; sed 's/^/  | /' "$tmp/out"
+    echo "  --- stderr:"; sed 's/^/  | /' "$tmp/err"
+    failed=1
+  fi
+}
+
+# start ARGS...: starts arbor with stdout on a fifo read through fd 3;
+# sets pid.  Everything read is copied to $tmp/out.
+start() {
+  rm -f "$tmp/fifo" "$tmp/out" "$tmp/err"
+  : >"$tmp/out"
+  mkfifo "$tmp/fifo"
+  "$ARBOR" "$@" >"$tmp/fifo" 2>"$tmp/err" </dev/null &
+  pid=$!
+  exec 3<"$tmp/fifo"
+}
+
+# wait_line LINE: reads stdout lines until LINE (5 s at most per line).
+wait_line() {
+  local line
+  while IFS= read -r -t 5 line <&3; do
+    echo "$line" >>"$tmp/out"
+    [ "$line" = "$1" ] && return 0
+  done
+  fail "no line '$1' on stdout"
+  return 1
+}
+
+# finish SECONDS: reads the rest of stdout until arbor closes it and
+# waits for the exit; a silence longer than SECONDS kills arbor.  Sets rc
+# (124 when it had to be killed).
+finish() {
+  local limit=$1 line status timed_out=0
+  while :; do
+    line=
+    IFS= read -r -t "$limit" line <&3
+    status=$?
+    [ -n "$line" ] && echo "$line" >>"$tmp/out"
+    [ "$status" = 0 ] && continue
+    if [ "$status" -gt 128 ]; then
+      kill -KILL "$pid" 2>/dev/null
+      timed_out=1
+    fi
+    break
+  done
+  exec 3<&-
+  wait "$pid"
+  rc=$?
+  [ "$timed_out" = 1 ] && rc=124
+  pid=
+}
+
+# The "stopped" lines of stdout, in order, one per line.
+stopped() { grep '^stopped ' "$tmp/out"; }
+
+expected_order=$'stopped 3 shutdown\nstopped 2 shutdown\nstopped 1 shutdown'
+
+for sig in TERM INT; do
+  name="SIG$sig shuts the trees down newest first and exits 0"
+  case_failed=0
+  start scripts/trees.lua block
+  if wait_line ready; then
+    kill -"$sig" "$pid"
+    finish 5
+    [ "$rc" = 0 ] || fail "exit status $rc, expected 0"
+    [ "$(stopped)" = "$expected_order" ] ||
+      fail "stop order: $(stopped | tr '\n' ',')"
+    grep -q '^arbor: ' "$tmp/err" && fail "stderr reports a failure"
+  else
+    finish 1
+  fi
+  case_end
+done
+
+name="main returning shuts its linked workers down newest first, exit 0"
+case_failed=0
+start scripts/trees.lua return
+wait_line "main returns"
+finish 5
+[ "$rc" = 0 ] || fail "exit status $rc, expected 0"
+[ "$(stopped)" = "$expected_order" ] ||
+  fail "stop order: $(stopped | tr '\n' ',')"
+case_end
+
+name="a second signal ends a shutdown that waits for a stubborn worker"
+case_failed=0
+start scripts/trees.lua block stubborn
+if wait_line ready; then
+  kill -TERM "$pid"
+  # The stubborn worker is the newest: it is asked first.
+  if wait_line "ignoring shutdown"; then
+    kill -TERM "$pid"
+    finish 3
+    [ "$rc" != 124 ] || fail "the host did not stop after a second signal"
+  else
+    finish 1
+  fi
+else
+  finish 1
+fi
+case_end
+
+if [ "${ARBOR_SLOW_TESTS:-0}" = 1 ]; then
+  name="a worker that ignores the shutdown is killed after its timeout"
+  case_failed=0
+  start scripts/trees.lua block stubborn
+  if wait_line ready; then
+    kill -TERM "$pid"
+    wait_line "ignoring shutdown"
+    finish 15
+    [ "$rc" = 0 ] || fail "exit status $rc, expected 0"
+    [ "$(stopped)" = "$expected_order" ] ||
+      fail "stop order after the kill: $(stopped | tr '\n' ',')"
+  else
+    finish 1
+  fi
+  case_end
+else
+  echo "# skipped: a worker that ignores the shutdown (5 s; ARBOR_SLOW_TESTS=1)"
+fi
+
+[ "$failed" = 0 ] && echo "all $count cases passed"
+exit "$failed"

@@ -1,0 +1,278 @@
+-- test_spawn: spawn, spawn_link, self, is_alive and pids.
+local lib = require "testlib"
+local process = require "process"
+
+local self, spawn, spawn_link = process.self, process.spawn, process.spawn_link
+local send, receive = process.send, process.receive
+
+-- Spawns fn(...) with a monitor that is in place before fn runs: the
+-- child waits on a gate until main has monitored it.
+local function spawn_monitored(fn, ...)
+  local args = table.pack(...)
+  local gate = process.new_subject()
+  local p = spawn(function()
+    local g = process.new_subject()
+    send(gate, g)
+    receive(g)
+    return fn(table.unpack(args, 1, args.n))
+  end)
+  local g = receive(gate, 1000)
+  local m = process.monitor(p)
+  send(g, true)
+  return p, m
+end
+
+-- The DOWN message of monitor m.
+local function down(m, timeout)
+  local d = process.select(process.new_selector():selecting_process_down(m),
+                           timeout or 1000)
+  lib.ok(d ~= nil, "a DOWN arrived")
+  return d
+end
+
+-- Runs fn with main trapping exits; drains what is left and stops trapping.
+local function trapping(fn)
+  process.trap_exits(true)
+  local ok, err = pcall(fn)
+  local drain = process.new_selector():selecting_trapped_exits()
+  while process.select(drain, 0) ~= nil do end
+  process.trap_exits(false)
+  if not ok then error(err, 0) end
+end
+
+lib.test("spawn runs the function with its arguments", function()
+  local s = process.new_subject()
+  local t = {}
+  local p = spawn(function(...)
+    local stop = process.new_subject()
+    send(s, { n = select("#", ...), stop = stop, ... })
+    receive(stop)
+  end, "a", 2, nil, t, false)
+  local got = receive(s, 1000)
+  lib.eq(got.n, 5, "argument count")
+  lib.eq(got[1], "a", "arg 1")
+  lib.eq(got[2], 2, "arg 2")
+  lib.eq(got[3], nil, "arg 3")
+  lib.ok(rawequal(got[4], t), "a table argument is passed by reference")
+  lib.eq(got[5], false, "arg 5")
+  local m = process.monitor(p)
+  send(got.stop, true)
+  lib.eq(down(m).reason, "normal", "reason")
+  lib.no_leftovers()
+end)
+
+lib.test("spawn with no arguments", function()
+  local s = process.new_subject()
+  local _, m = spawn_monitored(function(...) send(s, select("#", ...)) end)
+  lib.eq(receive(s, 1000), 0, "argument count")
+  lib.eq(down(m).reason, "normal", "reason")
+  lib.no_leftovers()
+end)
+
+lib.test("a spawned process is alive at once and runs", function()
+  local s = process.new_subject()
+  local p, m = spawn_monitored(function() send(s, "ran") end)
+  lib.eq(process.is_alive(p), true, "alive right after spawn")
+  lib.eq(receive(s, 1000), "ran", "message")
+  lib.eq(down(m).reason, "normal", "reason")
+  lib.no_leftovers()
+end)
+
+lib.test("a returning process ends normal", function()
+  local p, m = spawn_monitored(function() return 1, 2, 3 end)
+  local d = down(m)
+  lib.eq(d.reason, "normal", "reason")
+  lib.ok(d.pid == p, "DOWN pid")
+  lib.eq(process.is_alive(p), false, "is_alive after the end")
+  lib.no_leftovers()
+end)
+
+lib.test("self() is the pid spawn returned", function()
+  local s = process.new_subject()
+  local p, m = spawn_monitored(function() send(s, self()); send(s, self()) end)
+  local a, b = receive(s, 1000), receive(s, 1000)
+  lib.ok(a == p, "self() inside == pid from spawn")
+  lib.ok(rawequal(a, b), "self() twice gives one object")
+  lib.ok(p ~= self(), "child pid ~= main pid")
+  lib.ok(self() == self(), "main's self() is stable")
+  lib.eq(tostring(a), tostring(p), "tostring")
+  down(m)
+  lib.no_leftovers()
+end)
+
+lib.test("pids index the same table entry from spawn and from self()",
+         function()
+  local s = process.new_subject()
+  local seen, names = {}, {}
+  for i = 1, 5 do
+    local p = spawn(function()
+      local g = process.new_subject()
+      send(s, g)
+      receive(g)
+      send(s, self())
+      receive(g)
+    end)
+    seen[p] = i
+    names[i] = tostring(p)
+  end
+  local gates = {}
+  for i = 1, 5 do gates[i] = receive(s, 1000) end
+  -- Only the table keys hold the pids now: a collection must not break
+  -- their identity.
+  collectgarbage("collect")
+  collectgarbage("collect")
+  for i = 1, 5 do send(gates[i], true) end
+  local order, mons = {}, {}
+  for _ = 1, 5 do
+    local p = receive(s, 1000)
+    local i = seen[p]
+    lib.ok(i ~= nil, "pid from self() found in the table: " .. tostring(p))
+    lib.eq(tostring(p), names[i], "tostring of the same pid")
+    order[#order + 1] = i
+    seen[p] = nil
+    mons[i] = process.monitor(p)
+  end
+  table.sort(order)
+  lib.same(order, { 1, 2, 3, 4, 5 }, "each pid once")
+  lib.eq(next(seen), nil, "all entries found and removed")
+  for i = 1, 5 do send(gates[i], true) end
+  for i = 1, 5 do lib.eq(down(mons[i]).reason, "normal", "process " .. i) end
+  lib.no_leftovers()
+end)
+
+lib.test("pids have __tostring and __eq", function()
+  local s = process.new_subject()
+  local a = spawn(function() receive(process.new_subject()) end)
+  local b = spawn(function() receive(process.new_subject()) end)
+  lib.ok(tostring(a):match("^<0%.%d+%.%d+>$"), "format of " .. tostring(a))
+  lib.ok(tostring(self()):match("^<0%.%d+%.%d+>$"), "format of main's pid")
+  lib.ok(tostring(a) ~= tostring(b), "distinct pids print differently")
+  lib.ok(a ~= b, "distinct pids are not equal")
+  lib.ok(a == a, "a pid equals itself")
+  lib.ok(a ~= "x" and a ~= s, "a pid is not equal to other values")
+  local t = { [a] = "a", [b] = "b" }
+  lib.eq(t[a], "a", "key a")
+  lib.eq(t[b], "b", "key b")
+  local ma, mb = process.monitor(a), process.monitor(b)
+  process.kill(a)
+  process.kill(b)
+  lib.eq(down(ma).reason, "killed", "a")
+  lib.eq(down(mb).reason, "killed", "b")
+  lib.no_leftovers()
+end)
+
+lib.test("is_alive", function()
+  lib.eq(process.is_alive(self()), true, "main is alive")
+  local s = process.new_subject()
+  local p = spawn(function()
+    local g = process.new_subject()
+    send(s, g)
+    receive(g)
+  end)
+  lib.eq(process.is_alive(p), true, "before it runs")
+  local g = receive(s, 1000)
+  lib.eq(process.is_alive(p), true, "while it waits")
+  local m = process.monitor(p)
+  send(g, "stop")
+  down(m)
+  lib.eq(process.is_alive(p), false, "after it ended")
+  lib.raises(function() process.is_alive("x") end, "bad argument #1",
+             "is_alive(string)")
+  lib.no_leftovers()
+end)
+
+lib.test("a dead pid stays dead when its slot is reused", function()
+  local old, m = spawn_monitored(function() end)
+  lib.eq(down(m).reason, "normal", "reason")
+  local new, mons = {}, {}
+  for i = 1, 5 do
+    new[i] = spawn(function() process.sleep_forever() end)
+    mons[i] = process.monitor(new[i])
+  end
+  for i = 1, 5 do
+    lib.ok(new[i] ~= old, "new pid " .. i .. " differs from the dead one")
+    lib.ok(tostring(new[i]) ~= tostring(old), "tostring differs")
+  end
+  lib.eq(process.is_alive(old), false, "old pid is still dead")
+  lib.eq(lib.await_down(old), "noproc", "monitoring the old pid")
+  lib.eq(process.link(old), false, "linking the old pid")
+  for i = 1, 5 do process.kill(new[i]) end
+  for i = 1, 5 do lib.eq(down(mons[i]).reason, "killed", "new " .. i) end
+  lib.no_leftovers()
+end)
+
+lib.test("spawn_link links atomically (a child that crashes at once)",
+         function()
+  trapping(function()
+    local p = spawn_link(function() error("early", 0) end)
+    local e = process.select(process.new_selector():selecting_trapped_exits(),
+                             1000)
+    lib.ok(e ~= nil, "an exit message arrived")
+    lib.ok(e.pid == p, "exit from the child")
+    lib.eq(e.reason, "early", "reason")
+  end)
+  lib.no_leftovers()
+end)
+
+lib.test("spawn_link: the child's crash takes the parent down", function()
+  local _, m = spawn_monitored(function()
+    spawn_link(function() error({ tag = "child" }) end)
+    process.sleep_forever()
+  end)
+  local reason = down(m).reason
+  lib.eq(type(reason), "table", "reason type")
+  lib.eq(reason.tag, "child", "the parent ends with the child's reason")
+  lib.no_leftovers()
+end)
+
+lib.test("spawn_link: the parent's crash takes the child down", function()
+  local s = process.new_subject()
+  local parent = spawn(function()
+    local go = process.new_subject()
+    send(s, { spawn_link(function() process.sleep_forever() end), go })
+    receive(go)
+    error("parent died", 0)
+  end)
+  local child, go = table.unpack(receive(s, 1000))
+  local mp, mc = process.monitor(parent), process.monitor(child)
+  send(go, "go")
+  lib.eq(down(mp).reason, "parent died", "parent reason")
+  lib.eq(down(mc).reason, "parent died", "child reason")
+  lib.no_leftovers()
+end)
+
+lib.test("spawn checks its argument", function()
+  lib.raises(function() spawn(42) end, "bad argument #1 to 'spawn'",
+             "spawn(42)")
+  lib.raises(function() spawn_link("f") end,
+             "bad argument #1 to 'spawn_link'", "spawn_link('f')")
+  lib.raises(function() spawn() end, "bad argument #1 to 'spawn'",
+             "spawn()")
+  lib.no_leftovers()
+end)
+
+lib.test("a thousand processes", function()
+  local s = process.new_subject()
+  local index, mons = {}, {}
+  for i = 1, 1000 do
+    local p = spawn(function(n)
+      local g = process.new_subject()
+      send(s, { n, self(), g })
+      receive(g)
+    end, i)
+    index[p] = i
+    mons[i] = process.monitor(p)
+  end
+  local seen, gates = {}, {}
+  for _ = 1, 1000 do
+    local m = receive(s, 2000)
+    lib.ok(m ~= nil, "message arrived")
+    lib.eq(index[m[2]], m[1], "pid key maps to its argument")
+    seen[m[1]] = true
+    gates[#gates + 1] = m[3]
+  end
+  for i = 1, 1000 do lib.ok(seen[i], "process " .. i .. " ran") end
+  for _, g in ipairs(gates) do send(g, true) end
+  for i = 1, 1000 do lib.eq(down(mons[i]).reason, "normal", "ended") end
+  lib.no_leftovers()
+end)
