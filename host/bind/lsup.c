@@ -1,0 +1,276 @@
+/*
+** lsup.c: the restart engine (host/core/sup.c) as a Lua object, for the
+** supervisor process in lua/supervisor.lua.
+**
+** The engine decides; Lua carries out.  Each event method returns the plan
+** as a table {outcome = "restart", key = k, restarts = n, max = m,
+** period_ms = p, strategy = s, {op = "shutdown", key = k}, ...}; the
+** executor reports every step back with step_done or start_failed.  Child
+** keys are the engine's stable integers.  Errors from the engine raise:
+** the executor only sends events that are valid by construction, so an
+** error here is a bug worth a crash report.
+*/
+#include "larb.h"
+#include "sup.h"
+
+#define LSUP "arbor.Sup"
+
+static const char *const strategies[] = {"rest_for_one", "one_for_one",
+                                         "one_for_all", NULL};
+static const char *const restarts[] = {"permanent", "transient", "temporary",
+                                       NULL};
+static const char *const kinds[] = {"worker", "supervisor", NULL};
+static const char *const classes[] = {"normal", "shutdown", "abnormal", NULL};
+static const char *const statuses[] = {"running", "restarting", "stopped"};
+static const char *const outcomes[] = {"none", "restart", "retry", "give_up",
+                                       "fail"};
+static const char *const ops[] = {"shutdown", "start", "drop"};
+
+static arb_sup_t *check_sup(lua_State *L) {
+  arb_sup_t **s = luaL_checkudata(L, 1, LSUP);
+  luaL_argcheck(L, *s != NULL, 1, "supervisor engine is closed");
+  return *s;
+}
+
+static int check_rc(lua_State *L, int rc) {
+  if (rc < 0) return luaL_error(L, "restart engine: %s", arb_sup_strerror(rc));
+  return rc;
+}
+
+static void read_flags(lua_State *L, int idx, arb_sup_flags_t *f) {
+  f->strategy = luaL_checkoption(L, idx, NULL, strategies);
+  f->max_restarts = (int)luaL_checkinteger(L, idx + 1);
+  f->period_ms = (int64_t)luaL_checkinteger(L, idx + 2);
+}
+
+static void read_spec(lua_State *L, int idx, arb_sup_spec_t *spec) {
+  spec->restart = luaL_checkoption(L, idx, NULL, restarts);
+  spec->kind = luaL_checkoption(L, idx + 1, NULL, kinds);
+  spec->user = 0;
+}
+
+static int push_plan(lua_State *L, const arb_sup_plan_t *p) {
+  lua_createtable(L, (int)p->nsteps, 6);
+  lua_pushstring(L, outcomes[p->outcome]);
+  lua_setfield(L, -2, "outcome");
+  lua_pushinteger(L, p->key);
+  lua_setfield(L, -2, "key");
+  lua_pushstring(L, strategies[p->strategy]);
+  lua_setfield(L, -2, "strategy");
+  lua_pushinteger(L, p->restarts);
+  lua_setfield(L, -2, "restarts");
+  lua_pushinteger(L, p->max_restarts);
+  lua_setfield(L, -2, "max");
+  lua_pushinteger(L, (lua_Integer)p->period_ms);
+  lua_setfield(L, -2, "period_ms");
+  for (size_t i = 0; i < p->nsteps; i++) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, ops[p->steps[i].op]);
+    lua_setfield(L, -2, "op");
+    lua_pushinteger(L, p->steps[i].key);
+    lua_setfield(L, -2, "key");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
+/* arbor.core.sup.new(strategy, max_restarts, period_ms) -> engine */
+static int lsup_new(lua_State *L) {
+  arb_sup_flags_t f;
+  read_flags(L, 1, &f);
+  arb_sup_t **ud = lua_newuserdatauv(L, sizeof(*ud), 0);
+  *ud = NULL;
+  luaL_setmetatable(L, LSUP);
+  check_rc(L, arb_sup_new(ud, &f));
+  return 1;
+}
+
+static int lsup_gc(lua_State *L) {
+  arb_sup_t **s = luaL_checkudata(L, 1, LSUP);
+  arb_sup_free(*s);
+  *s = NULL;
+  return 0;
+}
+
+/* engine:set_flags(strategy, max_restarts, period_ms) */
+static int lsup_set_flags(lua_State *L) {
+  arb_sup_flags_t f;
+  arb_sup_t *s = check_sup(L);
+  read_flags(L, 2, &f);
+  check_rc(L, arb_sup_set_flags(s, &f));
+  return 0;
+}
+
+/* engine:add(restart, kind) -> key */
+static int lsup_add(lua_State *L) {
+  arb_sup_spec_t spec;
+  arb_sup_t *s = check_sup(L);
+  read_spec(L, 2, &spec);
+  uint32_t key;
+  check_rc(L, arb_sup_add(s, &spec, &key));
+  lua_pushinteger(L, key);
+  return 1;
+}
+
+/* engine:insert(position, restart, kind) -> key (position from 1) */
+static int lsup_insert(lua_State *L) {
+  arb_sup_spec_t spec;
+  arb_sup_t *s = check_sup(L);
+  lua_Integer pos = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, pos >= 1, 2, "position starts at 1");
+  read_spec(L, 3, &spec);
+  uint32_t key;
+  check_rc(L, arb_sup_insert(s, (size_t)pos - 1, &spec, &key));
+  lua_pushinteger(L, key);
+  return 1;
+}
+
+/* engine:update(key, restart, kind) */
+static int lsup_update(lua_State *L) {
+  arb_sup_spec_t spec;
+  arb_sup_t *s = check_sup(L);
+  uint32_t key = (uint32_t)luaL_checkinteger(L, 2);
+  read_spec(L, 3, &spec);
+  check_rc(L, arb_sup_update(s, key, &spec));
+  return 0;
+}
+
+static uint32_t check_key(lua_State *L, int idx) {
+  return (uint32_t)luaL_checkinteger(L, idx);
+}
+
+static int64_t check_now(lua_State *L, int idx) {
+  return (int64_t)luaL_checkinteger(L, idx);
+}
+
+/* Event methods: each returns the plan, or nil and the engine's error name
+** ("ENOTFOUND", "ERUNNING", ...) for the management calls. */
+static int plan_or_error(lua_State *L, int rc, const arb_sup_plan_t *plan) {
+  if (rc < 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, arb_sup_err_name(rc));
+    return 2;
+  }
+  return push_plan(L, plan);
+}
+
+static int lsup_start(lua_State *L) {
+  const arb_sup_plan_t *p;
+  int rc = arb_sup_start(check_sup(L), &p);
+  return plan_or_error(L, rc, p);
+}
+
+static int lsup_exit(lua_State *L) {
+  const arb_sup_plan_t *p;
+  arb_sup_t *s = check_sup(L);
+  int cls = luaL_checkoption(L, 3, NULL, classes);
+  int rc = arb_sup_exit(s, check_key(L, 2), cls, check_now(L, 4), &p);
+  return plan_or_error(L, rc, p);
+}
+
+static int lsup_retry(lua_State *L) {
+  const arb_sup_plan_t *p;
+  arb_sup_t *s = check_sup(L);
+  int rc = arb_sup_retry(s, check_key(L, 2), check_now(L, 3), &p);
+  return plan_or_error(L, rc, p);
+}
+
+#define KEY_EVENT(name, fn)                      \
+  static int name(lua_State *L) {                \
+    const arb_sup_plan_t *p;                     \
+    arb_sup_t *s = check_sup(L);                 \
+    int rc = fn(s, check_key(L, 2), &p);         \
+    return plan_or_error(L, rc, p);              \
+  }
+KEY_EVENT(lsup_terminate_child, arb_sup_terminate_child)
+KEY_EVENT(lsup_restart_child, arb_sup_restart_child)
+KEY_EVENT(lsup_remove, arb_sup_remove)
+KEY_EVENT(lsup_changed, arb_sup_changed)
+KEY_EVENT(lsup_start_failed, arb_sup_start_failed)
+
+static int lsup_stop(lua_State *L) {
+  const arb_sup_plan_t *p;
+  arb_sup_stop(check_sup(L), &p);
+  return push_plan(L, p);
+}
+
+/* engine:step_done(key) */
+static int lsup_step_done(lua_State *L) {
+  arb_sup_t *s = check_sup(L);
+  check_rc(L, arb_sup_step_done(s, check_key(L, 2)));
+  return 0;
+}
+
+/* engine:children() -> {{key=, status=, restarts=, kind=, restart=}, ...} */
+static int lsup_children(lua_State *L) {
+  arb_sup_t *s = check_sup(L);
+  arb_sup_counts_t counts;
+  arb_sup_count_children(s, &counts);
+  size_t n = counts.specs;
+  arb_sup_info_t *info = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*info), 0);
+  n = arb_sup_which_children(s, info, n);
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, info[i].key);
+    lua_setfield(L, -2, "key");
+    lua_pushstring(L, statuses[info[i].status]);
+    lua_setfield(L, -2, "status");
+    lua_pushinteger(L, info[i].restarts);
+    lua_setfield(L, -2, "restarts");
+    lua_pushstring(L, kinds[info[i].kind]);
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, restarts[info[i].restart]);
+    lua_setfield(L, -2, "restart");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
+/* engine:counts() -> {specs=, active=, workers=, supervisors=} */
+static int lsup_counts(lua_State *L) {
+  arb_sup_counts_t c;
+  arb_sup_count_children(check_sup(L), &c);
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, (lua_Integer)c.specs);
+  lua_setfield(L, -2, "specs");
+  lua_pushinteger(L, (lua_Integer)c.active);
+  lua_setfield(L, -2, "active");
+  lua_pushinteger(L, (lua_Integer)c.workers);
+  lua_setfield(L, -2, "workers");
+  lua_pushinteger(L, (lua_Integer)c.supervisors);
+  lua_setfield(L, -2, "supervisors");
+  return 1;
+}
+
+static const luaL_Reg engine_methods[] = {
+    {"set_flags", lsup_set_flags},
+    {"add", lsup_add},
+    {"insert", lsup_insert},
+    {"update", lsup_update},
+    {"start", lsup_start},
+    {"exit", lsup_exit},
+    {"retry", lsup_retry},
+    {"terminate_child", lsup_terminate_child},
+    {"restart_child", lsup_restart_child},
+    {"remove", lsup_remove},
+    {"changed", lsup_changed},
+    {"stop", lsup_stop},
+    {"step_done", lsup_step_done},
+    {"start_failed", lsup_start_failed},
+    {"children", lsup_children},
+    {"counts", lsup_counts},
+    {NULL, NULL}};
+
+int luaopen_arbor_core_sup(lua_State *L) {
+  luaL_newmetatable(L, LSUP);
+  lua_pushcfunction(L, lsup_gc);
+  lua_setfield(L, -2, "__gc");
+  luaL_newlib(L, engine_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, lsup_new);
+  lua_setfield(L, -2, "new");
+  return 1;
+}

@@ -1,0 +1,124 @@
+--[[
+actor: a process with state and a loop, after gleam_otp's actor.
+
+actor.start(state, loop) and actor.start_spec{init, loop, init_timeout}
+start a process and return a subject it owns.  For each message on that
+subject, loop(msg, state) returns actor.continue(new_state) or
+actor.stop([reason]); the process then goes on or ends with that reason
+("normal" by default; gleam_otp 0.x always ended normal, a bug we do not
+copy).
+
+The caller waits for init.  The new process links itself to the caller
+only once init has succeeded, so an init that raises, fails or times out
+gives the caller nil, err and never takes it down (gleam_otp 0.x
+crashed the caller).
+]]
+local process = require "process"
+local core = require "arbor.core"
+
+local M = {}
+
+local Error = { __tostring = function(e) return e.message end }
+local function new_error(t) return setmetatable(t, Error) end
+
+-- Private keys mark what loop returns, so any state value is allowed.
+local CONTINUE, STOP = {}, {}
+
+function M.continue(state) return { [CONTINUE] = true, state = state } end
+
+function M.stop(reason)
+  return { [STOP] = true, reason = reason == nil and "normal" or reason }
+end
+
+local function run(init, loop, parent, reply)
+  local ok, state, err = pcall(init)
+  if not ok then
+    process.send(reply, { failed = "init raised: " .. tostring(state),
+                          reason = state })
+    return
+  end
+  if state == nil and err ~= nil then
+    process.send(reply, { failed = "init failed: " .. tostring(err),
+                          reason = err })
+    return
+  end
+  if not process.link(parent) then return end -- nobody is waiting
+  local inbox = process.new_subject()
+  process.send(reply, { subject = inbox })
+  local receive = process.receive
+  while true do
+    local next = loop(receive(inbox), state)
+    if type(next) ~= "table" then
+      error("actor loop must return actor.continue(state) or "
+            .. "actor.stop(reason), got " .. type(next), 0)
+    elseif next[CONTINUE] then
+      state = next.state
+    elseif next[STOP] then
+      core.exit_self(next.reason)
+    else
+      error("actor loop must return actor.continue(state) or "
+            .. "actor.stop(reason)", 0)
+    end
+  end
+end
+
+local function start(init, loop, init_timeout)
+  local reply = process.new_subject()
+  local pid = process.spawn(run, init, loop, process.self(), reply)
+  local mon = process.monitor(pid)
+  local answer = process.select(process.new_selector()
+    :selecting(reply)
+    :selecting_process_down(mon, function(d) return { down = d.reason } end),
+    init_timeout)
+  process.demonitor(mon)
+  if answer == nil then
+    process.unlink(pid)
+    process.kill(pid)
+    return nil, new_error { kind = "init_timeout",
+                            message = "actor init timed out after "
+                                      .. init_timeout .. " ms" }
+  end
+  if answer.subject then return answer.subject end
+  if answer.failed then
+    return nil, new_error { kind = "init_failed", reason = answer.reason,
+                            message = answer.failed }
+  end
+  return nil, new_error { kind = "init_failed", reason = answer.down,
+                          message = "actor exited during init: "
+                                    .. tostring(answer.down) }
+end
+
+local function check_loop(loop, fn, argn)
+  if type(loop) ~= "function" then
+    error(string.format("bad argument #%d to '%s' (loop function expected, "
+                        .. "got %s)", argn, fn, type(loop)), 3)
+  end
+end
+
+function M.start(state, loop)
+  check_loop(loop, "start", 2)
+  return start(function() return state end, loop, nil)
+end
+
+function M.start_spec(spec)
+  if type(spec) ~= "table" then
+    error("bad argument #1 to 'start_spec' (table expected, got "
+          .. type(spec) .. ")", 2)
+  end
+  if type(spec.init) ~= "function" then
+    error("start_spec: field 'init' must be a function, got "
+          .. type(spec.init), 2)
+  end
+  if type(spec.loop) ~= "function" then
+    error("start_spec: field 'loop' must be a function, got "
+          .. type(spec.loop), 2)
+  end
+  local timeout = spec.init_timeout == nil and 5000 or spec.init_timeout
+  if math.type(timeout) ~= "integer" or timeout < 0 then
+    error("start_spec: field 'init_timeout' must be milliseconds >= 0, got "
+          .. tostring(spec.init_timeout), 2)
+  end
+  return start(spec.init, spec.loop, timeout)
+end
+
+return M

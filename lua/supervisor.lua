@@ -1,0 +1,665 @@
+--[[
+supervisor: supervision trees declared in Lua, with gleam_otp's old API
+(start_spec, argument, init, add, worker, supervisor, returning) and
+Erlang/OTP's semantics (strategies, restart types, intensity, ordered
+start and shutdown).
+
+Who decides and who acts.  The restart engine (host/core/sup.c, reached
+through arbor.core.sup) decides: given an event it returns a plan of
+shutdown/start/drop steps.  The supervisor process below acts: it runs
+the Lua start functions, threads `returning` values from child to child,
+shuts children down (exit "shutdown", wait up to the child's shutdown
+time, then kill), and reports each step back.  Nothing here chooses what
+to restart.
+
+A supervisor is a process that traps exits; its handle is a subject it
+owns, so supervisor.supervisor(function(arg) return supervisor.start_spec
+{...} end) nests trees, and management calls (which_children, ...) are
+requests sent to that subject.
+]]
+local process = require "process"
+local core = require "arbor.core"
+local engine = require "arbor.core.sup"
+
+local M = {}
+
+local send, select, self = process.send, process.select, process.self
+local now, report = core.now, core.report
+
+local STRATEGIES = { rest_for_one = true, one_for_one = true,
+                     one_for_all = true }
+local RESTARTS = { permanent = true, transient = true, temporary = true }
+
+local function fail(level, fmt, ...)
+  error(string.format(fmt, ...), level + 1)
+end
+
+local function show(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v)
+end
+
+-- The error value of expected failures: {kind =, message =, ...} that
+-- prints as its message.
+local Error = { __tostring = function(e) return e.message end }
+local function new_error(t) return setmetatable(t, Error) end
+
+-- {=====================================================================
+-- Child specs: immutable values; every option returns a new spec.
+-- ======================================================================
+
+local ChildSpec = {}
+ChildSpec.__index = ChildSpec
+ChildSpec.__name = "arbor.ChildSpec"
+
+local function copy_spec(spec, field, value)
+  local new = {}
+  for k, v in pairs(spec) do new[k] = v end
+  new[field] = value
+  return setmetatable(new, ChildSpec)
+end
+
+local function check_child_spec(spec, fn, argn)
+  if getmetatable(spec) ~= ChildSpec then
+    fail(3, "bad argument #%d to '%s' (child spec expected, got %s)", argn,
+         fn, type(spec))
+  end
+end
+
+function ChildSpec.returning(spec, fn)
+  check_child_spec(spec, "returning", 1)
+  if type(fn) ~= "function" then
+    fail(2, "bad argument #2 to 'returning' (function expected, got %s)",
+         type(fn))
+  end
+  return copy_spec(spec, "updater", fn)
+end
+
+function ChildSpec.id(spec, id)
+  check_child_spec(spec, "id", 1)
+  if type(id) ~= "string" or id == "" then
+    fail(2, "bad argument #2 to 'id' (non-empty string expected, got %s)",
+         type(id))
+  end
+  return copy_spec(spec, "child_id", id)
+end
+
+function ChildSpec.restart(spec, restart)
+  check_child_spec(spec, "restart", 1)
+  if not RESTARTS[restart] then
+    fail(2, "bad argument #2 to 'restart' (\"permanent\", \"transient\" "
+         .. "or \"temporary\" expected, got %s)", show(restart))
+  end
+  return copy_spec(spec, "restart_type", restart)
+end
+
+function ChildSpec.shutdown(spec, shutdown)
+  check_child_spec(spec, "shutdown", 1)
+  if not (shutdown == "brutal_kill" or shutdown == "infinity"
+          or (math.type(shutdown) == "integer" and shutdown >= 0)) then
+    fail(2, "bad argument #2 to 'shutdown' (milliseconds >= 0, "
+         .. "\"brutal_kill\" or \"infinity\" expected, got %s)",
+         show(shutdown))
+  end
+  return copy_spec(spec, "shutdown_spec", shutdown)
+end
+
+local function new_child_spec(start, kind, tree)
+  return setmetatable({ start = start, kind = kind, tree = tree,
+                        restart_type = "permanent",
+                        shutdown_spec = kind == "worker" and 5000
+                                        or "infinity" }, ChildSpec)
+end
+
+function M.worker(start)
+  if type(start) ~= "function" then
+    fail(2, "bad argument #1 to 'worker' (start function expected, got %s)",
+         type(start))
+  end
+  return new_child_spec(start, "worker")
+end
+
+function M.returning(spec, fn) return ChildSpec.returning(spec, fn) end
+
+-- }=====================================================================
+
+-- {=====================================================================
+-- Tree specs and their validation
+-- ======================================================================
+
+local TreeSpec = {}
+TreeSpec.__index = TreeSpec
+TreeSpec.__name = "arbor.TreeSpec"
+
+-- Checks the fields of a start_spec/spec table and returns a TreeSpec.
+-- level: where the error points (the user's call).
+local function make_tree_spec(t, fn, level)
+  level = level + 1
+  if getmetatable(t) == TreeSpec then return t end
+  if type(t) ~= "table" then
+    fail(level, "bad argument #1 to '%s' (table expected, got %s)", fn,
+         type(t))
+  end
+  if type(t.init) ~= "function" then
+    fail(level, "%s: field 'init' must be a function, got %s", fn,
+         type(t.init))
+  end
+  local maxf = t.max_frequency == nil and 1 or t.max_frequency
+  if math.type(maxf) ~= "integer" or maxf < 0 then
+    fail(level, "%s: field 'max_frequency' must be an integer >= 0, got %s",
+         fn, show(t.max_frequency))
+  end
+  local period = t.frequency_period == nil and 5 or t.frequency_period
+  if type(period) ~= "number" or period <= 0 or period ~= period then
+    fail(level, "%s: field 'frequency_period' must be a number of seconds "
+         .. "> 0, got %s", fn, show(t.frequency_period))
+  end
+  local strategy = t.strategy == nil and "rest_for_one" or t.strategy
+  if not STRATEGIES[strategy] then
+    fail(level, "%s: field 'strategy' must be \"rest_for_one\", "
+         .. "\"one_for_one\" or \"one_for_all\", got %s", fn, show(strategy))
+  end
+  if t.name ~= nil and type(t.name) ~= "string" then
+    fail(level, "%s: field 'name' must be a string, got %s", fn, type(t.name))
+  end
+  for k in pairs(t) do
+    if not (k == "argument" or k == "max_frequency" or k == "frequency_period"
+            or k == "init" or k == "strategy" or k == "name") then
+      fail(level, "%s: unknown field %s", fn, show(k))
+    end
+  end
+  return setmetatable({
+    argument = t.argument, max_frequency = maxf,
+    frequency_period = period, init = t.init, strategy = strategy,
+    name = t.name,
+  }, TreeSpec)
+end
+
+function M.spec(t) return make_tree_spec(t, "spec", 2) end
+
+-- A TreeSpec with a different argument (nested trees inherit theirs).
+local function with_argument(tree, argument)
+  local t = {}
+  for k, v in pairs(tree) do t[k] = v end
+  t.argument = argument
+  return setmetatable(t, TreeSpec)
+end
+
+-- }=====================================================================
+
+-- {=====================================================================
+-- The children list that init builds
+-- ======================================================================
+
+local Children = {}
+Children.__index = Children
+Children.__name = "arbor.Children"
+
+function Children.add(children, spec)
+  if getmetatable(children) ~= Children then
+    fail(2, "bad argument #1 to 'add' (children list expected, got %s)",
+         type(children))
+  end
+  if getmetatable(spec) ~= ChildSpec then
+    fail(2, "bad argument #2 to 'add' (child spec expected, got %s)",
+         type(spec))
+  end
+  local position = #children.specs + 1
+  local id = spec.child_id or position
+  if children.ids[id] then
+    fail(2, "add: duplicate child id %s (children %d and %d)", show(id),
+         children.ids[id], position)
+  end
+  children.ids[id] = position
+  children.specs[position] = spec
+  return children
+end
+
+M.add = Children.add
+
+-- }=====================================================================
+
+-- {=====================================================================
+-- The supervisor process
+-- ======================================================================
+
+-- Private keys tag the messages the supervisor maps out of its selector,
+-- so no request can be mistaken for them.
+local EXIT, RETRY = {}, {}
+
+local function classify(reason)
+  if reason == "normal" then return "normal" end
+  if reason == "shutdown" then return "shutdown" end
+  if type(reason) == "table" and rawget(reason, "shutdown") == true then
+    return "shutdown"
+  end
+  return "abnormal"
+end
+
+local function child_label(child)
+  return tostring(child.id)
+end
+
+local function format_period(ms)
+  return string.format("%g s", ms / 1000)
+end
+
+local Sup = {}
+Sup.__index = Sup
+
+function Sup:report(lines)
+  report(string.format("=SUPERVISOR REPORT==== %s %s\n  %s\n", self.name,
+                       tostring(self.pid), table.concat(lines, "\n  ")))
+end
+
+-- The argument child k starts with: what the child before it returned,
+-- or the tree's argument for the first.
+function Sup:argument_for(child)
+  local prev = self.children[child.index - 1]
+  if prev == nil then return self.argument end
+  return prev.out
+end
+
+function Sup:reindex()
+  for i, child in ipairs(self.children) do child.index = i end
+end
+
+-- Runs the child's start function; on success records its process.
+-- Returns true, or false and the reason.
+function Sup:start_child(child)
+  local arg = self:argument_for(child)
+  local ok, subject, err = pcall(child.spec.start, arg)
+  if not ok then return false, subject end
+  if subject == nil then
+    return false, err == nil and "start function returned nil" or err
+  end
+  if not core.is_subject(subject) then
+    return false, "start function returned a " .. type(subject)
+                  .. ", expected a subject"
+  end
+  local pid = process.subject_owner(subject)
+  if pid ~= self.pid then
+    -- Start functions normally link (spawn_link, actor.start); linking
+    -- here as well means a plain spawn is supervised too.
+    if not process.link(pid) then
+      return false, "child process exited during start"
+    end
+    self.by_pid[pid] = child
+  end
+  child.pid, child.subject, child.started_at = pid, subject, now()
+  if child.spec.updater then
+    local ok2, out = pcall(child.spec.updater, arg, subject)
+    if not ok2 then
+      self:shutdown_child(child)
+      return false, out
+    end
+    child.out = out
+  else
+    child.out = arg
+  end
+  return true
+end
+
+-- Stops the child's process: exit "shutdown", wait up to its shutdown
+-- time, then kill ("brutal_kill": kill at once).  A child whose subject
+-- the supervisor owns has no process of its own and is never signalled.
+function Sup:shutdown_child(child)
+  local pid = child.pid
+  child.pid = nil
+  if pid == nil or pid == self.pid then return end
+  self.by_pid[pid] = nil
+  local mon = process.monitor(pid)
+  local down = process.new_selector():selecting_process_down(mon)
+  -- An exit that is already queued from pid is now stale: by_pid no
+  -- longer maps it, so the main loop ignores it.
+  process.unlink(pid)
+  local how = child.spec.shutdown_spec
+  if how == "brutal_kill" then
+    process.kill(pid)
+    how = "infinity"
+  else
+    process.exit(pid, "shutdown")
+  end
+  local d = select(down, how ~= "infinity" and how or nil)
+  if d == nil then
+    process.kill(pid)
+    d = select(down)
+  end
+  child.last_reason = d.reason
+end
+
+function Sup:drop_child(child)
+  table.remove(self.children, child.index)
+  self.by_key[child.key] = nil
+  self:reindex()
+end
+
+-- Carries out a plan, reporting every step back to the engine; a failed
+-- start replaces the plan with the engine's answer.  Returns the plan
+-- that finished, and the names of the children it started.
+function Sup:run_plan(plan)
+  local eng, started = self.engine, {}
+  local i = 1
+  while plan[i] do
+    local step = plan[i]
+    local child = self.by_key[step.key]
+    if step.op == "shutdown" then
+      self:shutdown_child(child)
+      eng:step_done(step.key)
+    elseif step.op == "drop" then
+      self:drop_child(child)
+      eng:step_done(step.key)
+    else
+      local ok, reason = self:start_child(child)
+      if ok then
+        eng:step_done(step.key)
+        started[#started + 1] = child_label(child)
+      else
+        self.start_error = { child = child, reason = reason }
+        plan = eng:start_failed(step.key)
+        i = 0
+      end
+    end
+    i = i + 1
+  end
+  return plan, started
+end
+
+-- What a plan's outcome asks for once its steps are done.
+function Sup:finish_plan(plan, started, why)
+  local outcome = plan.outcome
+  if outcome == "restart" then
+    local lines = { why }
+    if plan.restarts > 0 then
+      lines[#lines + 1] = string.format(
+        "restarted %s (%s), restart %d of %d in %s",
+        table.concat(started, ", "), plan.strategy, plan.restarts, plan.max,
+        format_period(plan.period_ms))
+    else
+      lines[#lines + 1] = string.format("restarted %s (%s)",
+                                        table.concat(started, ", "),
+                                        plan.strategy)
+    end
+    self:report(lines)
+  elseif outcome == "retry" then
+    local e = self.start_error
+    self:report { why, string.format("child %s failed to start: %s; will retry",
+                                     child_label(e.child), tostring(e.reason)) }
+    send(self.retries, plan.key)
+  elseif outcome == "give_up" then
+    self:report { why, string.format(
+      "giving up: more than %d restart(s) in %s; shut down all children",
+      plan.max, format_period(plan.period_ms)) }
+    core.exit_self("shutdown")
+  elseif why and outcome == "none" and self.report_none then
+    self:report { why }
+  end
+end
+
+function Sup:on_exit(e)
+  local child = self.by_pid[e.pid]
+  if child == nil then
+    -- OTP: a supervisor whose parent ends stops its tree and follows.
+    -- Beyond OTP, a "shutdown" signal from anyone but a child is an
+    -- orderly stop too (the host's own shutdown is not the parent).
+    -- Other exits from non-children are stale: children already shut down.
+    if e.pid == self.parent or classify(e.reason) == "shutdown" then
+      self:run_plan(self.engine:stop())
+      core.exit_self(e.reason)
+    end
+    return
+  end
+  self.by_pid[e.pid] = nil
+  child.pid, child.last_reason = nil, e.reason
+  local cls = classify(e.reason)
+  local plan = assert(self.engine:exit(child.key, cls, now()))
+  local why = string.format("child %s (%s) exited: %s", child_label(child),
+                            tostring(e.pid), tostring(e.reason))
+  self.report_none = cls == "abnormal"
+  local done, started = self:run_plan(plan)
+  self:finish_plan(done, started, why)
+end
+
+function Sup:on_retry(key)
+  local plan = self.engine:retry(key, now())
+  local done, started = self:run_plan(plan)
+  self:finish_plan(done, started, "retrying a failed start")
+end
+
+function Sup:find(id)
+  for _, child in ipairs(self.children) do
+    if child.id == id then return child end
+  end
+end
+
+function Sup:which_children()
+  local status = {}
+  for _, info in ipairs(self.engine:children()) do status[info.key] = info end
+  local list = {}
+  for i, child in ipairs(self.children) do
+    local info = status[child.key]
+    list[i] = { id = child.id, pid = child.pid, kind = child.spec.kind,
+                status = info.status, restarts = info.restarts,
+                last_reason = child.last_reason,
+                started_at = child.started_at }
+  end
+  return list
+end
+
+local function not_found(id)
+  return new_error { kind = "not_found",
+                     message = "no child with id " .. show(id) }
+end
+
+local ENGINE_ERRORS = {
+  ERUNNING = { "running", "child %s is running" },
+  ERESTARTING = { "restarting", "child %s is restarting" },
+}
+
+function Sup:management(op, id)
+  local child = self:find(id)
+  if child == nil then return nil, not_found(id) end
+  local plan, code = self.engine[op](self.engine, child.key)
+  if plan == nil then
+    local e = ENGINE_ERRORS[code] or { code, "child %s: " .. code }
+    return nil, new_error { kind = e[1],
+                            message = string.format(e[2], show(id)) }
+  end
+  self.start_error = nil
+  local done = self:run_plan(plan)
+  if done.outcome == "fail" then
+    return nil, new_error {
+      kind = "start_failed", id = id, reason = self.start_error.reason,
+      message = string.format("child %s failed to start: %s", show(id),
+                              tostring(self.start_error.reason)) }
+  end
+  if op == "restart_child" then return child.subject end
+  return true
+end
+
+function Sup:on_request(msg)
+  local op, reply = msg.op, msg.reply
+  if op == "which_children" then
+    send(reply, self:which_children())
+  elseif op == "count_children" then
+    send(reply, self.engine:counts())
+  elseif op == "terminate_child" or op == "restart_child" then
+    local value, err = self:management(op, msg.id)
+    send(reply, { value = value, err = err })
+  elseif op == "stop" then
+    self:run_plan(self.engine:stop())
+    process.unlink(self.parent)
+    core.exit_self("normal")
+  end
+  -- Anything else sent to a supervisor's subject is not for it: dropped.
+end
+
+-- Builds the children from init and starts them in order.  Returns the
+-- supervisor's subject, or nil and an error naming the failed child.
+function Sup:init(tree)
+  local ok, children = pcall(tree.init,
+                             setmetatable({ specs = {}, ids = {} }, Children))
+  if not ok then
+    return nil, new_error { kind = "init_failed", reason = children,
+                            message = "init raised: " .. tostring(children) }
+  end
+  if getmetatable(children) ~= Children then
+    return nil, new_error {
+      kind = "init_failed",
+      message = "init must return the children list, got a "
+                .. type(children) }
+  end
+  for i, spec in ipairs(children.specs) do
+    local key = self.engine:add(spec.restart_type, spec.kind)
+    local child = { spec = spec, key = key, id = spec.child_id or i,
+                    index = i }
+    self.children[i] = child
+    self.by_key[key] = child
+  end
+  local done = self:run_plan(self.engine:start())
+  if done.outcome == "fail" then
+    local e = self.start_error
+    return nil, new_error {
+      kind = "init_failed", position = e.child.index, id = e.child.id,
+      reason = e.reason,
+      message = string.format("child %d (id %s) failed to start: %s",
+                              e.child.index, show(e.child.id),
+                              tostring(e.reason)) }
+  end
+  return self.inbox
+end
+
+function Sup:loop()
+  local sel = process.new_selector()
+    :selecting(self.inbox)
+    :selecting(self.retries, function(key) return { [RETRY] = key } end)
+    :selecting_trapped_exits(function(e) return { [EXIT] = e } end)
+  while true do
+    local msg = select(sel)
+    if type(msg) == "table" then
+      if msg[EXIT] then
+        self:on_exit(msg[EXIT])
+      elseif msg[RETRY] then
+        self:on_retry(msg[RETRY])
+      elseif type(msg.op) == "string" then
+        self:on_request(msg)
+      end
+    end
+  end
+end
+
+local function run(tree, parent, reply_to)
+  core.set_kind("supervisor")
+  process.trap_exits(true)
+  local pid = self()
+  local sup = setmetatable({
+    pid = pid, parent = parent, argument = tree.argument,
+    name = tree.name or tostring(pid),
+    inbox = process.new_subject(), retries = process.new_subject(),
+    engine = engine.new(tree.strategy, tree.max_frequency,
+                        math.floor(tree.frequency_period * 1000)),
+    children = {}, by_key = {}, by_pid = {},
+  }, Sup)
+  local handle, err = sup:init(tree)
+  if handle == nil then
+    send(reply_to, { err = err })
+    -- The caller gets nil, err and must not be taken down with us.
+    process.unlink(parent)
+    core.exit_self("normal")
+  end
+  send(reply_to, { handle = handle })
+  sup:loop()
+end
+
+-- }=====================================================================
+
+-- {=====================================================================
+-- Public functions
+-- ======================================================================
+
+local function start_tree(tree)
+  local reply = process.new_subject()
+  local pid = process.spawn_link(run, tree, self(), reply)
+  local mon = process.monitor(pid)
+  local answer = select(process.new_selector()
+                          :selecting(reply)
+                          :selecting_process_down(mon, function(d)
+                            return { down = d.reason }
+                          end))
+  process.demonitor(mon)
+  if answer.handle then return answer.handle end
+  if answer.err then return nil, answer.err end
+  return nil, new_error { kind = "init_failed", reason = answer.down,
+                          message = "supervisor exited during start: "
+                                    .. tostring(answer.down) }
+end
+
+function M.start_spec(t)
+  return start_tree(make_tree_spec(t, "start_spec", 2))
+end
+
+function M.start(init)
+  return start_tree(make_tree_spec({ init = init, max_frequency = 1,
+                                     frequency_period = 5 }, "start", 2))
+end
+
+-- supervisor.supervisor(start) or supervisor.supervisor(tree_spec)
+function M.supervisor(x)
+  if getmetatable(x) == TreeSpec then
+    local tree = x
+    return new_child_spec(function(arg)
+      if tree.argument ~= nil then return start_tree(tree) end
+      return start_tree(with_argument(tree, arg))
+    end, "supervisor", tree)
+  end
+  if type(x) ~= "function" then
+    fail(2, "bad argument #1 to 'supervisor' (start function or "
+         .. "supervisor.spec value expected, got %s)", type(x))
+  end
+  return new_child_spec(x, "supervisor")
+end
+
+local function sup_call(sup, request)
+  if not core.is_subject(sup) then
+    fail(3, "bad argument #1 (supervisor expected, got %s)", type(sup))
+  end
+  return process.call(sup, function(reply)
+    request.reply = reply
+    return request
+  end)
+end
+
+function M.which_children(sup)
+  return sup_call(sup, { op = "which_children" })
+end
+
+function M.count_children(sup)
+  return sup_call(sup, { op = "count_children" })
+end
+
+function M.terminate_child(sup, id)
+  local r = sup_call(sup, { op = "terminate_child", id = id })
+  if r.err then return nil, r.err end
+  return r.value
+end
+
+function M.restart_child(sup, id)
+  local r = sup_call(sup, { op = "restart_child", id = id })
+  if r.err then return nil, r.err end
+  return r.value
+end
+
+function M.stop(sup)
+  if not core.is_subject(sup) then
+    fail(2, "bad argument #1 to 'stop' (supervisor expected, got %s)",
+         type(sup))
+  end
+  local pid = process.subject_owner(sup)
+  local mon = process.monitor(pid)
+  send(sup, { op = "stop" })
+  select(process.new_selector():selecting_process_down(mon))
+end
+
+-- }=====================================================================
+
+return M
