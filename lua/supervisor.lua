@@ -441,7 +441,7 @@ function Sup:which_children()
     list[i] = { id = child.id, pid = child.pid, kind = child.spec.kind,
                 status = info.status, restarts = info.restarts,
                 last_reason = child.last_reason,
-                started_at = child.started_at }
+                started_at = child.started_at, subject = child.subject }
   end
   return list
 end
@@ -477,9 +477,80 @@ function Sup:management(op, id)
   return true
 end
 
+-- Applies a reload's edit (arbor.diff) to this supervisor, in an order
+-- that keeps "never an old child beside its replacement": removals
+-- newest first, then restarts of changed children as the strategy says
+-- (a child already restarted by an earlier one's restart is not
+-- restarted twice), then additions in their new positions, then edits
+-- of nested trees, forwarded to those supervisors.  Returns the ids that
+-- were (re)started, by path.
+function Sup:apply(edit, path)
+  local restarted = {}
+  local function label(id)
+    return path == "" and tostring(id) or path .. "/" .. tostring(id)
+  end
+  if edit.flags then
+    local f = edit.flags
+    self.engine:set_flags(f.strategy, f.max_frequency,
+                          math.floor(f.frequency_period * 1000))
+    self.strategy = f.strategy
+  end
+  if edit.argument_changed then self.argument = edit.argument end
+  for i = #self.children, 1, -1 do
+    local child = self.children[i]
+    if edit.removed[child.id] then
+      self:run_plan(self.engine:remove(child.key))
+    end
+  end
+  local by_id = {}
+  for _, child in ipairs(self.children) do
+    by_id[child.id] = child
+    local spec = edit.changed[child.id]
+    if spec then
+      child.spec = spec
+      self.engine:update(child.key, spec.restart_type, spec.kind)
+    end
+  end
+  local started = {}
+  for _, child in ipairs(self.children) do
+    if edit.changed[child.id] ~= nil and not started[child] then
+      local _, names = self:run_plan(self.engine:changed(child.key))
+      for _, name in ipairs(names) do
+        for _, c in ipairs(self.children) do
+          if child_label(c) == name then started[c] = true end
+        end
+      end
+    end
+  end
+  for _, a in ipairs(edit.added) do
+    local key = self.engine:insert(a.index, a.spec.restart_type, a.spec.kind)
+    local child = { spec = a.spec, key = key, id = a.id }
+    table.insert(self.children, a.index, child)
+    self.by_key[key] = child
+    self:reindex()
+    self:run_plan(self.engine:restart_child(key))
+    started[child] = true
+  end
+  for _, child in ipairs(self.children) do
+    if started[child] then restarted[#restarted + 1] = label(child.id) end
+  end
+  for _, child in ipairs(self.children) do
+    local sub = edit.nested[child.id]
+    if sub and child.subject and child.pid then
+      local ok, more = pcall(M.apply, child.subject, sub, label(child.id))
+      if ok then
+        for _, name in ipairs(more) do restarted[#restarted + 1] = name end
+      end
+    end
+  end
+  return restarted
+end
+
 function Sup:on_request(msg)
   local op, reply = msg.op, msg.reply
-  if op == "which_children" then
+  if op == "apply" then
+    send(reply, self:apply(msg.edit, msg.path or ""))
+  elseif op == "which_children" then
     send(reply, self:which_children())
   elseif op == "count_children" then
     send(reply, self.engine:counts())
@@ -647,6 +718,33 @@ function M.restart_child(sup, id)
   local r = sup_call(sup, { op = "restart_child", id = id })
   if r.err then return nil, r.err end
   return r.value
+end
+
+-- Applies a reload's edit to a running supervisor; returns the paths of
+-- the children that were (re)started.
+function M.apply(sup, edit, path)
+  return sup_call(sup, { op = "apply", edit = edit, path = path })
+end
+
+function M.is_spec(value) return getmetatable(value) == TreeSpec end
+
+-- Runs init of a tree spec and of every nested tree spec, without starting
+-- anything: {tree =, specs =, ids =, nested = {[i] = resolved}}.  Raises
+-- on an invalid tree (init raising, a duplicate id, a non-list).
+function M.resolve(tree)
+  if getmetatable(tree) ~= TreeSpec then
+    error("not a supervisor.spec value: " .. type(tree), 2)
+  end
+  local children = tree.init(setmetatable({ specs = {}, ids = {} }, Children))
+  if getmetatable(children) ~= Children then
+    error("init must return the children list, got a " .. type(children), 2)
+  end
+  local out = { tree = tree, specs = children.specs, ids = {}, nested = {} }
+  for i, spec in ipairs(children.specs) do
+    out.ids[i] = spec.child_id or i
+    if spec.tree then out.nested[i] = M.resolve(spec.tree) end
+  end
+  return out
 end
 
 function M.stop(sup)

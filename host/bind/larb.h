@@ -19,6 +19,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "control.h"
 #include "loop.h"
 #include "node.h"
 
@@ -56,6 +57,10 @@ typedef struct larb_ctx_s {
   int halted;
   int quiet; /* no crash reports (benchmarks) */
   int inner_preempted; /* a user coroutine was preempted, not yielding */
+  const struct larb_host_opts_s *opts;
+  int control_ref;         /* main's control subject while serving */
+  arb_control_t *control;  /* the control socket, while serving */
+  arb_watch_t *watch;      /* the --watch watcher, while serving */
 } larb_ctx_t;
 
 typedef struct larb_subject_s {
@@ -129,6 +134,8 @@ typedef struct larb_host_opts_s {
   char **argv;
   int prefix_argc; /* arguments before the script, for arg[-n] */
   char **prefix_argv;
+  int watch;                /* --watch */
+  const char *control_path; /* --control PATH, or NULL for the default */
 } larb_host_opts_t;
 
 /* Runs a script as the main process and serves until the host stops.

@@ -109,7 +109,8 @@ static void timer_fired(void *ud, arb_timer_id_t id, const arb_timer_t *t) {
 ** Running processes
 ** ======================================================================*/
 
-static void spawn_shutdown(larb_ctx_t *ctx, const arb_pid_t *trees, int n);
+static void spawn_shutdown(larb_ctx_t *ctx, lua_State *L,
+                           const arb_pid_t *trees, int n);
 
 /* Ends p with reason.  For main, its links are detached first and the
 ** ordered shutdown of the trees it started begins. */
@@ -127,7 +128,7 @@ static void end_process(larb_ctx_t *ctx, arb_proc_t *p, arb_reason_t *reason) {
   ctx->shutting_down = 1;
   if (!arb_reason_is_clean(reason)) ctx->exit_code = 1;
   arb_node_exit(ctx->node, p, reason);
-  spawn_shutdown(ctx, trees, trees ? (int)n : 0);
+  spawn_shutdown(ctx, ctx->L, trees, trees ? (int)n : 0);
   arb_free(trees, n * sizeof(*trees));
 }
 
@@ -222,7 +223,7 @@ static void host_resume(void *ud, arb_proc_t *p) {
   if (ctx->shutting_down == -1) {
     ctx->shutting_down = 1;
     report_main_killed(ctx);
-    spawn_shutdown(ctx, NULL, 0);
+    spawn_shutdown(ctx, ctx->L, NULL, 0);
   }
 }
 
@@ -265,8 +266,8 @@ static int host_preempt(lua_State *L) {
 
 /* Spawns the system process that shuts the trees down newest first, then
 ** halts.  With a live main, main goes last. */
-static void spawn_shutdown(larb_ctx_t *ctx, const arb_pid_t *trees, int n) {
-  lua_State *L = ctx->L;
+static void spawn_shutdown(larb_ctx_t *ctx, lua_State *L,
+                           const arb_pid_t *trees, int n) {
   lua_getglobal(L, "require");
   lua_pushliteral(L, "arbor.shutdown");
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
@@ -291,15 +292,9 @@ static void spawn_shutdown(larb_ctx_t *ctx, const arb_pid_t *trees, int n) {
   p->user_kind = LARB_SYSTEM;
 }
 
-static void host_signal(void *ud, int signum) {
-  larb_ctx_t *ctx = ud;
-  if (signum == SIGHUP) return; /* reload arrives with live editing */
-  if (ctx->shutting_down) {
-    /* A second signal: stop waiting for anyone. */
-    ctx->halted = 1;
-    arb_rt_stop(ctx->rt);
-    return;
-  }
+/* Begins the ordered shutdown with main still alive (a signal, or
+** `arbor stop`): main's trees newest first, then main. */
+static void begin_shutdown(larb_ctx_t *ctx, lua_State *L) {
   ctx->shutting_down = 1;
   arb_proc_t *main = arb_node_lookup(ctx->node, ctx->main_pid);
   uint32_t n = main ? arb_links_of(main, NULL, 0) : 0;
@@ -308,8 +303,109 @@ static void host_signal(void *ud, int signum) {
     arb_links_of(main, trees, n);
     for (uint32_t i = 0; i < n; i++) arb_unlink(ctx->node, main, trees[i]);
   }
-  spawn_shutdown(ctx, trees, trees ? (int)n : 0);
+  spawn_shutdown(ctx, L, trees, trees ? (int)n : 0);
   arb_free(trees, n * sizeof(*trees));
+}
+
+/* Sends {cmd = cmd, dry_run = dry_run, conn = conn} to main's control
+** subject.  Called from libuv callbacks, outside any core iteration. */
+static int send_command(larb_ctx_t *ctx, const char *cmd, int dry_run,
+                        uint64_t conn) {
+  lua_State *L = ctx->L;
+  if (ctx->control_ref == LUA_NOREF) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->control_ref);
+  larb_subject_t *s = lua_touserdata(L, -1);
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, cmd);
+  lua_setfield(L, -2, "cmd");
+  lua_pushboolean(L, dry_run);
+  lua_setfield(L, -2, "dry_run");
+  if (conn) {
+    lua_pushinteger(L, (lua_Integer)conn);
+    lua_setfield(L, -2, "conn");
+  }
+  arb_subject_send(ctx->node, &s->sub, larb_ref(L, -1));
+  lua_pop(L, 2);
+  return 1;
+}
+
+static void host_signal(void *ud, int signum) {
+  larb_ctx_t *ctx = ud;
+  if (signum == SIGHUP) {
+    if (!ctx->shutting_down) send_command(ctx, "reload", 0, 0);
+    return;
+  }
+  if (ctx->shutting_down) {
+    /* A second signal: stop waiting for anyone. */
+    ctx->halted = 1;
+    arb_rt_stop(ctx->rt);
+    return;
+  }
+  begin_shutdown(ctx, ctx->L);
+}
+
+static void on_control(void *ud, uint64_t conn, const char *line) {
+  larb_ctx_t *ctx = ud;
+  const char *cmd = line;
+  int dry_run = 0;
+  if (strcmp(line, "reload --dry-run") == 0) {
+    cmd = "reload";
+    dry_run = 1;
+  }
+  if (ctx->shutting_down || !send_command(ctx, cmd, dry_run, conn))
+    arb_control_reply(ctx->control, conn, 1, "the host is shutting down");
+}
+
+static void on_watch(void *ud) {
+  larb_ctx_t *ctx = ud;
+  if (!ctx->shutting_down) send_command(ctx, "reload", 0, 0);
+}
+
+/* arbor.core.serve(subject): main serves a root tree.  Listens on the
+** control socket, starts --watch, and routes SIGHUP to the subject. */
+static int host_serve(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  larb_check_subject(L, 1);
+  const larb_host_opts_t *o = ctx->opts;
+  char path[512], err[600];
+  if (o->control_path)
+    snprintf(path, sizeof(path), "%s", o->control_path);
+  else
+    arb_control_default_path(o->script, path, sizeof(path));
+  if (arb_control_listen(&ctx->control, &ctx->rt->loop, path, on_control,
+                         ctx, err, sizeof(err)) != 0)
+    return luaL_error(L, "%s", err);
+  if (o->watch &&
+      arb_watch_start(&ctx->watch, &ctx->rt->loop, o->script, 50, on_watch,
+                      ctx) != 0)
+    return luaL_error(L, "cannot watch %s", o->script);
+  lua_pushvalue(L, 1);
+  ctx->control_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* arbor.core.serving() -> were --watch or --control given? */
+static int host_serving(lua_State *L) {
+  const larb_host_opts_t *o = larb_ctx(L)->opts;
+  lua_pushboolean(L, o->watch || o->control_path != NULL);
+  return 1;
+}
+
+/* arbor.core.control_reply(conn, code, text) */
+static int host_control_reply(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  lua_Integer conn = luaL_checkinteger(L, 1);
+  int code = (int)luaL_checkinteger(L, 2);
+  const char *text = luaL_checkstring(L, 3);
+  if (ctx->control) arb_control_reply(ctx->control, (uint64_t)conn, code, text);
+  return 0;
+}
+
+/* arbor.core.shutdown(): the ordered shutdown, as SIGTERM does it. */
+static int host_shutdown(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  if (!ctx->shutting_down) begin_shutdown(ctx, L);
+  return 0;
 }
 
 /* arbor.core.halt(): ends every process but the caller, newest first, and
@@ -400,6 +496,10 @@ static const luaL_Reg host_funcs[] = {
     {"now", host_now},
     {"exit_self", host_exit},
     {"take_preempted", host_take_preempted},
+    {"serve", host_serve},
+    {"serving", host_serving},
+    {"control_reply", host_control_reply},
+    {"shutdown", host_shutdown},
     {"preempt", host_preempt},
     {"is_subject", host_is_subject},
     {"report", host_report},
@@ -477,6 +577,8 @@ int larb_host_run(const larb_host_opts_t *opts) {
   }
   *(larb_ctx_t **)lua_getextraspace(L) = &ctx;
   ctx.L = L;
+  ctx.opts = opts;
+  ctx.control_ref = LUA_NOREF;
   luaL_openlibs(L);
   larb_open_types(L);
   ctx.values_ref = new_table_ref(L, NULL);
@@ -517,14 +619,21 @@ int larb_host_run(const larb_host_opts_t *opts) {
   lua_call(L, 1, 0);
   lua_sethook(L, preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
 
-  /* The chunk is on the stack; its arguments follow. */
+  /* main runs arbor.main(chunk, script, args...). */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "arbor.main");
+  lua_call(L, 1, 1);
+  lua_insert(L, -2);
+  lua_pushstring(L, opts->script);
   for (int i = 1; i < opts->argc; i++) lua_pushstring(L, opts->argv[i]);
-  arb_proc_t *main = larb_spawn(L, opts->argc - 1);
+  arb_proc_t *main = larb_spawn(L, opts->argc + 1);
   ctx.main_pid = main->pid;
 
   arb_rt_run(&rt);
 
   int code = ctx.exit_code;
+  arb_control_close(ctx.control);
+  arb_watch_close(ctx.watch);
   arb_node_free(ctx.node);
   ctx.node = NULL;
   arb_names_free(ctx.names);

@@ -1,0 +1,243 @@
+--[[
+arbor.diff: what a reload changes, decided from values alone.
+
+A pure module (no processes, no I/O): given the running tree and the
+reloaded one, both "resolved" (each tree spec with the child specs its
+init declared, nested tree specs resolved too), it computes an edit per
+supervisor: flags to set in place, children removed, changed, added, and
+edits for nested trees.
+
+"Changed" is decided from code and values, never from object identity,
+so reloading an unchanged file changes nothing:
+- functions are equal when their stripped bytecode is equal (line
+  numbers and local names do not count) and their upvalues are equal,
+  except _ENV (each load has its own environment);
+- tables are equal when their contents and metatables are equal (cycles
+  are handled by assuming equality while comparing a pair);
+- anything else (userdata such as subjects and pids, threads) is equal
+  only to itself.
+]]
+local M = {}
+
+local dump, getupvalue = string.dump, debug.getupvalue
+
+local equal
+
+local function same_function(a, b, seen)
+  local okA, codeA = pcall(dump, a, true)
+  local okB, codeB = pcall(dump, b, true)
+  if not (okA and okB) or codeA ~= codeB then return false end
+  local i = 1
+  while true do
+    local nameA, va = getupvalue(a, i)
+    local nameB, vb = getupvalue(b, i)
+    if nameA == nil and nameB == nil then return true end
+    if nameA ~= nameB then return false end
+    if nameA ~= "_ENV" and not equal(va, vb, seen) then return false end
+    i = i + 1
+  end
+end
+
+local function same_table(a, b, seen)
+  if not equal(getmetatable(a), getmetatable(b), seen) then return false end
+  local count = 0
+  for k, va in next, a do
+    count = count + 1
+    local vb = rawget(b, k)
+    if vb == nil or not equal(va, vb, seen) then return false end
+  end
+  for _ in next, b do count = count - 1 end
+  return count == 0
+end
+
+-- Deep equality by code and value (see the header).
+function equal(a, b, seen)
+  if rawequal(a, b) then return true end
+  local t = type(a)
+  if t ~= type(b) or (t ~= "function" and t ~= "table") then return false end
+  seen = seen or {}
+  local pairs_of = seen[a]
+  if pairs_of and pairs_of[b] then return true end -- already comparing
+  if not pairs_of then
+    pairs_of = {}
+    seen[a] = pairs_of
+  end
+  pairs_of[b] = true
+  if t == "function" then return same_function(a, b, seen) end
+  return same_table(a, b, seen)
+end
+
+M.equal = equal
+
+-- Child-level options: everything but a nested tree's contents, which are
+-- compared child by child instead.
+local function same_child(old, new)
+  if old.kind ~= new.kind or old.restart_type ~= new.restart_type
+     or old.shutdown_spec ~= new.shutdown_spec
+     or old.child_id ~= new.child_id then
+    return false
+  end
+  if not equal(old.updater, new.updater) then return false end
+  if old.tree or new.tree then
+    if not (old.tree and new.tree) then return false end
+    -- A nested tree restarts only if what it is started with changes.
+    return equal(old.tree.argument, new.tree.argument)
+  end
+  return equal(old.start, new.start)
+end
+
+local function flags_of(tree)
+  return { strategy = tree.strategy, max_frequency = tree.max_frequency,
+           frequency_period = tree.frequency_period }
+end
+
+local function same_flags(a, b)
+  return a.strategy == b.strategy and a.max_frequency == b.max_frequency
+         and a.frequency_period == b.frequency_period
+end
+
+--[[
+M.tree(old, new) -> edit, for two resolved trees:
+  { flags = {...} or nil, argument_changed = bool,
+    removed = {[id] = true}, changed = {[id] = child spec},
+    added = {{index = i, id = id, spec = spec}, ...} (ascending index),
+    nested = {[id] = edit}, specs = new child specs in order, ids = ...,
+    empty = true when nothing at all changes below this tree }
+A child whose position among the kept children changed is removed and
+added again: restart semantics depend on order.
+]]
+function M.tree(old, new)
+  local edit = { removed = {}, changed = {}, added = {}, nested = {},
+                 specs = new.specs, ids = new.ids }
+  if not same_flags(flags_of(old.tree), flags_of(new.tree)) then
+    edit.flags = flags_of(new.tree)
+  end
+  local argument_changed = not equal(old.tree.argument, new.tree.argument)
+  edit.argument_changed = argument_changed
+  edit.argument = new.tree.argument
+
+  local old_index = {}
+  for i, id in ipairs(old.ids) do old_index[id] = i end
+  local new_index = {}
+  for i, id in ipairs(new.ids) do new_index[id] = i end
+
+  -- Kept children must stay in the same relative order.
+  local last = 0
+  local kept = {}
+  for i, id in ipairs(new.ids) do
+    local oi = old_index[id]
+    if oi and oi > last then
+      kept[id] = true
+      last = oi
+    end
+  end
+  for _, id in ipairs(old.ids) do
+    if not kept[id] then edit.removed[id] = true end
+  end
+  for i, id in ipairs(new.ids) do
+    local spec = new.specs[i]
+    if not kept[id] then
+      edit.added[#edit.added + 1] = { index = i, id = id, spec = spec }
+    else
+      local oi = old_index[id]
+      local ospec = old.specs[oi]
+      if argument_changed or not same_child(ospec, spec) then
+        edit.changed[id] = spec
+      elseif spec.tree then
+        local sub = M.tree(old.nested[oi], new.nested[i])
+        if not sub.empty then edit.nested[id] = sub end
+      end
+    end
+  end
+  edit.empty = edit.flags == nil and next(edit.removed) == nil
+               and next(edit.changed) == nil and #edit.added == 0
+               and next(edit.nested) == nil
+  return edit
+end
+
+-- The children a strategy restarts when `changed` children change, in
+-- start order (a prediction for --dry-run; the apply step reports what
+-- really restarted).
+function M.predict_restarts(edit, strategy)
+  local out, on = {}, false
+  for _, id in ipairs(edit.ids) do
+    local added = false
+    for _, a in ipairs(edit.added) do if a.id == id then added = true end end
+    if not added then
+      if edit.changed[id] ~= nil then
+        if strategy == "one_for_all" then return M.kept_ids(edit) end
+        if strategy == "rest_for_one" then on = true end
+        out[#out + 1] = id
+      elseif on then
+        out[#out + 1] = id
+      end
+    end
+  end
+  return out
+end
+
+function M.kept_ids(edit)
+  local out = {}
+  for _, id in ipairs(edit.ids) do
+    local added = false
+    for _, a in ipairs(edit.added) do if a.id == id then added = true end end
+    if not added then out[#out + 1] = id end
+  end
+  return out
+end
+
+local function join(path, id)
+  if path == "" then return tostring(id) end
+  return path .. "/" .. tostring(id)
+end
+
+-- Flattens an edit into lists of ids (paths like "sessions/worker-2").
+-- With predict, restarted children are predicted from the strategies.
+function M.summarize(edit, strategy, path, acc, predict)
+  acc = acc or { changed = {}, added = {}, removed = {}, restarted = {},
+                 flags = {} }
+  path = path or ""
+  if edit.flags then acc.flags[#acc.flags + 1] = path == "" and "root" or path end
+  local ids = {}
+  for id in pairs(edit.removed) do ids[#ids + 1] = id end
+  table.sort(ids, function(a, b) return tostring(a) < tostring(b) end)
+  for _, id in ipairs(ids) do acc.removed[#acc.removed + 1] = join(path, id) end
+  for _, id in ipairs(edit.ids) do
+    if edit.changed[id] ~= nil then
+      acc.changed[#acc.changed + 1] = join(path, id)
+    end
+  end
+  for _, a in ipairs(edit.added) do acc.added[#acc.added + 1] = join(path, a.id) end
+  if predict then
+    local s = edit.flags and edit.flags.strategy or strategy
+    for _, id in ipairs(M.predict_restarts(edit, s)) do
+      acc.restarted[#acc.restarted + 1] = join(path, id)
+    end
+  end
+  for _, id in ipairs(edit.ids) do
+    local sub = edit.nested[id]
+    if sub then
+      local spec
+      for i, sid in ipairs(edit.ids) do if sid == id then spec = edit.specs[i] end end
+      M.summarize(sub, spec.tree.strategy, join(path, id), acc, predict)
+    end
+  end
+  return acc
+end
+
+-- One line: "changed a, b; added c; removed d; restarted a, b, e".
+function M.line(acc)
+  local parts = {}
+  local function part(label, list)
+    if #list > 0 then parts[#parts + 1] = label .. " " .. table.concat(list, ", ") end
+  end
+  part("flags of", acc.flags)
+  part("changed", acc.changed)
+  part("added", acc.added)
+  part("removed", acc.removed)
+  part("restarted", acc.restarted)
+  if #parts == 0 then return "no changes" end
+  return table.concat(parts, "; ")
+end
+
+return M
