@@ -1,27 +1,17 @@
 --[[
 process: Erlang-style processes, subjects, selectors, links and monitors.
 
-The primitives are C functions from arbor.core (host/bind/lprocess.c and
-lmbox.c); this module adds what is naturally written on top of them:
-call and try_call, exactly as gleam_erlang 0.x does it (a fresh reply
-subject, a monitor on the callee, wait for the reply or the DOWN).
+The primitives are C functions (host/bind/lprocess.c and lmbox.c); the
+host passes their table in as this chunk's second argument, and this
+module adds what is naturally written on top of them: call and try_call,
+exactly as gleam_erlang 0.x does it (a fresh reply subject, a monitor on
+the callee, wait for the reply or the DOWN).
 ]]
-local core = require "arbor.core"
+local _, M = ...
 
-local M = {}
-
-for _, name in ipairs {
-  "spawn", "spawn_link", "self", "is_alive", "link", "unlink", "trap_exits",
-  "exit", "kill", "monitor", "demonitor", "sleep", "sleep_forever",
-  "send_after", "cancel_timer", "new_subject", "subject_owner", "send",
-  "receive", "new_selector", "select",
-} do
-  M[name] = assert(core[name], name)
-end
-
-local new_subject, new_selector = core.new_subject, core.new_selector
-local subject_owner, send, select = core.subject_owner, core.send, core.select
-local monitor, demonitor, self = core.monitor, core.demonitor, core.self
+local new_subject, new_selector = M.new_subject, M.new_selector
+local subject_owner, send, select = M.subject_owner, M.send, M.select
+local monitor, demonitor, self = M.monitor, M.demonitor, M.self
 
 -- The error value of a failed call: a table with a kind and one line.
 local CallError = {}

@@ -120,11 +120,13 @@ int larb_sleep_forever(lua_State *L);
 ** metamethods allowed) to the buffer b. */
 void larb_describe(lua_State *L, int idx, luaL_Buffer *b);
 
-/* Module openers (one per binding file). */
-int luaopen_arbor_core_process(lua_State *L);
+/* Module openers (one per binding file).  larb_open_process and
+** larb_open_chip push the C half of `process` and `chip`; the embedded
+** Lua half completes the same table. */
+int larb_open_process(lua_State *L);
 void larb_open_mbox(lua_State *L); /* adds to the table on top */
 void larb_open_types(lua_State *L);
-int luaopen_arbor_core_chip(lua_State *L);
+int larb_open_chip(lua_State *L);
 int luaopen_arbor_core_sup(lua_State *L);
 
 /* The host (lhost.c): set up a state, run a script, tear down. */

@@ -211,7 +211,7 @@ static const luaL_Reg chip_funcs[] = {
     {"groups", lchip_groups},   {"stop", lchip_stop},
     {NULL, NULL}};
 
-int luaopen_arbor_core_chip(lua_State *L) {
+int larb_open_chip(lua_State *L) {
   luaL_newlib(L, chip_funcs);
   return 1;
 }

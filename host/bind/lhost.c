@@ -505,9 +505,9 @@ static const luaL_Reg host_funcs[] = {
     {"report", host_report},
     {NULL, NULL}};
 
+/* arbor.core: the host's own functions, for the modules in lua/. */
 static int open_core(lua_State *L) {
-  luaopen_arbor_core_process(L);
-  luaL_setfuncs(L, host_funcs, 0);
+  luaL_newlib(L, host_funcs);
   return 1;
 }
 
@@ -517,12 +517,22 @@ static int open_core(lua_State *L) {
 ** Setting up and running
 ** ======================================================================*/
 
+/* Loads an embedded module.  For a module with C functions (process,
+** chip) the chunk gets their table as its second argument and adds its
+** Lua functions to it, so each public function has one home in
+** package.loaded and errors name it as users call it. */
 static int load_embedded(lua_State *L) {
   const larb_embedded_t *m = lua_touserdata(L, lua_upvalueindex(1));
+  lua_CFunction open_c = lua_tocfunction(L, lua_upvalueindex(2));
   if (luaL_loadbuffer(L, (const char *)m->data, m->size, m->chunkname))
     return lua_error(L);
   lua_pushstring(L, m->name);
-  lua_call(L, 1, 1);
+  if (open_c) {
+    open_c(L);
+    lua_call(L, 2, 1);
+  } else {
+    lua_call(L, 1, 1);
+  }
   return 1;
 }
 
@@ -530,13 +540,17 @@ static void preload_modules(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, open_core);
   lua_setfield(L, -2, "arbor.core");
-  lua_pushcfunction(L, luaopen_arbor_core_chip);
-  lua_setfield(L, -2, "arbor.core.chip");
   lua_pushcfunction(L, luaopen_arbor_core_sup);
   lua_setfield(L, -2, "arbor.core.sup");
   for (const larb_embedded_t *m = larb_embedded; m->name; m++) {
     lua_pushlightuserdata(L, (void *)m);
-    lua_pushcclosure(L, load_embedded, 1);
+    if (strcmp(m->name, "process") == 0)
+      lua_pushcfunction(L, larb_open_process);
+    else if (strcmp(m->name, "chip") == 0)
+      lua_pushcfunction(L, larb_open_chip);
+    else
+      lua_pushnil(L);
+    lua_pushcclosure(L, load_embedded, 2);
     lua_setfield(L, -2, m->name);
   }
   lua_pop(L, 1);
@@ -617,7 +631,7 @@ int larb_host_run(const larb_host_opts_t *opts) {
   lua_getglobal(L, "require");
   lua_pushliteral(L, "arbor.coroutine");
   lua_call(L, 1, 0);
-  lua_sethook(L, preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
+  if (!getenv("ARBOR_NOHOOK")) lua_sethook(L, preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
 
   /* main runs arbor.main(chunk, script, args...). */
   lua_getglobal(L, "require");

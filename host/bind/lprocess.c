@@ -232,7 +232,7 @@ static const luaL_Reg process_funcs[] = {
     {"cancel_timer", lprocess_cancel_timer},
     {NULL, NULL}};
 
-int luaopen_arbor_core_process(lua_State *L) {
+int larb_open_process(lua_State *L) {
   luaL_newmetatable(L, LARB_MONITOR);
   lua_pushcfunction(L, monitor_gc);
   lua_setfield(L, -2, "__gc");
