@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 arb_proc_t *larb_self(lua_State *L) {
@@ -44,8 +45,32 @@ void larb_push_pid(lua_State *L, arb_pid_t pid) {
   lua_remove(L, -2);
 }
 
+/* The userdata at idx if its metatable is the one at address mt, else
+** NULL: one pointer comparison instead of luaL_checkudata's lookup of the
+** metatable by name. */
+static void *test_type(lua_State *L, int idx, const void *mt) {
+  void *p = lua_touserdata(L, idx);
+  if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
+  const void *actual = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  return actual == mt ? p : NULL;
+}
+
+void larb_cache_metatables(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  luaL_getmetatable(L, LARB_SUBJECT);
+  ctx->subject_mt = lua_topointer(L, -1);
+  luaL_getmetatable(L, LARB_PID);
+  ctx->pid_mt = lua_topointer(L, -1);
+  luaL_getmetatable(L, LARB_MONITOR);
+  ctx->monitor_mt = lua_topointer(L, -1);
+  lua_pop(L, 3);
+}
+
 arb_pid_t larb_check_pid(lua_State *L, int idx) {
-  return *(arb_pid_t *)luaL_checkudata(L, idx, LARB_PID);
+  arb_pid_t *p = test_type(L, idx, larb_ctx(L)->pid_mt);
+  if (p == NULL) luaL_typeerror(L, idx, LARB_PID);
+  return *p;
 }
 
 static int pid_tostring(lua_State *L) {
@@ -62,12 +87,20 @@ static int pid_eq(lua_State *L) {
   return 1;
 }
 
+larb_subject_t *larb_test_subject(lua_State *L, int idx) {
+  return test_type(L, idx, larb_ctx(L)->subject_mt);
+}
+
 larb_subject_t *larb_check_subject(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, LARB_SUBJECT);
+  larb_subject_t *s = test_type(L, idx, larb_ctx(L)->subject_mt);
+  if (s == NULL) luaL_typeerror(L, idx, LARB_SUBJECT);
+  return s;
 }
 
 larb_monitor_t *larb_check_monitor(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, LARB_MONITOR);
+  larb_monitor_t *m = test_type(L, idx, larb_ctx(L)->monitor_mt);
+  if (m == NULL) luaL_typeerror(L, idx, LARB_MONITOR);
+  return m;
 }
 
 static int error_tostring(lua_State *L) {
@@ -110,12 +143,16 @@ void larb_open_types(lua_State *L) {
 ** References held by the core
 ** ======================================================================*/
 
+/* Slots of the values table are recycled through a C stack: one table
+** write to store a value and one to clear it, where luaL_ref keeps its
+** free list inside the table and needs several. */
 intptr_t larb_ref(lua_State *L, int idx) {
   larb_ctx_t *ctx = larb_ctx(L);
   idx = lua_absindex(L, idx);
+  int ref = ctx->nfree ? ctx->free_refs[--ctx->nfree] : ++ctx->next_ref;
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
   lua_pushvalue(L, idx);
-  int ref = luaL_ref(L, -2);
+  lua_rawseti(L, -2, ref);
   lua_pop(L, 1);
   return (intptr_t)ref;
 }
@@ -127,12 +164,36 @@ void larb_push_ref(lua_State *L, intptr_t ref) {
   lua_remove(L, -2);
 }
 
+/* Remembers ref as free.  If the stack cannot grow the slot is simply
+** not reused (it holds nil, so nothing leaks but an integer). */
+static void recycle(larb_ctx_t *ctx, int ref) {
+  if (ctx->nfree == ctx->free_cap) {
+    int ncap = ctx->free_cap ? ctx->free_cap * 2 : 1024;
+    int *bigger = realloc(ctx->free_refs, (size_t)ncap * sizeof(int));
+    if (bigger == NULL) return;
+    ctx->free_refs = bigger;
+    ctx->free_cap = ncap;
+  }
+  ctx->free_refs[ctx->nfree++] = ref;
+}
+
+void larb_unref(lua_State *L, intptr_t ref) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, (lua_Integer)ref);
+  lua_pop(L, 1);
+  recycle(ctx, (int)ref);
+}
+
 void larb_push_unref(lua_State *L, intptr_t ref) {
   larb_ctx_t *ctx = larb_ctx(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
   lua_rawgeti(L, -1, (lua_Integer)ref);
-  luaL_unref(L, -2, (int)ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, (lua_Integer)ref);
   lua_remove(L, -2);
+  recycle(ctx, (int)ref);
 }
 
 arb_reason_t *larb_reason_from(lua_State *L, int idx) {

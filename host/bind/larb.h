@@ -44,6 +44,9 @@ typedef struct larb_ctx_s {
   arb_node_t *node;
   arb_rt_t *rt;
   int values_ref; /* table: ref -> message or reason value */
+  int *free_refs; /* recycled slots of the values table (a stack) */
+  int nfree, free_cap, next_ref;
+  const void *subject_mt, *pid_mt, *monitor_mt; /* metatables, by address */
   int procs_ref;  /* table: slot -> thread of a live process */
   int pids_ref;   /* weak table: pid integer -> pid userdata */
   int timers_ref; /* table: timer id -> {subject, message} */
@@ -85,6 +88,11 @@ void larb_push_pid(lua_State *L, arb_pid_t pid);
 arb_pid_t larb_check_pid(lua_State *L, int idx);
 larb_subject_t *larb_check_subject(lua_State *L, int idx);
 larb_monitor_t *larb_check_monitor(lua_State *L, int idx);
+/* The subject at idx, or NULL if the value is not one. */
+larb_subject_t *larb_test_subject(lua_State *L, int idx);
+/* Records the metatables' addresses for the fast checks above; call once
+** all of them exist. */
+void larb_cache_metatables(lua_State *L);
 
 /* Stores the value at idx in the values table; returns its reference. */
 intptr_t larb_ref(lua_State *L, int idx);
@@ -92,6 +100,8 @@ intptr_t larb_ref(lua_State *L, int idx);
 void larb_push_unref(lua_State *L, intptr_t ref);
 /* Pushes the value behind ref and keeps it. */
 void larb_push_ref(lua_State *L, intptr_t ref);
+/* Releases ref without pushing its value. */
+void larb_unref(lua_State *L, intptr_t ref);
 
 /* Makes an exit reason from the Lua value at idx (a reference is owned by
 ** the caller).  "normal", "shutdown", "kill", "killed" and "noproc" map to

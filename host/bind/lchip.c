@@ -17,7 +17,7 @@
 /* The registry behind the subject at idx, or NULL if it has ended.
 ** Raises if the value is not a registry at all. */
 static arb_registry_t *check_registry(lua_State *L, int idx) {
-  larb_subject_t *s = luaL_testudata(L, idx, LARB_SUBJECT);
+  larb_subject_t *s = larb_test_subject(L, idx);
   if (s == NULL || !s->is_registry)
     luaL_typeerror(L, idx, "chip registry");
   return s->registry;
@@ -64,10 +64,7 @@ static void push_key(lua_State *L, const arb_registry_key_t *k) {
 
 static void release_value(void *ud, intptr_t ref) {
   larb_ctx_t *ctx = ud;
-  lua_State *L = ctx->L;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
-  luaL_unref(L, -1, (int)ref);
-  lua_pop(L, 1);
+  larb_unref(ctx->L, ref);
 }
 
 /* The registry's process ended: forget the pointer.  Only table writes of

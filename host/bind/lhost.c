@@ -60,10 +60,7 @@ static int host_memory(lua_State *L) {
 
 static void free_value(void *ud, intptr_t ref) {
   larb_ctx_t *ctx = ud;
-  lua_State *L = ctx->L;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
-  luaL_unref(L, -1, (int)ref);
-  lua_pop(L, 1);
+  larb_unref(ctx->L, ref);
 }
 
 static void proc_ended(void *ud, arb_proc_t *p) {
@@ -476,7 +473,7 @@ static int host_exit(lua_State *L) {
 
 /* arbor.core.is_subject(value) -> boolean */
 static int host_is_subject(lua_State *L) {
-  lua_pushboolean(L, luaL_testudata(L, 1, LARB_SUBJECT) != NULL);
+  lua_pushboolean(L, larb_test_subject(L, 1) != NULL);
   return 1;
 }
 
@@ -601,6 +598,11 @@ int larb_host_run(const larb_host_opts_t *opts) {
   ctx.timers_ref = new_table_ref(L, NULL);
   ctx.registries_ref = new_table_ref(L, NULL);
   preload_modules(L);
+  /* Opening process creates the remaining metatables. */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "process");
+  lua_call(L, 1, 0);
+  larb_cache_metatables(L);
   set_arg_table(L, opts);
 
   int status = luaL_loadfile(L, opts->script);
@@ -653,6 +655,7 @@ int larb_host_run(const larb_host_opts_t *opts) {
   arb_names_free(ctx.names);
   arb_rt_close(&rt);
   lua_close(L);
+  free(ctx.free_refs);
   return code;
 }
 
