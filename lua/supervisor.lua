@@ -175,7 +175,9 @@ local function make_tree_spec(t, fn, level)
   }, TreeSpec)
 end
 
-function M.spec(t) return make_tree_spec(t, "spec", 2) end
+-- (Parenthesised: a tail call would drop this frame and the error level
+-- would miss the caller.)
+function M.spec(t) return (make_tree_spec(t, "spec", 2)) end
 
 -- A TreeSpec with a different argument (nested trees inherit theirs).
 local function with_argument(tree, argument)
@@ -310,8 +312,9 @@ function Sup:shutdown_child(child)
   self.by_pid[pid] = nil
   local mon = process.monitor(pid)
   local down = process.new_selector():selecting_process_down(mon)
-  -- An exit that is already queued from pid is now stale: by_pid no
-  -- longer maps it, so the main loop ignores it.
+  -- A child already dead here has queued its exit signal, which unlink
+  -- cannot take back (OTP flushes it): remember to ignore it.
+  if not process.is_alive(pid) then self.stale[pid] = true end
   process.unlink(pid)
   local how = child.spec.shutdown_spec
   if how == "brutal_kill" then
@@ -397,6 +400,10 @@ function Sup:finish_plan(plan, started, why)
 end
 
 function Sup:on_exit(e)
+  if self.stale[e.pid] then
+    self.stale[e.pid] = nil
+    return
+  end
   local child = self.by_pid[e.pid]
   if child == nil then
     -- OTP: a supervisor whose parent ends stops its tree and follows.
@@ -629,14 +636,16 @@ local function run(tree, parent, reply_to)
     inbox = process.new_subject(), retries = process.new_subject(),
     engine = engine.new(tree.strategy, tree.max_frequency,
                         math.floor(tree.frequency_period * 1000)),
-    children = {}, by_key = {}, by_pid = {},
+    children = {}, by_key = {}, by_pid = {}, stale = {},
   }, Sup)
   local handle, err = sup:init(tree)
   if handle == nil then
     send(reply_to, { err = err })
-    -- The caller gets nil, err and must not be taken down with us.
+    -- The caller gets nil, err and must not be taken down with us; a
+    -- process the failed start function linked to us must be (so not
+    -- "normal", which it would ignore).
     process.unlink(parent)
-    core.exit_self("normal")
+    core.exit_self("shutdown")
   end
   send(reply_to, { handle = handle })
   sup:loop()

@@ -255,6 +255,10 @@ arb_reason_t *arb_reason_new(int kind, intptr_t payload);
 arb_reason_t *arb_reason_retain(arb_reason_t *r);
 void arb_reason_release(arb_node_t *node, arb_reason_t *r);
 
+/* Frees the recycled message nodes the node keeps for reuse (the pool
+** grows to the most messages ever queued at once). */
+void arb_node_trim(arb_node_t *node);
+
 /* Checks the table, run queue and list invariants; 0 when they hold. */
 int arb_node_check(const arb_node_t *node);
 

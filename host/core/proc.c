@@ -102,16 +102,20 @@ void arb_node_free(arb_node_t *node) {
     arb_free(node->slots[i], sizeof(arb_proc_t));
   arb_free(node->slots, node->cap * sizeof(*node->slots));
   arb_free(node->gens, node->cap * sizeof(*node->gens));
-  while (node->msg_pool) {
-    arb_msg_t *m = node->msg_pool;
-    node->msg_pool = m->next;
-    arb_free(m, sizeof(*m));
-  }
+  arb_node_trim(node);
   arb_timers_close(&node->timers);
   arb_free(node, sizeof(*node));
 }
 
 /* Grows both tables or neither, so sizes stay exact after a failure. */
+void arb_node_trim(arb_node_t *node) {
+  while (node->msg_pool) {
+    arb_msg_t *m = node->msg_pool;
+    node->msg_pool = m->next;
+    arb_free(m, sizeof(*m));
+  }
+}
+
 static int grow(arb_node_t *node) {
   uint32_t ncap = node->cap ? node->cap * 2 : 256;
   arb_proc_t **slots = arb_malloc(ncap * sizeof(*slots));
