@@ -209,8 +209,14 @@ function Children.add(children, spec)
   local position = #children.specs + 1
   local id = spec.child_id or position
   if children.ids[id] then
-    fail(2, "add: duplicate child id %s (children %d and %d)", show(id),
-         children.ids[id], position)
+    local msg = string.format("add: duplicate child id %s (children %d and "
+                              .. "%d)", show(id), children.ids[id], position)
+    -- `return children:add(...)` is a tail call: the caller's frame is
+    -- gone, so point at the init function that declared the children.
+    if debug.getinfo(1, "t").istailcall and children.where then
+      error(children.where .. msg, 0)
+    end
+    fail(2, "%s", msg)
   end
   children.ids[id] = position
   children.specs[position] = spec
@@ -509,37 +515,58 @@ function Sup:apply(edit, path)
       self:run_plan(self.engine:remove(child.key))
     end
   end
-  local by_id = {}
   for _, child in ipairs(self.children) do
-    by_id[child.id] = child
     local spec = edit.changed[child.id]
     if spec then
       child.spec = spec
       self.engine:update(child.key, spec.restart_type, spec.kind)
     end
   end
+  -- Names of the children a plan really started, to report and to skip.
   local started = {}
+  local function note(names)
+    for _, name in ipairs(names) do started[name] = true end
+  end
   for _, child in ipairs(self.children) do
-    if edit.changed[child.id] ~= nil and not started[child] then
-      local _, names = self:run_plan(self.engine:changed(child.key))
-      for _, name in ipairs(names) do
-        for _, c in ipairs(self.children) do
-          if child_label(c) == name then started[c] = true end
-        end
-      end
+    if edit.changed[child.id] ~= nil and not started[child_label(child)] then
+      self.start_error = nil
+      local done, names = self:run_plan(self.engine:changed(child.key))
+      note(names)
+      -- A child that fails to start is handled like any failed restart.
+      self:finish_plan(done, names, "reload: child " .. child_label(child)
+                                    .. " changed")
     end
   end
   for _, a in ipairs(edit.added) do
-    local key = self.engine:insert(a.index, a.spec.restart_type, a.spec.kind)
+    -- The new list's position counts children this supervisor no longer
+    -- has (temporary ones that ended): insert after the nearest earlier
+    -- child that it does have.
+    local at = 1
+    for i = a.index - 1, 1, -1 do
+      local before = self:find(edit.ids[i])
+      if before then
+        at = before.index + 1
+        break
+      end
+    end
+    local key = self.engine:insert(at, a.spec.restart_type, a.spec.kind)
     local child = { spec = a.spec, key = key, id = a.id }
-    table.insert(self.children, a.index, child)
+    table.insert(self.children, at, child)
     self.by_key[key] = child
     self:reindex()
-    self:run_plan(self.engine:restart_child(key))
-    started[child] = true
+    self.start_error = nil
+    local done, names = self:run_plan(self.engine:restart_child(key))
+    note(names)
+    if done.outcome == "fail" then
+      self:report { string.format("reload: added child %s failed to start: %s",
+                                  child_label(child),
+                                  tostring(self.start_error.reason)) }
+    end
   end
   for _, child in ipairs(self.children) do
-    if started[child] then restarted[#restarted + 1] = label(child.id) end
+    if started[child_label(child)] then
+      restarted[#restarted + 1] = label(child.id)
+    end
   end
   for _, child in ipairs(self.children) do
     local sub = edit.nested[child.id]
@@ -574,9 +601,17 @@ end
 
 -- Builds the children from init and starts them in order.  Returns the
 -- supervisor's subject, or nil and an error naming the failed child.
+-- An empty children list for tree's init, which knows where init is.
+local function new_children(tree)
+  local info = debug.getinfo(tree.init, "S")
+  local where = info.what == "Lua"
+                and string.format("%s:%d: ", info.short_src, info.linedefined)
+                or nil
+  return setmetatable({ specs = {}, ids = {}, where = where }, Children)
+end
+
 function Sup:init(tree)
-  local ok, children = pcall(tree.init,
-                             setmetatable({ specs = {}, ids = {} }, Children))
+  local ok, children = pcall(tree.init, new_children(tree))
   if not ok then
     return nil, new_error { kind = "init_failed", reason = children,
                             message = "init raised: " .. tostring(children) }
@@ -744,7 +779,7 @@ function M.resolve(tree)
   if getmetatable(tree) ~= TreeSpec then
     error("not a supervisor.spec value: " .. type(tree), 2)
   end
-  local children = tree.init(setmetatable({ specs = {}, ids = {} }, Children))
+  local children = tree.init(new_children(tree))
   if getmetatable(children) ~= Children then
     error("init must return the children list, got a " .. type(children), 2)
   end

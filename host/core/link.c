@@ -25,9 +25,22 @@ static arb_link_end_t *find_link(arb_proc_t *a, arb_pid_t b) {
   return NULL;
 }
 
-static void free_link(arb_link_t *l) {
+/* The link between a and b, searched from whichever end has fewer links:
+** a supervisor with 100,000 children finds a child's link in O(1). */
+static arb_link_t *find_between(arb_proc_t *a, arb_proc_t *b) {
+  arb_link_end_t *e = a->nlinks <= b->nlinks ? find_link(a, b->pid)
+                                             : find_link(b, a->pid);
+  return e ? e->link : NULL;
+}
+
+static void free_link(arb_node_t *node, arb_link_t *l) {
   arb_list_remove(&l->ends[0].node);
   arb_list_remove(&l->ends[1].node);
+  /* ends[1].peer is ends[0]'s owner and vice versa. */
+  arb_proc_t *a = arb_node_lookup_any(node, l->ends[1].peer);
+  arb_proc_t *b = arb_node_lookup_any(node, l->ends[0].peer);
+  if (a) a->nlinks--;
+  if (b) b->nlinks--;
   arb_free(l, sizeof(*l));
 }
 
@@ -35,7 +48,7 @@ int arb_link(arb_node_t *node, arb_proc_t *a, arb_pid_t b) {
   if (b == a->pid) return 0;
   arb_proc_t *pb = arb_node_lookup(node, b);
   if (pb == NULL) return ARB_ENOPROC;
-  if (find_link(a, b)) return 0;
+  if (find_between(a, pb)) return 0;
   arb_link_t *l = arb_malloc(sizeof(*l));
   if (l == NULL) return ARB_ENOMEM;
   l->ends[0].peer = b;
@@ -44,13 +57,19 @@ int arb_link(arb_node_t *node, arb_proc_t *a, arb_pid_t b) {
   l->ends[1].link = l;
   arb_list_insert_tail(&a->links, &l->ends[0].node);
   arb_list_insert_tail(&pb->links, &l->ends[1].node);
+  a->nlinks++;
+  pb->nlinks++;
   return 0;
 }
 
 void arb_unlink(arb_node_t *node, arb_proc_t *a, arb_pid_t b) {
-  (void)node;
-  arb_link_end_t *e = find_link(a, b);
-  if (e) free_link(e->link);
+  arb_proc_t *pb = arb_node_lookup_any(node, b);
+  arb_link_t *l = pb ? find_between(a, pb) : NULL;
+  if (l == NULL) {
+    arb_link_end_t *e = find_link(a, b);
+    if (e) l = e->link;
+  }
+  if (l) free_link(node, l);
 }
 
 uint32_t arb_links_of(const arb_proc_t *p, arb_pid_t *out, uint32_t max) {
@@ -163,7 +182,7 @@ void arb__links_owner_ended(arb_node_t *node, arb_proc_t *p) {
   while (!arb_list_empty(&p->links)) {
     arb_link_end_t *e = end_of(p->links.next);
     arb_pid_t peer = e->peer;
-    free_link(e->link);
+    free_link(node, e->link);
     arb_proc_t *q = arb_node_lookup(node, peer);
     if (q) deliver(node, p->pid, q, reason, 1);
   }

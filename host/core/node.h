@@ -85,6 +85,7 @@ struct arb_proc_s {
   arb_list_t runq;   /* run-queue node */
   arb_list_t subjects;   /* arb_subject_t.owner_node */
   arb_list_t links;      /* arb_link_end_t.node */
+  uint32_t nlinks;       /* length of links */
   arb_list_t monitors;   /* arb_monitor_t.owner_node: monitors it holds */
   arb_list_t watchers;   /* arb_monitor_t.target_node: monitors on it */
   arb_list_t exit_hooks; /* arb_exit_hook_t.node */
@@ -195,6 +196,10 @@ arb_proc_t *arb_node_spawn(arb_node_t *node);
 /* Returns the live process with that pid, or NULL (stale, never existed,
 ** or ended). */
 arb_proc_t *arb_node_lookup(const arb_node_t *node, arb_pid_t pid);
+
+/* Like arb_node_lookup, but also finds a process that is ending or ended
+** and not yet freed (its lists are still being taken apart). */
+arb_proc_t *arb_node_lookup_any(const arb_node_t *node, arb_pid_t pid);
 
 /* Number of live processes. */
 uint32_t arb_node_count(const arb_node_t *node);

@@ -177,6 +177,14 @@ arb_proc_t *arb_node_lookup(const arb_node_t *node, arb_pid_t pid) {
   return p;
 }
 
+arb_proc_t *arb_node_lookup_any(const arb_node_t *node, arb_pid_t pid) {
+  uint32_t slot = arb_pid_slot(pid);
+  if (slot >= node->nslots || node->gens[slot] != arb_pid_gen(pid))
+    return NULL;
+  arb_proc_t *p = node->slots[slot];
+  return p->state == ARB_PROC_FREE ? NULL : p;
+}
+
 uint32_t arb_node_count(const arb_node_t *node) {
   uint32_t n = node->nprocs;
   if (node->current && node->current->state == ARB_PROC_DEAD) n--;

@@ -20,13 +20,81 @@ so reloading an unchanged file changes nothing:
 local M = {}
 
 local dump, getupvalue = string.dump, debug.getupvalue
+local byte, sub = string.byte, string.sub
 
 local equal
 
+--[[
+Lua 5.4 keeps each function's first and last line numbers in a stripped
+dump, so a blank line added above a function would make it "changed".
+code(f) walks the dump (ldump.c's format: header, then per function:
+source, linedefined, lastlinedefined, 3 bytes, code, constants,
+upvalues, nested functions, debug info) and returns it without those two
+numbers.  The header is fixed-size for a given build: 4 + 1 + 1 + 6 + 3
++ 8 + 8 bytes, then one byte (the main function's upvalue count).
+]]
+local HEADER = 31 + 1
+
+local function code(f)
+  local ok, d = pcall(dump, f, true)
+  if not ok then return nil end
+  local pos, out = HEADER + 1, { sub(d, 1, HEADER) }
+  -- (Callers read size() into a local first: in `pos = pos + size()`
+  -- the old pos would be read before size() moves it.)
+  local function size() -- ldump's varint: 7 bits a byte, last has 0x80
+    local n = 0
+    repeat
+      local b = byte(d, pos)
+      pos = pos + 1
+      n = (n << 7) | (b & 0x7f)
+    until b >= 0x80
+    return n
+  end
+  local function keep(from) out[#out + 1] = sub(d, from, pos - 1) end
+  local function string_()
+    local n = size()
+    if n > 0 then pos = pos + n - 1 end
+  end
+  local function func()
+    local from = pos
+    string_()            -- source (empty when stripped)
+    keep(from)
+    size(); size()       -- linedefined, lastlinedefined: dropped
+    from = pos
+    pos = pos + 3        -- numparams, is_vararg, maxstacksize
+    local n = size()                          -- code
+    pos = pos + 4 * n
+    for _ = 1, size() do                      -- constants
+      local tag = byte(d, pos)
+      pos = pos + 1
+      if tag == 0x13 or tag == 0x03 then      -- float, integer
+        pos = pos + 8
+      elseif tag == 0x04 or tag == 0x14 then  -- short, long string
+        string_()
+      end
+    end
+    n = size()                                -- upvalues
+    pos = pos + 3 * n
+    local nested = size()
+    keep(from)
+    for _ = 1, nested do func() end
+    from = pos
+    n = size()              -- lineinfo (one byte each; empty when stripped)
+    pos = pos + n
+    for _ = 1, size() do size(); size() end   -- abslineinfo
+    for _ = 1, size() do string_(); size(); size() end -- locvars
+    for _ = 1, size() do string_() end        -- upvalue names
+    keep(from)
+  end
+  func()
+  return table.concat(out)
+end
+
+M.code = code
+
 local function same_function(a, b, seen)
-  local okA, codeA = pcall(dump, a, true)
-  local okB, codeB = pcall(dump, b, true)
-  if not (okA and okB) or codeA ~= codeB then return false end
+  local codeA, codeB = code(a), code(b)
+  if codeA == nil or codeA ~= codeB then return false end
   local i = 1
   while true do
     local nameA, va = getupvalue(a, i)

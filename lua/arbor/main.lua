@@ -145,7 +145,11 @@ local function reload(state, dry_run)
   end
   local acc = diff.summarize(edit, strategy, "", nil, false)
   if not edit.empty then
-    acc.restarted = supervisor.apply(state.root, edit, "")
+    local applied, restarted = pcall(supervisor.apply, state.root, edit, "")
+    if not applied then
+      return 1, "reload failed while applying: " .. tostring(restarted)
+    end
+    acc.restarted = restarted
   end
   state.current = resolved
   state.tree = new_tree

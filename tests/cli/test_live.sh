@@ -1,0 +1,682 @@
+#!/usr/bin/env bash
+# test_live: live editing end to end -- a script that returns a
+# supervisor.spec value is served; `arbor reload`, SIGHUP and --watch
+# apply the difference; `arbor status` and `arbor stop` reach the host
+# over its control socket.
+# Usage: bash test_live.sh /path/to/arbor
+#
+# Each case runs in a fresh folder under /tmp (short socket paths) with
+# its own --control socket and script.  Workers print "start ID VALUE"
+# when they start and "stop ID" when told to shut down; restarts are
+# asserted through the pids that `arbor status` lists.  The host's stdout
+# is read through a fifo (fd 3): the test waits for lines, never for time.
+set -u
+ARBOR=${1:?usage: test_live.sh /path/to/arbor}
+case $ARBOR in /*) ;; *) ARBOR=$PWD/$ARBOR ;; esac
+cd "$(dirname "$0")" || exit 1
+
+root=$(mktemp -d /tmp/arblive.XXXXXX) || exit 1
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+  rm -rf "$root"
+}
+trap cleanup EXIT
+failed=0
+count=0
+
+fail() {
+  echo "  FAIL: $*"
+  case_failed=1
+}
+
+# new_case NAME: a fresh folder $d with socket path $sock.
+new_case() {
+  name=$1
+  case_failed=0
+  d=$root/c$((count + 1))
+  mkdir -p "$d"
+  sock=$d/s.sock
+  : >"$d/out"
+  : >"$d/err"
+}
+
+case_end() {
+  if [ -n "$pid" ]; then # a case that did not stop its host
+    kill -KILL "$pid" 2>/dev/null
+    finish 1
+  fi
+  if grep -q 'Sanitizer\|runtime error:' "$d/err"; then
+    fail "the sanitizer reported an error"
+  fi
+  count=$((count + 1))
+  if [ "$case_failed" = 0 ]; then
+    echo "ok $count - $name"
+  else
+    echo "not ok $count - $name"
+    echo "  --- host stdout:"; sed 's/^/  | /' "$d/out"
+    echo "  --- host stderr:"; sed 's/^/  | /' "$d/err"
+    if [ -f "$d/status.txt" ]; then
+      echo "  --- last status:"; sed 's/^/  | /' "$d/status.txt"
+    fi
+    failed=1
+  fi
+}
+
+# {=== the host
+
+# start_host ARGS...: `arbor run ARGS...` with stdout on a fifo read
+# through fd 3 (copied to $d/out as it is read); sets pid.
+start_host() {
+  rm -f "$d/fifo"
+  mkfifo "$d/fifo"
+  "$ARBOR" run "$@" >"$d/fifo" 2>>"$d/err" </dev/null &
+  pid=$!
+  exec 3<"$d/fifo"
+}
+
+# wait_ready: the socket file appears and the host answers `status`
+# (bounded: 100 x 0.05 s each).
+wait_ready() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [ -S "$sock" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  for ((i = 0; i < 100; i++)); do
+    "$ARBOR" status --control "$sock" >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  fail "the host did not answer on $sock"
+  return 1
+}
+
+# wait_line PATTERN: reads stdout lines until one matches the glob
+# PATTERN (5 s at most per line); the line is left in $last_line.
+wait_line() {
+  local line
+  while IFS= read -r -t 5 line <&3; do
+    echo "$line" >>"$d/out"
+    # shellcheck disable=SC2053
+    if [[ $line == $1 ]]; then
+      last_line=$line
+      return 0
+    fi
+  done
+  fail "no line '$1' on the host's stdout"
+  return 1
+}
+
+# finish SECONDS: reads the rest of stdout until the host closes it and
+# waits for its exit; a silence longer than SECONDS kills it.  Sets rc
+# (124 when it had to be killed).
+finish() {
+  local limit=$1 line status timed_out=0
+  while :; do
+    line=
+    IFS= read -r -t "$limit" line <&3
+    status=$?
+    [ -n "$line" ] && echo "$line" >>"$d/out"
+    [ "$status" = 0 ] && continue
+    if [ "$status" -gt 128 ]; then
+      kill -KILL "$pid" 2>/dev/null
+      timed_out=1
+    fi
+    break
+  done
+  exec 3<&-
+  wait "$pid" 2>/dev/null
+  rc=$?
+  [ "$timed_out" = 1 ] && rc=124
+  pid=
+}
+
+# stop_host: `arbor stop`, then the host must exit 0.
+stop_host() {
+  local out
+  out=$("$ARBOR" stop --control "$sock" 2>&1) || fail "arbor stop: $out"
+  finish 5
+  [ "$rc" = 0 ] || fail "the host exited $rc after arbor stop, expected 0"
+}
+
+# }===
+
+# {=== the scripts
+
+# The top of every tree script: w(id, value) is a worker spec.
+PRELUDE='local process = require "process"
+local supervisor = require "supervisor"
+
+local function say(...)
+  io.write(table.concat({ ... }, " "), "\n")
+  io.flush()
+end
+
+local function w(id, v)
+  return supervisor.worker(function()
+    local ready = process.new_subject()
+    process.spawn_link(function()
+      process.trap_exits(true)
+      local own = process.new_subject()
+      say("start", id, tostring(v))
+      process.send(ready, own)
+      if v == "quit" then -- ends by itself, a little later
+        process.receive(own, 50)
+        return
+      end
+      process.select(process.new_selector()
+        :selecting_trapped_exits(function(e) return e end))
+      say("stop", id)
+    end)
+    return process.receive(ready, 2000)
+  end):id(id)
+end
+'
+
+# save FILE TEXT: writes TEXT to FILE the way editors do (a new file
+# renamed over the old one).
+save() {
+  printf '%s\n' "$2" >"$1.tmp" && mv -f "$1.tmp" "$1"
+}
+
+# tree STRATEGY CHAIN: the script's text; CHAIN is the :add(...) chain.
+tree() {
+  printf '%s\nreturn supervisor.spec {\n  name = "svc", strategy = "%s",\n  max_frequency = 3, frequency_period = 5,\n  init = function(children)\n    return children%s\n  end,\n}' \
+    "$PRELUDE" "$1" "$2"
+}
+
+# abc B [STRATEGY]: children a, b (with value B) and c.
+abc() {
+  tree "${2:-rest_for_one}" ":add(w(\"a\", 1)):add(w(\"b\", $1)):add(w(\"c\", 1))"
+}
+
+# nested Y: a, n (one_for_one: x, m (one_for_one: y with value Y, z)), c.
+nested() {
+  tree rest_for_one ':add(w("a", 1))
+      :add(supervisor.supervisor(supervisor.spec {
+        name = "n", strategy = "one_for_one",
+        init = function(c)
+          return c:add(w("x", 1))
+                  :add(supervisor.supervisor(supervisor.spec {
+                    name = "m", strategy = "one_for_one",
+                    init = function(c2)
+                      return c2:add(w("y", '"$1"')):add(w("z", 1))
+                    end }):id("m"))
+        end }):id("n"))
+      :add(w("c", 1))'
+}
+
+# }===
+
+# {=== status and reload from the test's side
+
+# snap FILE: `arbor status`, as "id pid" lines in $d/FILE (ids are unique
+# across the test trees).
+snap() {
+  if ! "$ARBOR" status --control "$sock" >"$d/status.txt" 2>&1; then
+    fail "arbor status failed: $(cat "$d/status.txt")"
+    : >"$d/$1"
+    return 1
+  fi
+  awk '{ for (i = 1; i < NF; i++)
+           if ($i == "├─" || $i == "└─") { print $(i + 1), $(i + 2); break } }' \
+    "$d/status.txt" >"$d/$1"
+}
+
+pid_in() { awk -v id="$2" '$1 == id { print $2 }' "$d/$1"; }
+
+# same_pids IDS...: each id kept its pid from "before" to "after".
+same_pids() {
+  local id b a
+  for id; do
+    b=$(pid_in before "$id") a=$(pid_in after "$id")
+    [ -n "$a" ] && [ "$a" = "$b" ] ||
+      fail "$id: pid '$b' -> '$a', expected it unchanged"
+  done
+}
+
+# new_pids IDS...: each id runs in a new process.
+new_pids() {
+  local id b a
+  for id; do
+    b=$(pid_in before "$id") a=$(pid_in after "$id")
+    case $a in '<'*) ;; *) fail "$id: no pid after ('$a')"; continue ;; esac
+    [ "$a" != "$b" ] || fail "$id: pid $a unchanged, expected a restart"
+  done
+}
+
+# ids_are IDS...: the ids of the "after" status, in order.
+ids_are() {
+  local got
+  got=$(awk '{ print $1 }' "$d/after" | tr '\n' ' ')
+  [ "$got" = "$* " ] || fail "status lists '$got', expected '$* '"
+}
+
+# reload_ok LINE [--dry-run]: `arbor reload` exits 0 printing LINE, and the
+# host prints it too.
+reload_ok() {
+  local out code
+  out=$("$ARBOR" reload ${2:+"$2"} --control "$sock" 2>"$d/cerr")
+  code=$?
+  [ "$code" = 0 ] || fail "arbor reload exited $code: $(cat "$d/cerr")"
+  [ "$out" = "$1" ] || fail "arbor reload printed '$out', expected '$1'"
+  # The host prints the same line on its stdout.
+  [ "$code" = 0 ] && wait_line "$out" >/dev/null
+}
+
+# reload_fails PATTERN: `arbor reload` exits 1 with PATTERN (a glob) in
+# its stderr.
+reload_fails() {
+  local out code
+  out=$("$ARBOR" reload --control "$sock" 2>&1)
+  code=$?
+  [ "$code" = 1 ] || fail "arbor reload exited $code, expected 1 ($out)"
+  # shellcheck disable=SC2053
+  [[ $out == $1 ]] || fail "arbor reload printed '$out', expected '$1'"
+}
+
+# serve TEXT [OPTIONS...]: writes $d/tree.lua and serves it.
+serve() {
+  save "$d/tree.lua" "$1"
+  shift
+  start_host "$@" --control "$sock" "$d/tree.lua"
+  wait_ready
+}
+
+# }===
+
+new_case "an unchanged reload is a no-op"
+if serve "$(abc 1)"; then
+  snap before
+  save "$d/tree.lua" "$(abc 1)"
+  reload_ok "reload: no changes"
+  reload_ok "reload: no changes"
+  snap after
+  same_pids a b c
+  [ "$(grep -c '^start ' "$d/out")" = 3 ] || fail "a child started again"
+  stop_host
+fi
+case_end
+
+new_case "rest_for_one: a changed constant restarts the child and later ones"
+if serve "$(abc 1)"; then
+  snap before
+  save "$d/tree.lua" "$(abc 2)"
+  reload_ok "reload: changed b; restarted b, c"
+  snap after
+  same_pids a
+  new_pids b c
+  grep -qx 'start b 2' "$d/out" || fail "b did not start with its new value"
+  stop_host
+fi
+case_end
+
+new_case "one_for_one: a changed constant restarts only that child"
+if serve "$(abc 1 one_for_one)"; then
+  snap before
+  save "$d/tree.lua" "$(abc 2 one_for_one)"
+  reload_ok "reload: changed b; restarted b"
+  snap after
+  same_pids a c
+  new_pids b
+  stop_host
+fi
+case_end
+
+new_case "one_for_all: a changed constant restarts every child"
+if serve "$(abc 1 one_for_all)"; then
+  snap before
+  save "$d/tree.lua" "$(abc 2 one_for_all)"
+  reload_ok "reload: changed b; restarted a, b, c"
+  snap after
+  new_pids a b c
+  stop_host
+fi
+case_end
+
+new_case "an added child starts in its place; the others keep running"
+if serve "$(abc 1)"; then
+  snap before
+  save "$d/tree.lua" "$(tree rest_for_one \
+    ':add(w("a", 1)):add(w("b", 1)):add(w("d", 1)):add(w("c", 1))')"
+  reload_ok "reload: added d; restarted d"
+  snap after
+  ids_are a b d c
+  same_pids a b c
+  new_pids d
+  stop_host
+fi
+case_end
+
+new_case "a removed child is shut down; the others keep running"
+if serve "$(abc 1)"; then
+  snap before
+  save "$d/tree.lua" "$(tree rest_for_one ':add(w("a", 1)):add(w("c", 1))')"
+  reload_ok "reload: removed b"
+  snap after
+  ids_are a c
+  same_pids a c
+  grep -qx 'stop b' "$d/out" || fail "b was not shut down before the reload line"
+  stop_host
+fi
+case_end
+
+new_case "a reordered child is restarted in its new place"
+if serve "$(abc 1)"; then
+  snap before
+  save "$d/tree.lua" "$(tree rest_for_one \
+    ':add(w("a", 1)):add(w("c", 1)):add(w("b", 1))')"
+  reload_ok "reload: added b; removed b; restarted b"
+  snap after
+  ids_are a c b
+  same_pids a c
+  new_pids b
+  stop_host
+fi
+case_end
+
+new_case "a nested spec edited deep inside restarts only that inner child"
+if serve "$(nested 1)"; then
+  snap before
+  save "$d/tree.lua" "$(nested 2)"
+  reload_ok "reload: changed n/m/y; restarted n/m/y"
+  snap after
+  ids_are a n x m y z c
+  same_pids a n x m z c
+  new_pids y
+  grep -qx 'start y 2' "$d/out" || fail "y did not start with its new value"
+  stop_host
+fi
+case_end
+
+new_case "a syntax error changes nothing and prints file:line:"
+if serve "$(abc 1)"; then
+  snap before
+  save "$d/tree.lua" "local broken = = 1
+$(abc 2)"
+  reload_fails "reload failed: *tree.lua:1: *"
+  snap after
+  same_pids a b c
+  grep -q 'tree.lua:1:' "$d/err" || fail "the host did not print file:line:"
+  # The host goes on with the old tree: a fixed file reloads against it.
+  save "$d/tree.lua" "$(abc 2)"
+  reload_ok "reload: changed b; restarted b, c"
+  stop_host
+fi
+case_end
+
+new_case "a raising script or an invalid tree changes nothing"
+if serve "$(abc 1)"; then
+  snap before
+  save "$d/tree.lua" "error('boom while loading')
+$(abc 2)"
+  reload_fails "reload failed: *tree.lua:1: boom while loading"
+  save "$d/tree.lua" "$(tree rest_for_one ':add(w("a", 2)):add(w("a", 3))')"
+  reload_fails "reload failed: *tree.lua:*: *duplicate child id*"
+  save "$d/tree.lua" "$(tree rest_for_one ':add(w("a", 2)):add((function() error("init boom") end)())')"
+  reload_fails "reload failed: *tree.lua:*: init boom"
+  save "$d/tree.lua" "return 42"
+  reload_fails "reload failed: *not a supervisor.spec value*"
+  snap after
+  same_pids a b c
+  stop_host
+  [ "$(grep -c '^start ' "$d/out")" = 3 ] || fail "a child started again"
+fi
+case_end
+
+new_case "a module required from the script's folder is reloaded"
+save "$d/conf.lua" 'return { B = 1 }'
+if serve "${PRELUDE}local conf = require \"conf\"
+return supervisor.spec { init = function(c)
+  return c:add(w(\"a\", 1)):add(w(\"b\", conf.B)):add(w(\"c\", 1))
+end }"; then
+  snap before
+  reload_ok "reload: no changes"
+  save "$d/conf.lua" 'return { B = 7 }'
+  reload_ok "reload: changed b; restarted b, c"
+  snap after
+  same_pids a
+  new_pids b c
+  grep -qx 'start b 7' "$d/out" || fail "b did not see the module's new value"
+  stop_host
+fi
+case_end
+
+new_case "--watch sees a save by rename"
+if serve "$(abc 1)" --watch; then
+  snap before
+  save "$d/tree.lua" "$(abc 2)"
+  if wait_line 'reload: *'; then
+    [ "$last_line" = "reload: changed b; restarted b, c" ] ||
+      fail "the watcher's reload printed '$last_line'"
+  fi
+  snap after
+  same_pids a
+  new_pids b c
+  stop_host
+fi
+case_end
+
+new_case "--watch turns a burst of saves into one reload"
+if serve "$(abc 1)" --watch; then
+  for v in 2 3 4 5 6; do save "$d/tree.lua" "$(abc $v)"; done
+  wait_line 'reload: *'
+  # A reload through the socket is answered after any pending one.
+  reload_ok "reload: no changes"
+  [ "$(grep -c '^reload: ' "$d/out")" = 2 ] ||
+    fail "$(grep -c '^reload: ' "$d/out") reload lines, expected the watcher's one and ours"
+  [ "$(grep '^start b ' "$d/out" | tr '\n' ',')" = "start b 1,start b 6," ] ||
+    fail "b started as: $(grep '^start b ' "$d/out" | tr '\n' ',')"
+  stop_host
+fi
+case_end
+
+new_case "status lists every supervisor and child, drawn as a tree"
+if serve "$(nested 1)"; then
+  snap before
+  ids_file=$(awk '{ print $1 }' "$d/before" | tr '\n' ' ')
+  [ "$ids_file" = "a n x m y z c " ] || fail "status lists '$ids_file'"
+  st=$d/status.txt
+  head -n 1 "$st" | grep -q '^svc <[0-9.]*>  rest_for_one  up ' ||
+    fail "the first line is '$(head -n 1 "$st")'"
+  for id in a n x m y z c; do
+    grep -q "─ $id  *<[0-9.]*>  *running  *up .*restarts 0" "$st" ||
+      fail "no running line for $id"
+  done
+  [ "$(grep -c '(supervisor)$' "$st")" = 2 ] || fail "n and m are not marked"
+  grep -q '^│  ├─ x ' "$st" || fail "x is not drawn under n"
+  grep -q '^│     ├─ y ' "$st" || fail "y is not drawn under m"
+  save "$d/tree.lua" "$(nested 2)"
+  reload_ok "reload: changed n/m/y; restarted n/m/y"
+  snap after
+  grep -q '─ y  *<[0-9.]*>  *running .*restarts 1  last exit: normal' "$st" ||
+    fail "y does not show its restart and last exit"
+  stop_host
+fi
+case_end
+
+new_case "reload --dry-run prints the plan and changes nothing"
+if serve "$(abc 1)"; then
+  snap before
+  save "$d/tree.lua" "$(abc 2)"
+  reload_ok "reload plan: changed b; restarted b, c" --dry-run
+  snap after
+  same_pids a b c
+  grep -q '^start b 2' "$d/out" && fail "the dry run started b"
+  reload_ok "reload: changed b; restarted b, c"
+  stop_host
+fi
+case_end
+
+new_case "SIGHUP reloads"
+if serve "$(abc 1)"; then
+  snap before
+  save "$d/tree.lua" "$(abc 2)"
+  kill -HUP "$pid"
+  if wait_line 'reload: *'; then
+    [ "$last_line" = "reload: changed b; restarted b, c" ] ||
+      fail "SIGHUP's reload printed '$last_line'"
+  fi
+  snap after
+  same_pids a
+  new_pids b c
+  stop_host
+fi
+case_end
+
+new_case "a second host on the same socket is refused; the first goes on"
+if serve "$(abc 1)"; then
+  snap before
+  timeout 10 "$ARBOR" run --control "$sock" "$d/tree.lua" \
+    >"$d/out2" 2>"$d/err2" </dev/null
+  code=$?
+  [ "$code" != 0 ] && [ "$code" != 124 ] ||
+    fail "the second host exited $code, expected a refusal"
+  grep -qF "$sock" "$d/err2" || fail "the refusal does not name $sock: $(cat "$d/err2")"
+  grep -q 'already serving' "$d/err2" || fail "unclear refusal: $(cat "$d/err2")"
+  [ -s "$d/out2" ] && fail "the second host printed: $(cat "$d/out2")"
+  [ -S "$sock" ] || fail "the second host removed the first one's socket"
+  snap after
+  same_pids a b c
+  reload_ok "reload: no changes"
+  stop_host
+fi
+case_end
+
+new_case "a stale socket left by a killed host is replaced"
+if serve "$(abc 1)"; then
+  kill -KILL "$pid"
+  finish 5
+  if [ -S "$sock" ]; then
+    start_host --control "$sock" "$d/tree.lua"
+    wait_ready && snap after && ids_are a b c
+    reload_ok "reload: no changes"
+    stop_host
+  else
+    fail "no stale socket left to test with"
+  fi
+fi
+case_end
+
+new_case "arbor stop stops the host in order; the socket is removed"
+if serve "$(abc 1)"; then
+  out=$("$ARBOR" stop --control "$sock" 2>&1)
+  code=$?
+  [ "$code" = 0 ] || fail "arbor stop exited $code: $out"
+  finish 5
+  [ "$rc" = 0 ] || fail "the host exited $rc, expected 0"
+  [ -e "$sock" ] && fail "the socket file is still there"
+  [ "$(grep '^stop ' "$d/out" | tr '\n' ',')" = "stop c,stop b,stop a," ] ||
+    fail "stop order: $(grep '^stop ' "$d/out" | tr '\n' ',')"
+fi
+case_end
+
+new_case "the root giving up ends the host with exit 1 and the reason"
+save "$d/tree.lua" "${PRELUDE}"'
+return supervisor.spec { max_frequency = 0, init = function(c)
+  return c:add(w("a", 1)):add(supervisor.worker(function()
+    local ready = process.new_subject()
+    process.spawn_link(function()
+      local own = process.new_subject()
+      process.send(ready, own)
+      process.receive(own, 100)
+      error("crash on purpose")
+    end)
+    return process.receive(ready, 2000)
+  end):id("crasher"))
+end }'
+start_host --control "$sock" "$d/tree.lua"
+finish 10
+[ "$rc" = 1 ] || fail "the host exited $rc, expected 1"
+grep -q 'root supervisor exited' "$d/err" || fail "stderr does not give the reason"
+[ -e "$sock" ] && fail "the socket file is still there"
+case_end
+
+new_case "arbor status with no host exits 1 with a clear message"
+out=$("$ARBOR" status --control "$d/none.sock" 2>&1)
+code=$?
+[ "$code" = 1 ] || fail "exit $code, expected 1"
+case $out in *"no host is serving on $d/none.sock"*) ;;
+  *) fail "message: $out" ;; esac
+"$ARBOR" reload --control "$d/none.sock" >/dev/null 2>&1
+code=$?
+[ "$code" = 1 ] || fail "reload: exit $code, expected 1"
+case_end
+
+new_case "--watch on a script that returns no spec exits 1 with a message"
+save "$d/plain.lua" 'return 42'
+timeout 10 "$ARBOR" run --watch "$d/plain.lua" >"$d/out" 2>"$d/err" </dev/null
+code=$?
+[ "$code" = 1 ] || fail "exit $code, expected 1"
+grep -q 'plain.lua: --watch and --control need a script that returns a supervisor.spec value' "$d/err" ||
+  fail "unclear message: $(cat "$d/err")"
+case_end
+
+new_case "the default socket is per script in XDG_RUNTIME_DIR, mode 0600"
+save "$d/tree.lua" "$(abc 1)"
+XDG_RUNTIME_DIR=$d start_host "$d/tree.lua"
+sock=$(ls "$d"/arbor-*.sock 2>/dev/null | head -n 1)
+i=0
+while [ -z "$sock" ] && [ "$i" -lt 100 ]; do
+  sleep 0.05
+  sock=$(ls "$d"/arbor-*.sock 2>/dev/null | head -n 1)
+  i=$((i + 1))
+done
+if [ -n "$sock" ] && wait_ready; then
+  [ "$(stat -c %a "$sock")" = 600 ] || fail "mode $(stat -c %a "$sock")"
+  out=$(XDG_RUNTIME_DIR=$d "$ARBOR" status "$d/tree.lua" 2>&1) ||
+    fail "arbor status SCRIPT: $out"
+  case $out in *"└─ c "*) ;; *) fail "status SCRIPT printed: $out" ;; esac
+  stop_host
+else
+  fail "no socket in XDG_RUNTIME_DIR"
+fi
+case_end
+
+new_case "a comment added above the children restarts nothing"
+if serve "$(abc 1)"; then
+  snap before
+  save "$d/tree.lua" "-- a comment added while the tree runs
+$(abc 1)"
+  reload_ok "reload: no changes"
+  snap after
+  same_pids a b c
+  stop_host
+fi
+case_end
+
+new_case "a child added after a temporary child that ended"
+if serve "$(tree one_for_one ':add(w("a", 1)):add(w("t", "quit"):restart("temporary")):add(w("b", 1))')"; then
+  # t ends "normal" and, temporary, is dropped.
+  for ((i = 0; i < 100; i++)); do
+    snap before
+    grep -q '^t ' "$d/before" || break
+    sleep 0.05
+  done
+  save "$d/tree.lua" "$(tree one_for_one ':add(w("a", 1)):add(w("t", "quit"):restart("temporary")):add(w("b", 1)):add(w("c", 1))')"
+  reload_ok "reload: added c; restarted c"
+  if snap after; then
+    ids_are a b c
+    same_pids a b
+    new_pids c
+    stop_host
+  fi
+fi
+case_end
+
+new_case "a changed child that fails to start is retried like a failed restart"
+if serve "$(tree one_for_one ':add(w("a", 1)):add(w("b", 1))')"; then
+  save "$d/tree.lua" "$(tree one_for_one ':add(w("a", 1))
+    :add(supervisor.worker(function() error("cannot start b") end):id("b"))')"
+  timeout 5 "$ARBOR" reload --control "$sock" >/dev/null 2>&1
+  # Retried until the intensity (3 in 5 s) is exceeded: the root gives up.
+  finish 3
+  [ "$rc" = 1 ] || fail "the host exited $rc, expected 1 after the root gave up"
+  grep -q 'cannot start b' "$d/err" || fail "no report of the failed start"
+fi
+case_end
+
+[ "$failed" = 0 ] && echo "all $count cases passed"
+exit "$failed"
