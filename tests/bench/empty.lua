@@ -1,0 +1,1 @@
+-- empty: the startup benchmark runs this script; it does nothing.

@@ -1,0 +1,52 @@
+-- restart: a one_for_one supervisor with one worker that crashes on
+-- command; N crash -> restart cycles, each waiting for the new child.
+-- The worker is a plain linked process; on every start it sends its new
+-- subject to the bench process, which sends "crash" to it and waits for
+-- the next one.  Crash reports are silenced (core.quiet), as restart.erl
+-- turns the logger off.  Same scheme in restart.erl / restart_sup.erl.
+--
+--   arbor tests/bench/restart.lua [N]    (default 100000)
+local process = require "process"
+local supervisor = require "supervisor"
+local core = require "arbor.core"
+
+local n = math.tointeger(tonumber(arg[1])) or 100000
+local new_subject, send, receive =
+  process.new_subject, process.send, process.receive
+
+core.quiet(true)
+
+-- The start function runs in the supervisor; the worker's subject comes
+-- back to it over a hand-off subject (the child must own its subject).
+local function start_worker(bench)
+  local hand = new_subject()
+  process.spawn_link(function()
+    local inbox = new_subject()
+    send(hand, inbox)
+    send(bench, inbox)
+    receive(inbox)
+    error("crash")
+  end)
+  return receive(hand)
+end
+
+local bench = new_subject()
+assert(supervisor.start_spec {
+  argument = bench,
+  strategy = "one_for_one",
+  max_frequency = 1000000, -- the engine allows up to 2^20
+  frequency_period = 1,
+  init = function(children)
+    return children:add(supervisor.worker(start_worker))
+  end,
+})
+local worker = receive(bench)
+
+local t0 = core.now()
+for _ = 1, n do
+  send(worker, "crash")
+  worker = receive(bench)
+end
+local ms = core.now() - t0
+print(string.format("RESULT restart %.1f ms", ms))
+print(string.format("RESULT restart_cycle %.2f us", ms * 1000 / n))
