@@ -374,11 +374,30 @@ function Sup:run_plan(plan)
   return plan, started
 end
 
--- What a plan's outcome asks for once its steps are done.
+-- What a plan's outcome asks for once its steps are done.  Reports are
+-- formatted only when someone will read them (not in quiet mode).
 function Sup:finish_plan(plan, started, why)
   local outcome = plan.outcome
-  if outcome == "restart" then
-    local lines = { why }
+  local quiet = core.quiet()
+  if outcome == "retry" then
+    if not quiet then
+      local e = self.start_error
+      self:report { why(), string.format(
+        "child %s failed to start: %s; will retry", child_label(e.child),
+        tostring(e.reason)) }
+    end
+    send(self.retries, plan.key)
+  elseif outcome == "give_up" then
+    if not quiet then
+      self:report { why(), string.format(
+        "giving up: more than %d restart(s) in %s; shut down all children",
+        plan.max, format_period(plan.period_ms)) }
+    end
+    core.exit_self("shutdown")
+  elseif quiet then
+    return
+  elseif outcome == "restart" then
+    local lines = { why() }
     if plan.restarts > 0 then
       lines[#lines + 1] = string.format(
         "restarted %s (%s), restart %d of %d in %s",
@@ -390,18 +409,8 @@ function Sup:finish_plan(plan, started, why)
                                         plan.strategy)
     end
     self:report(lines)
-  elseif outcome == "retry" then
-    local e = self.start_error
-    self:report { why, string.format("child %s failed to start: %s; will retry",
-                                     child_label(e.child), tostring(e.reason)) }
-    send(self.retries, plan.key)
-  elseif outcome == "give_up" then
-    self:report { why, string.format(
-      "giving up: more than %d restart(s) in %s; shut down all children",
-      plan.max, format_period(plan.period_ms)) }
-    core.exit_self("shutdown")
-  elseif why and outcome == "none" and self.report_none then
-    self:report { why }
+  elseif outcome == "none" and self.report_none then
+    self:report { why() }
   end
 end
 
@@ -426,8 +435,10 @@ function Sup:on_exit(e)
   child.pid, child.last_reason = nil, e.reason
   local cls = classify(e.reason)
   local plan = assert(self.engine:exit(child.key, cls, now()))
-  local why = string.format("child %s (%s) exited: %s", child_label(child),
-                            tostring(e.pid), tostring(e.reason))
+  local function why()
+    return string.format("child %s (%s) exited: %s", child_label(child),
+                         tostring(e.pid), tostring(e.reason))
+  end
   self.report_none = cls == "abnormal"
   local done, started = self:run_plan(plan)
   self:finish_plan(done, started, why)
@@ -436,7 +447,9 @@ end
 function Sup:on_retry(key)
   local plan = self.engine:retry(key, now())
   local done, started = self:run_plan(plan)
-  self:finish_plan(done, started, "retrying a failed start")
+  self:finish_plan(done, started, function()
+    return "retrying a failed start"
+  end)
 end
 
 function Sup:find(id)
@@ -533,8 +546,9 @@ function Sup:apply(edit, path)
       local done, names = self:run_plan(self.engine:changed(child.key))
       note(names)
       -- A child that fails to start is handled like any failed restart.
-      self:finish_plan(done, names, "reload: child " .. child_label(child)
-                                    .. " changed")
+      self:finish_plan(done, names, function()
+        return "reload: child " .. child_label(child) .. " changed"
+      end)
     end
   end
   for _, a in ipairs(edit.added) do

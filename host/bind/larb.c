@@ -143,10 +143,28 @@ void larb_open_types(lua_State *L) {
 ** References held by the core
 ** ======================================================================*/
 
-/* Slots of the values table are recycled through a C stack: one table
-** write to store a value and one to clear it, where luaL_ref keeps its
-** free list inside the table and needs several. */
+/*
+** A payload is a tagged intptr_t.  Integers that fit in 61 bits and
+** booleans travel inside it (low bits 01 and 10): sending them touches no
+** table.  Anything else is a slot of the values table (low bits 00),
+** recycled through a C stack: one table write to store a value and one to
+** clear it, where luaL_ref keeps its free list inside the table and needs
+** several.
+*/
+#define TAG_REF 0
+#define TAG_INT 1
+#define TAG_BOOL 2
+#define INLINE_MAX ((lua_Integer)1 << 60)
+
 intptr_t larb_ref(lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  if (t == LUA_TBOOLEAN)
+    return (intptr_t)((lua_toboolean(L, idx) << 2) | TAG_BOOL);
+  if (t == LUA_TNUMBER && lua_isinteger(L, idx)) {
+    lua_Integer v = lua_tointeger(L, idx);
+    if (v >= -INLINE_MAX && v < INLINE_MAX)
+      return (intptr_t)(((uintptr_t)v << 2) | TAG_INT);
+  }
   larb_ctx_t *ctx = larb_ctx(L);
   idx = lua_absindex(L, idx);
   int ref = ctx->nfree ? ctx->free_refs[--ctx->nfree] : ++ctx->next_ref;
@@ -154,19 +172,35 @@ intptr_t larb_ref(lua_State *L, int idx) {
   lua_pushvalue(L, idx);
   lua_rawseti(L, -2, ref);
   lua_pop(L, 1);
-  return (intptr_t)ref;
+  return (intptr_t)ref << 2;
+}
+
+/* Pushes an inline payload; returns 0 for a table slot. */
+static int push_inline(lua_State *L, intptr_t payload) {
+  switch (payload & 3) {
+    case TAG_INT:
+      /* >> of a negative value is arithmetic on every compiler we build
+      ** with (implementation-defined, not undefined). */
+      lua_pushinteger(L, (lua_Integer)(payload >> 2));
+      return 1;
+    case TAG_BOOL:
+      lua_pushboolean(L, (int)(payload >> 2));
+      return 1;
+  }
+  return 0;
 }
 
 void larb_push_ref(lua_State *L, intptr_t ref) {
+  if (push_inline(L, ref)) return;
   larb_ctx_t *ctx = larb_ctx(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
-  lua_rawgeti(L, -1, (lua_Integer)ref);
+  lua_rawgeti(L, -1, (lua_Integer)(ref >> 2));
   lua_remove(L, -2);
 }
 
-/* Remembers ref as free.  If the stack cannot grow the slot is simply
+/* Remembers slot as free.  If the stack cannot grow the slot is simply
 ** not reused (it holds nil, so nothing leaks but an integer). */
-static void recycle(larb_ctx_t *ctx, int ref) {
+static void recycle(larb_ctx_t *ctx, int slot) {
   if (ctx->nfree == ctx->free_cap) {
     int ncap = ctx->free_cap ? ctx->free_cap * 2 : 1024;
     int *bigger = realloc(ctx->free_refs, (size_t)ncap * sizeof(int));
@@ -174,26 +208,28 @@ static void recycle(larb_ctx_t *ctx, int ref) {
     ctx->free_refs = bigger;
     ctx->free_cap = ncap;
   }
-  ctx->free_refs[ctx->nfree++] = ref;
+  ctx->free_refs[ctx->nfree++] = slot;
 }
 
 void larb_unref(lua_State *L, intptr_t ref) {
+  if ((ref & 3) != TAG_REF) return;
   larb_ctx_t *ctx = larb_ctx(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
   lua_pushnil(L);
-  lua_rawseti(L, -2, (lua_Integer)ref);
+  lua_rawseti(L, -2, (lua_Integer)(ref >> 2));
   lua_pop(L, 1);
-  recycle(ctx, (int)ref);
+  recycle(ctx, (int)(ref >> 2));
 }
 
 void larb_push_unref(lua_State *L, intptr_t ref) {
+  if (push_inline(L, ref)) return;
   larb_ctx_t *ctx = larb_ctx(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
-  lua_rawgeti(L, -1, (lua_Integer)ref);
+  lua_rawgeti(L, -1, (lua_Integer)(ref >> 2));
   lua_pushnil(L);
-  lua_rawseti(L, -3, (lua_Integer)ref);
+  lua_rawseti(L, -3, (lua_Integer)(ref >> 2));
   lua_remove(L, -2);
-  recycle(ctx, (int)ref);
+  recycle(ctx, (int)(ref >> 2));
 }
 
 arb_reason_t *larb_reason_from(lua_State *L, int idx) {

@@ -100,6 +100,10 @@ intptr_t larb_ref(lua_State *L, int idx);
 void larb_push_unref(lua_State *L, intptr_t ref);
 /* Pushes the value behind ref and keeps it. */
 void larb_push_ref(lua_State *L, intptr_t ref);
+/* The values-table slot of a reference to a non-inline value (a table,
+** a userdata...), for reading many of them with one table on the stack. */
+#define larb_ref_slot(ref) ((lua_Integer)((ref) >> 2))
+
 /* Releases ref without pushing its value. */
 void larb_unref(lua_State *L, intptr_t ref);
 

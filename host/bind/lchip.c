@@ -169,7 +169,7 @@ static int lchip_members(lua_State *L) {
   intptr_t ref;
   lua_Integer i = 0;
   while (arb_registry_member_next(&it, NULL, &ref)) {
-    lua_rawgeti(L, -1, (lua_Integer)ref);
+    lua_rawgeti(L, -1, larb_ref_slot(ref));
     lua_rawseti(L, -3, ++i);
   }
   lua_pop(L, 1);

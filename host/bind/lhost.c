@@ -161,6 +161,8 @@ static const char *error_message(lua_State *L, lua_State *co) {
 
 static void report_crash(larb_ctx_t *ctx, arb_proc_t *p, lua_State *co) {
   lua_State *L = ctx->L;
+  /* A traceback costs more than the rest of a crash-restart cycle. */
+  if (ctx->quiet && p->pid != ctx->main_pid) return;
   const char *msg = error_message(L, co);
   luaL_traceback(L, co, msg, 0);
   if (p->pid == ctx->main_pid) {
@@ -436,10 +438,13 @@ static int host_set_kind(lua_State *L) {
   return 0;
 }
 
-/* arbor.core.quiet(flag): no crash reports (for benchmarks). */
+/* arbor.core.quiet([flag]) -> flag: no crash or supervisor reports (for
+** benchmarks); without an argument, only tells. */
 static int host_quiet(lua_State *L) {
-  larb_ctx(L)->quiet = lua_toboolean(L, 1);
-  return 0;
+  larb_ctx_t *ctx = larb_ctx(L);
+  if (!lua_isnone(L, 1)) ctx->quiet = lua_toboolean(L, 1);
+  lua_pushboolean(L, ctx->quiet);
+  return 1;
 }
 
 /* arbor.core.now() -> the node's monotonic clock in ms */

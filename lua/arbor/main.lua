@@ -17,10 +17,10 @@ reload, stop), SIGHUP and --watch with reloads:
 A failure in 1 or 2 changes nothing: it prints `file:line: message` and
 the old tree goes on.
 ]]
-local process = require "process"
-local supervisor = require "supervisor"
-local diff = require "arbor.diff"
+-- process, supervisor and arbor.diff are required when a script turns
+-- out to be a service: an ordinary script starts without compiling them.
 local core = require "arbor.core"
+local process, supervisor, diff
 
 local EXIT = {}
 
@@ -159,6 +159,8 @@ end
 -- }=====================================================================
 
 local function serve(tree, script, args)
+  process = require "process"
+  diff = require "arbor.diff"
   -- The control socket first: a second host on the same socket is
   -- refused before it starts anything.
   local control = process.new_subject()
@@ -206,7 +208,9 @@ return function(chunk, script, ...)
   local dir = script_dir(script)
   package.path = dir .. "/?.lua;" .. dir .. "/?/init.lua;" .. package.path
   local result = chunk(...)
-  if supervisor.is_spec(result) then
+  -- A spec can only exist if the script loaded the supervisor module.
+  supervisor = package.loaded.supervisor
+  if supervisor and supervisor.is_spec(result) then
     return serve(result, script, table.pack(...))
   end
   if core.serving() then
