@@ -293,12 +293,21 @@ arb_proc_t *larb_spawn(lua_State *L, int nargs) {
     return NULL;
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->procs_ref);
-  lua_State *co = lua_newthread(L);
+  lua_State *co;
+  if (ctx->npool > 0) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pool_ref);
+    lua_rawgeti(L, -1, ctx->npool);
+    co = lua_tothread(L, -1);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, ctx->npool--);
+    lua_remove(L, -2);
+  } else {
+    co = lua_newthread(L);
+  }
   lua_rawseti(L, -2, (lua_Integer)arb_pid_slot(p->pid));
   lua_pop(L, 1);
   lua_xmove(L, co, nargs + 1);
   (void)base;
   p->data = co;
-  p->data_int = nargs;
   return p;
 }

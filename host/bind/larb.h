@@ -33,8 +33,16 @@
 /* Instructions a process may run before it is preempted. */
 #define LARB_BUDGET 20000
 
+/* Finished coroutines kept to run new processes: spawning reuses one
+** instead of allocating a thread and its stack for the collector. */
+#define LARB_POOL_MAX 4096
+
 /* Kinds of process, kept in arb_proc_t.user_kind. */
 enum { LARB_WORKER = 0, LARB_SUPERVISOR = 1, LARB_SYSTEM = 2 };
+
+/* arb_proc_t.user_flags: its coroutine has been resumed once (before
+** that, its stack holds the function and its arguments). */
+enum { LARB_STARTED = 1 };
 
 /* Kinds of timer the binding starts. */
 enum { LARB_TIMER_SEND = ARB_TIMER_USER };
@@ -51,6 +59,8 @@ typedef struct larb_ctx_s {
   int pids_ref;   /* weak table: pid integer -> pid userdata */
   int timers_ref; /* table: timer id -> {subject, message} */
   int registries_ref; /* table: registry pointer -> its subject */
+  int pool_ref;       /* table: finished threads kept for reuse */
+  int npool;
   struct arb_names_s *names; /* chip registry names */
   lua_State *current_co; /* the coroutine now running, or NULL */
   arb_pid_t main_pid;
@@ -68,9 +78,15 @@ typedef struct larb_ctx_s {
 
 typedef struct larb_subject_s {
   arb_subject_t sub;
-  struct arb_registry_s *registry; /* chip registry behind it, while alive */
-  uint8_t is_registry;             /* made by chip.start */
 } larb_subject_t;
+
+/* A chip registry's handle: a subject with the registry behind it.  Same
+** metatable as any subject; told apart by its size, so plain subjects
+** (one per mailbox, the common case) pay nothing for it. */
+typedef struct larb_registry_subject_s {
+  larb_subject_t base;
+  struct arb_registry_s *registry; /* NULL once the registry has ended */
+} larb_registry_subject_t;
 
 typedef struct larb_monitor_s {
   arb_monitor_t mon;

@@ -16,11 +16,15 @@
 
 /* The registry behind the subject at idx, or NULL if it has ended.
 ** Raises if the value is not a registry at all. */
-static arb_registry_t *check_registry(lua_State *L, int idx) {
+static larb_registry_subject_t *registry_handle(lua_State *L, int idx) {
   larb_subject_t *s = larb_test_subject(L, idx);
-  if (s == NULL || !s->is_registry)
+  if (s == NULL || lua_rawlen(L, idx) != sizeof(larb_registry_subject_t))
     luaL_typeerror(L, idx, "chip registry");
-  return s->registry;
+  return (larb_registry_subject_t *)s;
+}
+
+static arb_registry_t *check_registry(lua_State *L, int idx) {
+  return registry_handle(L, idx)->registry;
 }
 
 static arb_registry_key_t check_group(lua_State *L, int idx) {
@@ -74,7 +78,7 @@ static void registry_destroyed(void *ud, arb_registry_t *reg) {
   lua_State *L = ctx->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->registries_ref);
   if (lua_rawgetp(L, -1, reg) == LUA_TUSERDATA)
-    ((larb_subject_t *)lua_touserdata(L, -1))->registry = NULL;
+    ((larb_registry_subject_t *)lua_touserdata(L, -1))->registry = NULL;
   lua_pop(L, 1);
   lua_pushnil(L);
   lua_rawsetp(L, -2, reg);
@@ -99,11 +103,10 @@ static int lchip_start(lua_State *L) {
   }
   lua_pushcfunction(L, registry_main);
   arb_proc_t *p = larb_spawn(L, 0);
-  larb_subject_t *s = lua_newuserdatauv(L, sizeof(*s), 0);
+  larb_registry_subject_t *s = lua_newuserdatauv(L, sizeof(*s), 0);
   s->registry = NULL;
-  s->is_registry = 1;
   luaL_setmetatable(L, LARB_SUBJECT);
-  arb_subject_init(ctx->node, &s->sub, p);
+  arb_subject_init(ctx->node, &s->base.sub, p);
   arb_registry_t *reg = arb_registry_new(ctx->node, p, &registry_ops, ctx);
   if (reg == NULL ||
       (name && arb_names_take(ctx->names, reg, name, len) != 0)) {
@@ -194,10 +197,9 @@ static int lchip_groups(lua_State *L) {
 
 /* chip.stop(registry): the registry process exits "normal" now. */
 static int lchip_stop(lua_State *L) {
-  check_registry(L, 1);
-  larb_subject_t *s = lua_touserdata(L, 1);
+  larb_registry_subject_t *s = registry_handle(L, 1);
   larb_ctx_t *ctx = larb_ctx(L);
-  arb_proc_t *p = arb_node_lookup(ctx->node, s->sub.owner);
+  arb_proc_t *p = arb_node_lookup(ctx->node, s->base.sub.owner);
   if (p) arb_node_exit(ctx->node, p, &arb_reason_normal);
   return larb_finish(L, 0);
 }

@@ -195,12 +195,28 @@ static void report_main_killed(larb_ctx_t *ctx) {
   ctx->main_reason = NULL;
 }
 
+/* Keeps a coroutine whose function has finished for a later spawn.  Called
+** while it is still anchored in the procs table (so the collector cannot
+** take it in between); resetting runs any pending to-be-closed variables,
+** outside every core iteration. */
+static void pool_thread(larb_ctx_t *ctx, lua_State *co) {
+  if (ctx->npool >= LARB_POOL_MAX || lua_resetthread(co) != LUA_OK) return;
+  lua_State *L = ctx->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pool_ref);
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  lua_rawseti(L, -2, ++ctx->npool);
+  lua_pop(L, 1);
+}
+
 static void host_resume(void *ud, arb_proc_t *p) {
   larb_ctx_t *ctx = ud;
   lua_State *co = p->data;
-  int nargs = p->data_int;
-  int nres = 0;
-  p->data_int = 0;
+  int nargs = 0, nres = 0;
+  if (!(p->user_flags & LARB_STARTED)) {
+    p->user_flags |= LARB_STARTED;
+    nargs = lua_gettop(co) - 1;
+  }
   ctx->current_co = co;
   int status = lua_resume(co, ctx->L, nargs, &nres);
   ctx->current_co = NULL;
@@ -209,11 +225,13 @@ static void host_resume(void *ud, arb_proc_t *p) {
   } else if (p->state != ARB_PROC_DEAD) {
     if (status == LUA_OK) {
       lua_pop(co, nres);
+      pool_thread(ctx, co);
       end_process(ctx, p, &arb_reason_normal);
     } else {
       report_crash(ctx, p, co);
       if (p->pid == ctx->main_pid) ctx->exit_code = 1;
       arb_reason_t *r = larb_reason_from(co, -1);
+      pool_thread(ctx, co);
       end_process(ctx, p, r);
       arb_reason_release(ctx->node, r);
     }
@@ -508,6 +526,9 @@ static int host_compact(lua_State *L) {
                       ctx->timers_ref, ctx->registries_ref};
   for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
     compact_table(L, refs[i]);
+  lua_newtable(L); /* the thread pool refills as processes end */
+  lua_rawseti(L, LUA_REGISTRYINDEX, ctx->pool_ref);
+  ctx->npool = 0;
   arb_node_trim(ctx->node);
   lua_gc(L, LUA_GCCOLLECT);
   lua_gc(L, LUA_GCCOLLECT);
@@ -635,6 +656,7 @@ int larb_host_run(const larb_host_opts_t *opts) {
   ctx.pids_ref = new_table_ref(L, "v");
   ctx.timers_ref = new_table_ref(L, NULL);
   ctx.registries_ref = new_table_ref(L, NULL);
+  ctx.pool_ref = new_table_ref(L, NULL);
   preload_modules(L);
   /* Opening process creates the remaining metatables. */
   lua_getglobal(L, "require");

@@ -33,8 +33,6 @@ static int64_t opt_timeout(lua_State *L, int idx) {
 static int lmbox_new_subject(lua_State *L) {
   arb_proc_t *p = larb_self(L);
   larb_subject_t *s = lua_newuserdatauv(L, sizeof(*s), 0);
-  s->registry = NULL;
-  s->is_registry = 0;
   luaL_setmetatable(L, LARB_SUBJECT);
   arb_subject_init(larb_ctx(L)->node, &s->sub, p);
   return 1;
@@ -113,10 +111,9 @@ static int subject_tostring(lua_State *L) {
   return 1;
 }
 
+/* A subject is one object for its whole life: equal only to itself. */
 static int subject_eq(lua_State *L) {
-  larb_subject_t *a = luaL_testudata(L, 1, LARB_SUBJECT);
-  larb_subject_t *b = luaL_testudata(L, 2, LARB_SUBJECT);
-  lua_pushboolean(L, a && b && a->sub.id == b->sub.id);
+  lua_pushboolean(L, lua_touserdata(L, 1) == lua_touserdata(L, 2));
   return 1;
 }
 

@@ -92,14 +92,15 @@ static void queue_exit(arb_node_t *node, arb_proc_t *p, arb_pid_t from,
     arb_node_exit(node, p, &arb_reason_killed);
     return;
   }
-  e->next = NULL;
   e->seq = node->seq++;
   e->from = from;
   e->reason = arb_reason_retain(reason);
-  if (p->exits_tail)
+  if (p->exits_tail) {
+    e->next = p->exits_tail->next;
     p->exits_tail->next = e;
-  else
-    p->exits_head = e;
+  } else {
+    e->next = e;
+  }
   p->exits_tail = e;
   if (p->flags & ARB_PROC_EXITS_SELECTED) arb_node_wake(node, p);
 }

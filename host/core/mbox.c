@@ -2,7 +2,7 @@
 ** mbox.c: subjects (one FIFO per subject) and the trapped-exit queue.
 **
 ** A process's mailbox is not one list but the set of its subjects' queues
-** plus its exit queue.  Global sequence numbers keep "oldest message
+** plus its exit queue, each circular through its newest entry.  Global sequence numbers keep "oldest message
 ** first" meaningful across them, so a selector compares k queue heads
 ** instead of scanning everything the process has been sent.
 */
@@ -27,17 +27,20 @@ void arb_subject_init(arb_node_t *node, arb_subject_t *sub,
                       arb_proc_t *owner) {
   sub->owner = owner->pid;
   sub->owner_proc = owner;
-  sub->id = node->next_id++;
-  sub->head = sub->tail = NULL;
+  sub->id = (uint32_t)node->next_id++;
+  sub->tail = NULL;
   sub->len = 0;
   sub->selected = 0;
   arb_list_insert_tail(&owner->subjects, &sub->owner_node);
 }
 
 static void drop_messages(arb_node_t *node, arb_subject_t *sub) {
-  arb_msg_t *m = sub->head;
-  sub->head = sub->tail = NULL;
+  arb_msg_t *tail = sub->tail;
+  sub->tail = NULL;
   sub->len = 0;
+  if (tail == NULL) return;
+  arb_msg_t *m = tail->next;
+  tail->next = NULL; /* break the circle */
   while (m) {
     arb_msg_t *next = m->next;
     if (node->ops.free_payload) node->ops.free_payload(node->ud, m->payload);
@@ -64,13 +67,14 @@ int arb_subject_send(arb_node_t *node, arb_subject_t *sub, intptr_t payload) {
     if (node->ops.free_payload) node->ops.free_payload(node->ud, payload);
     return ARB_ENOMEM;
   }
-  m->next = NULL;
   m->seq = node->seq++;
   m->payload = payload;
-  if (sub->tail)
+  if (sub->tail) {
+    m->next = sub->tail->next;
     sub->tail->next = m;
-  else
-    sub->head = m;
+  } else {
+    m->next = m;
+  }
   sub->tail = m;
   sub->len++;
   if (sub->selected) arb_node_wake(node, owner);
@@ -78,10 +82,12 @@ int arb_subject_send(arb_node_t *node, arb_subject_t *sub, intptr_t payload) {
 }
 
 int arb_subject_take(arb_node_t *node, arb_subject_t *sub, intptr_t *payload) {
-  arb_msg_t *m = sub->head;
-  if (m == NULL) return ARB_ENOTFOUND;
-  sub->head = m->next;
-  if (sub->head == NULL) sub->tail = NULL;
+  if (sub->tail == NULL) return ARB_ENOTFOUND;
+  arb_msg_t *m = sub->tail->next;
+  if (m == sub->tail)
+    sub->tail = NULL;
+  else
+    sub->tail->next = m->next;
   sub->len--;
   *payload = m->payload;
   arb__msg_free(node, m);
@@ -89,10 +95,12 @@ int arb_subject_take(arb_node_t *node, arb_subject_t *sub, intptr_t *payload) {
 }
 
 int arb_exits_take(arb_proc_t *p, arb_pid_t *from, arb_reason_t **reason) {
-  arb_exitmsg_t *e = p->exits_head;
-  if (e == NULL) return ARB_ENOTFOUND;
-  p->exits_head = e->next;
-  if (p->exits_head == NULL) p->exits_tail = NULL;
+  if (p->exits_tail == NULL) return ARB_ENOTFOUND;
+  arb_exitmsg_t *e = p->exits_tail->next;
+  if (e == p->exits_tail)
+    p->exits_tail = NULL;
+  else
+    p->exits_tail->next = e->next;
   *from = e->from;
   *reason = e->reason;
   arb_free(e, sizeof(*e));
@@ -105,8 +113,12 @@ void arb__mbox_owner_ended(arb_node_t *node, arb_proc_t *p) {
         arb_container_of(p->subjects.next, arb_subject_t, owner_node);
     arb_subject_fini(node, sub);
   }
-  arb_exitmsg_t *e = p->exits_head;
-  p->exits_head = p->exits_tail = NULL;
+  arb_exitmsg_t *e = NULL;
+  if (p->exits_tail) {
+    e = p->exits_tail->next;
+    p->exits_tail->next = NULL; /* break the circle */
+    p->exits_tail = NULL;
+  }
   while (e) {
     arb_exitmsg_t *next = e->next;
     arb_reason_release(node, e->reason);

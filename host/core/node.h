@@ -77,36 +77,47 @@ typedef struct arb_exit_hook_s {
   void (*fn)(arb_node_t *node, struct arb_exit_hook_s *hook, arb_proc_t *p);
 } arb_exit_hook_t;
 
+/* Field order packs the struct to 144 bytes: it is most of the C memory
+** an idle process costs. */
 struct arb_proc_s {
   arb_pid_t pid;
-  uint8_t state;     /* arb_proc_state_t */
-  uint8_t flags;     /* ARB_PROC_* */
-  uint8_t user_kind; /* free for the embedder (e.g. supervisor or worker) */
-  arb_list_t runq;   /* run-queue node */
+  uint8_t state;      /* arb_proc_state_t */
+  uint8_t flags;      /* ARB_PROC_* */
+  uint8_t user_kind;  /* free for the embedder (e.g. supervisor or worker) */
+  uint8_t user_flags; /* free for the embedder */
+  uint32_t nlinks;    /* length of links */
+  arb_list_t runq;    /* run-queue node */
   arb_list_t subjects;   /* arb_subject_t.owner_node */
   arb_list_t links;      /* arb_link_end_t.node */
-  uint32_t nlinks;       /* length of links */
   arb_list_t monitors;   /* arb_monitor_t.owner_node: monitors it holds */
   arb_list_t watchers;   /* arb_monitor_t.target_node: monitors on it */
   arb_list_t exit_hooks; /* arb_exit_hook_t.node */
-  arb_exitmsg_t *exits_head, *exits_tail;
+  arb_exitmsg_t *exits_tail; /* circular: exits_tail->next is the oldest */
   arb_timer_id_t wait_timer; /* wakes it from WAITING; 0 if none */
   arb_reason_t *reason;      /* its exit reason once it is ending */
-  void *data;                /* free for the embedder */
-  int data_int;              /* free for the embedder */
-  uint32_t next_free;        /* pool link while FREE */
+  union {
+    void *data;         /* free for the embedder while in use */
+    uint32_t next_free; /* pool link while FREE */
+  };
 };
 
-/* A subject: a mailbox a process owns and anyone may send to. */
+/* A subject: a mailbox a process owns and anyone may send to.  48 bytes:
+** the queue is circular through its newest message (tail->next is the
+** oldest), so one pointer serves both ends. */
 typedef struct arb_subject_s {
   arb_list_t owner_node;
   arb_pid_t owner;
   arb_proc_t *owner_proc; /* NULL once the owner has ended */
-  uint64_t id;
-  arb_msg_t *head, *tail;
-  uint32_t len;
-  uint8_t selected; /* the owner waits on it */
+  arb_msg_t *tail;        /* newest message, or NULL when empty */
+  uint32_t id;            /* for display; a subject is one object */
+  uint32_t len : 31;
+  uint32_t selected : 1;  /* the owner waits on it */
 } arb_subject_t;
+
+/* The oldest message of sub, or NULL. */
+static inline arb_msg_t *arb_subject_head(const arb_subject_t *sub) {
+  return sub->tail ? sub->tail->next : NULL;
+}
 
 typedef enum {
   ARB_MONITOR_IDLE = 0, /* not watching: demonitored, taken, or owner ended */
@@ -287,7 +298,7 @@ int arb_subject_send(arb_node_t *node, arb_subject_t *sub, intptr_t payload);
 
 /* Sequence number of sub's oldest message, or UINT64_MAX when empty. */
 static inline uint64_t arb_subject_peek(const arb_subject_t *sub) {
-  return sub->head ? sub->head->seq : UINT64_MAX;
+  return sub->tail ? sub->tail->next->seq : UINT64_MAX;
 }
 
 /* Takes sub's oldest message into *payload; returns 0, or ARB_ENOTFOUND
@@ -296,7 +307,7 @@ int arb_subject_take(arb_node_t *node, arb_subject_t *sub, intptr_t *payload);
 
 /* Sequence number of p's oldest trapped exit, or UINT64_MAX. */
 static inline uint64_t arb_exits_peek(const arb_proc_t *p) {
-  return p->exits_head ? p->exits_head->seq : UINT64_MAX;
+  return p->exits_tail ? p->exits_tail->next->seq : UINT64_MAX;
 }
 
 /* Takes p's oldest trapped exit; the caller owns the reason reference.

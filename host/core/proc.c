@@ -156,7 +156,6 @@ arb_proc_t *arb_node_spawn(arb_node_t *node) {
   memset(p, 0, sizeof(*p));
   p->pid = ((uint64_t)node->gens[slot] << 32) | slot;
   p->state = ARB_PROC_RUNNABLE;
-  p->next_free = NO_SLOT;
   arb_list_init(&p->subjects);
   arb_list_init(&p->links);
   arb_list_init(&p->monitors);

@@ -19,9 +19,11 @@ local function idle(ready)
   receive(inbox)
 end
 
+-- core.compact() rebuilds the host's tables to their contents first: a
+-- Lua table keeps the capacity of its busiest moment (here, garbage pids
+-- of the spawn burst), which is not memory the idle processes hold.
 local function memory()
-  collectgarbage("collect")
-  collectgarbage("collect")
+  core.compact()
   local lua, c = core.memory()
   return lua + c
 end

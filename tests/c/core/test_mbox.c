@@ -262,7 +262,7 @@ static void test_subject_delivers_in_fifo_order(void **state) {
   for (int i = 5; i < 10; i++) take_expect(f, s, m[i]);
   take_expect(f, s, extra);
   assert_int_equal(s->len, 0);
-  assert_null(s->head);
+  assert_null(arb_subject_head(s));
   assert_null(s->tail);
   CHECK(f);
 }
@@ -379,7 +379,7 @@ static void test_owner_ending_frees_queued_payloads(void **state) {
   CHECK(f);
   for (int i = 0; i < 6; i++) assert_false(f->payload_live[m[i]]);
   assert_int_equal(s1->len, 0);
-  assert_null(s1->head);
+  assert_null(arb_subject_head(s1));
   assert_null(s2->owner_proc);
   intptr_t got;
   assert_int_equal(arb_subject_take(f->node, s1, &got), ARB_ENOTFOUND);
