@@ -159,6 +159,20 @@ void larb_open_types(lua_State *L);
 int larb_open_chip(lua_State *L);
 int luaopen_arbor_core_sup(lua_State *L);
 
+/* The ordered shutdown (lservice.c): spawns the system process that
+** stops trees (oldest first in the array; stopped newest first), then
+** halts. */
+void larb_spawn_shutdown(larb_ctx_t *ctx, lua_State *L,
+                         const arb_pid_t *trees, int n);
+/* The runtime's signal callback: SIGHUP reloads, SIGINT/SIGTERM stop. */
+void larb_host_signal(void *ud, int signum);
+/* arbor.core's service functions, merged into it by larb_open_core. */
+extern const luaL_Reg larb_service_funcs[];
+/* Pushes the arbor.core module. */
+int larb_open_core(lua_State *L);
+/* Bytes the Lua state holds (lhost.c's allocator counts them). */
+size_t larb_lua_bytes(void);
+
 /* The host (lhost.c): set up a state, run a script, tear down. */
 typedef struct larb_host_opts_s {
   const char *script;

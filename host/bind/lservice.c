@@ -1,0 +1,189 @@
+/*
+** lservice.c: the host as a service: its ordered shutdown, signals, the
+** control socket and the --watch watcher, and the arbor.core functions
+** that lua/arbor/main.lua and lua/arbor/shutdown.lua use for them.
+**
+** Ordered shutdown: a system process (lua/arbor/shutdown.lua) stops the
+** trees main started newest first, each fully before the next, then
+** halts.  Main's links are detached before it starts: a link would
+** otherwise carry one exit to every tree at once, oldest first.
+**
+** Commands from outside (a control-socket line, SIGHUP, a watched save)
+** arrive in libuv callbacks, outside every core iteration, and become
+** messages {cmd = ..., dry_run = ..., conn = ...} to main's control
+** subject; main answers a connection with control_reply.
+*/
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "larb.h"
+
+/* Spawns the system process that shuts the trees down newest first, then
+** halts.  With a live main, main goes last. */
+void larb_spawn_shutdown(larb_ctx_t *ctx, lua_State *L,
+                         const arb_pid_t *trees, int n) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "arbor.shutdown");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    fprintf(stderr, "arbor: %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    ctx->exit_code = 1;
+    ctx->halted = 1;
+    arb_rt_stop(ctx->rt);
+    return;
+  }
+  lua_createtable(L, n + 1, 0);
+  int k = 1;
+  if (ctx->main_pid) {
+    larb_push_pid(L, ctx->main_pid);
+    lua_rawseti(L, -2, k++);
+  }
+  for (int i = 0; i < n; i++) {
+    larb_push_pid(L, trees[i]);
+    lua_rawseti(L, -2, k++);
+  }
+  arb_proc_t *p = larb_spawn(L, 1);
+  p->user_kind = LARB_SYSTEM;
+}
+
+/* Begins the ordered shutdown with main still alive (a signal, or
+** `arbor stop`): main's trees newest first, then main. */
+static void begin_shutdown(larb_ctx_t *ctx, lua_State *L) {
+  ctx->shutting_down = 1;
+  arb_proc_t *main = arb_node_lookup(ctx->node, ctx->main_pid);
+  uint32_t n = main ? arb_links_of(main, NULL, 0) : 0;
+  arb_pid_t *trees = n ? arb_malloc(n * sizeof(*trees)) : NULL;
+  if (trees) {
+    arb_links_of(main, trees, n);
+    for (uint32_t i = 0; i < n; i++) arb_unlink(ctx->node, main, trees[i]);
+  }
+  larb_spawn_shutdown(ctx, L, trees, trees ? (int)n : 0);
+  arb_free(trees, n * sizeof(*trees));
+}
+
+/* Sends {cmd = cmd, dry_run = dry_run, conn = conn} to main's control
+** subject.  Called from libuv callbacks, outside any core iteration. */
+static int send_command(larb_ctx_t *ctx, const char *cmd, int dry_run,
+                        uint64_t conn) {
+  lua_State *L = ctx->L;
+  if (ctx->control_ref == LUA_NOREF) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->control_ref);
+  larb_subject_t *s = lua_touserdata(L, -1);
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, cmd);
+  lua_setfield(L, -2, "cmd");
+  lua_pushboolean(L, dry_run);
+  lua_setfield(L, -2, "dry_run");
+  if (conn) {
+    lua_pushinteger(L, (lua_Integer)conn);
+    lua_setfield(L, -2, "conn");
+  }
+  arb_subject_send(ctx->node, &s->sub, larb_ref(L, -1));
+  lua_pop(L, 2);
+  return 1;
+}
+
+void larb_host_signal(void *ud, int signum) {
+  larb_ctx_t *ctx = ud;
+  if (signum == SIGHUP) {
+    if (!ctx->shutting_down) send_command(ctx, "reload", 0, 0);
+    return;
+  }
+  if (ctx->shutting_down) {
+    /* A second signal: stop waiting for anyone. */
+    ctx->halted = 1;
+    arb_rt_stop(ctx->rt);
+    return;
+  }
+  begin_shutdown(ctx, ctx->L);
+}
+
+static void on_control(void *ud, uint64_t conn, const char *line) {
+  larb_ctx_t *ctx = ud;
+  const char *cmd = line;
+  int dry_run = 0;
+  if (strcmp(line, "reload --dry-run") == 0) {
+    cmd = "reload";
+    dry_run = 1;
+  }
+  if (ctx->shutting_down || !send_command(ctx, cmd, dry_run, conn))
+    arb_control_reply(ctx->control, conn, 1, "the host is shutting down");
+}
+
+static void on_watch(void *ud) {
+  larb_ctx_t *ctx = ud;
+  if (!ctx->shutting_down) send_command(ctx, "reload", 0, 0);
+}
+
+/* arbor.core.serve(subject): main serves a root tree.  Listens on the
+** control socket, starts --watch, and routes SIGHUP to the subject. */
+static int lservice_serve(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  larb_check_subject(L, 1);
+  const larb_host_opts_t *o = ctx->opts;
+  char path[512], err[600];
+  if (o->control_path)
+    snprintf(path, sizeof(path), "%s", o->control_path);
+  else
+    arb_control_default_path(o->script, path, sizeof(path));
+  if (arb_control_listen(&ctx->control, &ctx->rt->loop, path, on_control,
+                         ctx, err, sizeof(err)) != 0)
+    return luaL_error(L, "%s", err);
+  if (o->watch &&
+      arb_watch_start(&ctx->watch, &ctx->rt->loop, o->script, 50, on_watch,
+                      ctx) != 0)
+    return luaL_error(L, "cannot watch %s", o->script);
+  lua_pushvalue(L, 1);
+  ctx->control_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* arbor.core.serving() -> were --watch or --control given? */
+static int lservice_serving(lua_State *L) {
+  const larb_host_opts_t *o = larb_ctx(L)->opts;
+  lua_pushboolean(L, o->watch || o->control_path != NULL);
+  return 1;
+}
+
+/* arbor.core.control_reply(conn, code, text) */
+static int lservice_control_reply(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  lua_Integer conn = luaL_checkinteger(L, 1);
+  int code = (int)luaL_checkinteger(L, 2);
+  const char *text = luaL_checkstring(L, 3);
+  if (ctx->control) arb_control_reply(ctx->control, (uint64_t)conn, code, text);
+  return 0;
+}
+
+/* arbor.core.shutdown(): the ordered shutdown, as SIGTERM does it. */
+static int lservice_shutdown(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  if (!ctx->shutting_down) begin_shutdown(ctx, L);
+  return 0;
+}
+
+/* arbor.core.halt(): ends every process but the caller, newest first, and
+** stops the host once the caller's slice ends. */
+static int lservice_halt(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  arb_node_t *node = ctx->node;
+  arb_proc_t *self = node->current;
+  for (uint32_t i = node->nslots; i-- > 0;) {
+    arb_proc_t *p = node->slots[i];
+    if (p != self && p->state != ARB_PROC_FREE && p->state != ARB_PROC_DEAD)
+      arb_node_exit(node, p, &arb_reason_killed);
+  }
+  ctx->halted = 1;
+  arb_rt_stop(ctx->rt);
+  return 0;
+}
+
+const luaL_Reg larb_service_funcs[] = {
+    {"serve", lservice_serve},
+    {"serving", lservice_serving},
+    {"control_reply", lservice_control_reply},
+    {"shutdown", lservice_shutdown},
+    {"halt", lservice_halt},
+    {NULL, NULL}};
