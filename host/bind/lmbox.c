@@ -25,6 +25,25 @@ static int64_t opt_timeout(lua_State *L, int idx) {
   return (int64_t)ms;
 }
 
+/* For a receive or select with a deadline (-1: none): sets *t to now and,
+** if the deadline has passed, pushes nil, "timeout" and returns 1. */
+static int expired(lua_State *L, int64_t deadline, int64_t *t) {
+  *t = deadline >= 0 ? now(L) : 0;
+  if (deadline < 0 || *t < deadline) return 0;
+  lua_pushnil(L);
+  lua_pushliteral(L, "timeout");
+  return 1;
+}
+
+/* Blocks the caller (its sources already marked) until woken or the
+** deadline, then continues in k. */
+static int wait_until(lua_State *L, arb_proc_t *p, int64_t t,
+                      int64_t deadline, lua_KFunction k) {
+  if (arb_node_wait(larb_ctx(L)->node, p, t, deadline >= 0 ? deadline - t : -1))
+    return luaL_error(L, "out of memory");
+  return lua_yieldk(L, 0, (lua_KContext)deadline, k);
+}
+
 /* {======================================================================
 ** Subjects
 ** ======================================================================*/
@@ -64,16 +83,10 @@ static int receive_step(lua_State *L, larb_subject_t *s, arb_proc_t *p,
     larb_push_unref(L, payload);
     return 1;
   }
-  int64_t t = deadline >= 0 ? now(L) : 0;
-  if (deadline >= 0 && t >= deadline) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "timeout");
-    return 2;
-  }
+  int64_t t;
+  if (expired(L, deadline, &t)) return 2;
   s->sub.selected = 1;
-  if (arb_node_wait(ctx->node, p, t, deadline >= 0 ? deadline - t : -1))
-    return luaL_error(L, "out of memory");
-  return lua_yieldk(L, 0, (lua_KContext)deadline, receive_k);
+  return wait_until(L, p, t, deadline, receive_k);
 }
 
 static int receive_k(lua_State *L, int status, lua_KContext kctx) {
@@ -287,16 +300,10 @@ static int select_step(lua_State *L, arb_proc_t *p, int64_t deadline) {
     lua_callk(L, 1, 1, 0, return_mapped);
     return 1;
   }
-  int64_t t = deadline >= 0 ? now(L) : 0;
-  if (deadline >= 0 && t >= deadline) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "timeout");
-    return 2;
-  }
+  int64_t t;
+  if (expired(L, deadline, &t)) return 2;
   mark_sources(L, 2, n, p, 1);
-  if (arb_node_wait(larb_ctx(L)->node, p, t, deadline >= 0 ? deadline - t : -1))
-    return luaL_error(L, "out of memory");
-  return lua_yieldk(L, 0, (lua_KContext)deadline, select_k);
+  return wait_until(L, p, t, deadline, select_k);
 }
 
 static int select_k(lua_State *L, int status, lua_KContext kctx) {

@@ -472,18 +472,24 @@ int arb_sup_retry(arb_sup_t *s, uint32_t key, int64_t now_ms,
   return hand_out(s, plan);
 }
 
+/* Plans c's stop: a SHUTDOWN if it runs (stopped once reported), else
+** just stopped, which also ends a restart loop. */
+static void push_stop(arb_sup_t *s, child_t *c) {
+  if (c->status == ARB_SUP_RUNNING) {
+    c->after = ARB_SUP_STOPPED;
+    push(s, ARB_SUP_SHUTDOWN, c);
+  } else {
+    c->status = ARB_SUP_STOPPED;
+  }
+}
+
 int arb_sup_terminate_child(arb_sup_t *s, uint32_t key,
                             const arb_sup_plan_t **plan) {
   if (busy(s)) return ARB_SUP_EBUSY;
   child_t *c = find(s, key);
   if (!c) return ARB_SUP_ENOTFOUND;
   plan_begin(s, ARB_SUP_NONE, key, CTX_NONE);
-  if (c->status == ARB_SUP_RUNNING) {
-    c->after = ARB_SUP_STOPPED;
-    push(s, ARB_SUP_SHUTDOWN, c);
-  } else {
-    c->status = ARB_SUP_STOPPED; /* ends a restart loop */
-  }
+  push_stop(s, c);
   if (c->restart == ARB_SUP_TEMPORARY) push(s, ARB_SUP_DROP, c);
   return hand_out(s, plan);
 }
@@ -505,12 +511,7 @@ int arb_sup_remove(arb_sup_t *s, uint32_t key, const arb_sup_plan_t **plan) {
   child_t *c = find(s, key);
   if (!c) return ARB_SUP_ENOTFOUND;
   plan_begin(s, ARB_SUP_NONE, key, CTX_NONE);
-  if (c->status == ARB_SUP_RUNNING) {
-    c->after = ARB_SUP_STOPPED;
-    push(s, ARB_SUP_SHUTDOWN, c);
-  } else {
-    c->status = ARB_SUP_STOPPED;
-  }
+  push_stop(s, c);
   push(s, ARB_SUP_DROP, c);
   return hand_out(s, plan);
 }
