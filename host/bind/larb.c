@@ -11,8 +11,10 @@
 
 arb_proc_t *larb_self(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
+  /* Only the current process runs Lua, so L is its thread or a coroutine
+  ** it made itself. */
   arb_proc_t *p = ctx->node ? ctx->node->current : NULL;
-  if (p == NULL || p->data != (void *)L) {
+  if (p == NULL || ctx->current_co == NULL) {
     luaL_error(L, "not called from an arbor process");
     return NULL;
   }
@@ -22,6 +24,18 @@ arb_proc_t *larb_self(lua_State *L) {
     return NULL;
   }
   return p;
+}
+
+int larb_yield(lua_State *L, lua_KContext kctx, lua_KFunction k) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  if (L != ctx->current_co) {
+    /* A coroutine the process made: lua/arbor/coroutine.lua's resume
+    ** passes the yield up to the process, and the resumption back down. */
+    if (!lua_isyieldable(L))
+      return luaL_error(L, "cannot block here: not yieldable");
+    ctx->inner_preempted = 1;
+  }
+  return lua_yieldk(L, 0, kctx, k);
 }
 
 /* {======================================================================
@@ -279,8 +293,7 @@ void larb_describe(lua_State *L, int idx, luaL_Buffer *b) {
 int larb_finish(lua_State *L, int nresults) {
   larb_ctx_t *ctx = larb_ctx(L);
   arb_proc_t *p = ctx->node->current;
-  if (p && p->data == (void *)L && p->state == ARB_PROC_DEAD)
-    return lua_yield(L, 0);
+  if (p && p->state == ARB_PROC_DEAD) return larb_yield(L, 0, NULL);
   return nresults;
 }
 

@@ -130,6 +130,11 @@ arb_reason_t *larb_reason_from(lua_State *L, int idx);
 /* Pushes the Lua value of a reason. */
 void larb_push_reason(lua_State *L, const arb_reason_t *r);
 
+/* Yields the calling process out of a blocking call, continuing in k
+** (NULL: never resumed).  From a coroutine the process made, the yield is
+** flagged so that coroutine.resume passes it up to the scheduler. */
+int larb_yield(lua_State *L, lua_KContext kctx, lua_KFunction k);
+
 /* After a call that may have ended the caller (an exit signal that came
 ** back through a link, exit(self())): if the caller is dead, yield out of
 ** it for good.  Returns the count to return to Lua otherwise. */

@@ -41,7 +41,7 @@ static int wait_until(lua_State *L, arb_proc_t *p, int64_t t,
                       int64_t deadline, lua_KFunction k) {
   if (arb_node_wait(larb_ctx(L)->node, p, t, deadline >= 0 ? deadline - t : -1))
     return luaL_error(L, "out of memory");
-  return lua_yieldk(L, 0, (lua_KContext)deadline, k);
+  return larb_yield(L, (lua_KContext)deadline, k);
 }
 
 /* {======================================================================

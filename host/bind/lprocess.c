@@ -151,7 +151,7 @@ static int sleep_k(lua_State *L, int status, lua_KContext kctx) {
   if (deadline >= 0 && t >= deadline) return 0;
   if (arb_node_wait(ctx->node, p, t, deadline < 0 ? -1 : deadline - t))
     return luaL_error(L, "out of memory");
-  return lua_yieldk(L, 0, kctx, sleep_k);
+  return larb_yield(L, kctx, sleep_k);
 }
 
 /* process.sleep(ms) */
@@ -161,14 +161,14 @@ static int lprocess_sleep(lua_State *L) {
   int64_t t = now(L);
   if (arb_node_wait(larb_ctx(L)->node, p, t, ms))
     return luaL_error(L, "out of memory");
-  return lua_yieldk(L, 0, (lua_KContext)(t + ms), sleep_k);
+  return larb_yield(L, (lua_KContext)(t + ms), sleep_k);
 }
 
 /* process.sleep_forever() */
 int larb_sleep_forever(lua_State *L) {
   arb_proc_t *p = larb_self(L);
   arb_node_wait(larb_ctx(L)->node, p, now(L), -1);
-  return lua_yieldk(L, 0, (lua_KContext)-1, sleep_k);
+  return larb_yield(L, (lua_KContext)-1, sleep_k);
 }
 
 /* process.send_after(subject, ms, msg) -> timer */

@@ -1,15 +1,16 @@
 --[[
-arbor.coroutine: makes coroutine.resume and coroutine.wrap carry
-preemption through user coroutines (loaded by the host before the main
-process starts).
+arbor.coroutine: makes coroutine.resume and coroutine.wrap carry the
+scheduler's yields through user coroutines (loaded by the host before
+the main process starts).
 
-The host's instruction-count hook yields whatever coroutine is running
-when a process's budget runs out.  If that is a coroutine the process
-made itself, the yield arrives here, in its resume, flagged as a
-preemption (core.take_preempted); we then yield our own coroutine the
-same way (core.preempt), up to the process, which the scheduler puts at
-the back of the run queue.  When the process runs again, each level
-resumes the one below, and the user's code never sees the difference.
+Two kinds of yield must reach the scheduler even from a coroutine a
+process made itself: the instruction-count hook's preemption, and a
+blocking call (receive, select, sleep, an exit signal to oneself).  Both
+arrive here, in the coroutine's resume, flagged (core.take_preempted);
+we then yield our own coroutine the same way (core.preempt), up to the
+process.  The scheduler requeues a preempted process or leaves a blocked
+one waiting; when it runs again each level resumes the one below, and
+the user's code never sees the difference.
 ]]
 local core = require "arbor.core"
 
