@@ -6,9 +6,10 @@ local process = require "process"
 local actor = require "actor"
 local core = require "arbor.core"
 
-if not os.getenv("ARBOR_TEST_VERBOSE") then core.quiet(true) end
+lib.quiet()
 
 local send, receive, self = process.send, process.receive, process.self
+local trapped_exit = lib.trapped_exit
 
 -- A counter: {"add", n} adds, {"get", reply} replies with the count,
 -- {"stop", reason} stops, {"garbage", v} makes the loop return v.
@@ -25,19 +26,6 @@ end
 
 local function get(a)
   return process.call(a, function(reply) return { "get", reply } end, 1000)
-end
-
-local function down_of(pid)
-  local m = process.monitor(pid)
-  local d = process.select(process.new_selector():selecting_process_down(m),
-                           2000)
-  lib.ok(d ~= nil, "process ended")
-  return d.reason
-end
-
-local function trapped_exit(timeout_ms)
-  return process.select(process.new_selector():selecting_trapped_exits(),
-                        timeout_ms or 2000)
 end
 
 lib.test("actor.start: a loop over messages with state", function()
@@ -120,7 +108,7 @@ lib.test("actor.start_spec: init runs in the new process", function()
   lib.ok(init_pid == process.subject_owner(a), "in the actor's process")
   lib.eq(get(a), 10, "init's state")
   send(a, { "stop" })
-  down_of(process.subject_owner(a))
+  lib.await_down(process.subject_owner(a), 2000)
   lib.no_leftovers()
 end)
 

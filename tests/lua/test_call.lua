@@ -5,12 +5,7 @@ local process = require "process"
 local self, spawn = process.self, process.spawn
 local send, receive = process.send, process.receive
 local new_selector, select = process.new_selector, process.select
-
-local function down(m, timeout)
-  local d = select(new_selector():selecting_process_down(m), timeout or 1000)
-  lib.ok(d ~= nil, "a DOWN arrived")
-  return d
-end
+local down = lib.down
 
 -- A server: requests are {op, reply_to, arg}.
 --   "double" -> reply arg * 2;  "owner" -> reply subject_owner(reply_to);

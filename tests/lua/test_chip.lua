@@ -8,16 +8,11 @@ local core = require "arbor.core"
 local self, spawn, send, receive = process.self, process.spawn, process.send,
                                    process.receive
 local new_selector, select = process.new_selector, process.select
+local down = lib.down
 
 -- {=====================================================================
 -- Helpers
 -- ======================================================================
-
-local function down(m, timeout)
-  local d = select(new_selector():selecting_process_down(m), timeout or 1000)
-  lib.ok(d ~= nil, "a DOWN arrived")
-  return d
-end
 
 -- A process owning n subjects; it waits for one command on its own
 -- subject: "normal" returns, a function is called (its result returned),

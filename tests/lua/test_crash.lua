@@ -8,26 +8,12 @@ local process = require "process"
 local self, spawn = process.self, process.spawn
 local send, receive = process.send, process.receive
 local new_selector, select = process.new_selector, process.select
-
-local function down(m, timeout)
-  local d = select(new_selector():selecting_process_down(m), timeout or 1000)
-  lib.ok(d ~= nil, "a DOWN arrived")
-  return d
-end
+local down = lib.down
 
 -- Runs fn in a new process once main has monitored it; returns the reason
 -- it ended with.
 local function run(fn)
-  local hand = process.new_subject()
-  local p = spawn(function()
-    local gate = process.new_subject()
-    send(hand, gate)
-    receive(gate)
-    return fn()
-  end)
-  local gate = receive(hand, 1000)
-  local m = process.monitor(p)
-  send(gate, true)
+  local _, m = lib.spawn_monitored(function() return fn() end)
   return down(m).reason
 end
 

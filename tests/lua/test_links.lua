@@ -5,32 +5,8 @@ local process = require "process"
 local self, spawn, spawn_link = process.self, process.spawn, process.spawn_link
 local send, receive = process.send, process.receive
 local new_selector, select = process.new_selector, process.select
-
--- Spawns fn(own_subject) with a monitor in place before fn runs.
--- Returns pid, monitor, the process's own subject.
-local function spawn_monitored(fn)
-  local hand = process.new_subject()
-  local p = spawn(function()
-    local own = process.new_subject()
-    send(hand, own)
-    receive(own)
-    return fn(own)
-  end)
-  local own = receive(hand, 1000)
-  local m = process.monitor(p)
-  send(own, true)
-  return p, m, own
-end
-
-local function down(m, timeout)
-  local d = select(new_selector():selecting_process_down(m), timeout or 1000)
-  lib.ok(d ~= nil, "a DOWN arrived")
-  return d
-end
-
-local function no_message(s, what)
-  lib.same({ receive(s, 0) }, { nil, "timeout" }, what or "no message")
-end
+local spawn_monitored, down = lib.spawn_monitored, lib.down
+local no_message = lib.no_message
 
 -- A trapping process driven by commands.  Its exits go to `events` as
 -- {"exit", pid, reason}; commands on its own subject:

@@ -4,14 +4,7 @@ local process = require "process"
 
 local self, spawn = process.self, process.spawn
 local send, receive = process.send, process.receive
-
--- The DOWN message of monitor m.
-local function down(m, timeout)
-  local d = process.select(process.new_selector():selecting_process_down(m),
-                           timeout or 1000)
-  lib.ok(d ~= nil, "a DOWN arrived")
-  return d
-end
+local down = lib.down
 
 -- Starts a process that makes a subject, hands it to main and then runs
 -- body(subject) (default: wait for a "stop" on it).  Returns pid, subject

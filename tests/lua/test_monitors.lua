@@ -5,6 +5,7 @@ local process = require "process"
 local self, spawn = process.self, process.spawn
 local send, receive = process.send, process.receive
 local new_selector, select = process.new_selector, process.select
+local down = lib.down
 
 -- A process that waits for one message on its own subject and then
 -- returns ("normal") or raises it.  Returns pid, own subject.
@@ -21,12 +22,6 @@ end
 
 local function select_down(m, timeout)
   return select(new_selector():selecting_process_down(m), timeout)
-end
-
-local function down(m, timeout)
-  local d = select_down(m, timeout or 1000)
-  lib.ok(d ~= nil, "a DOWN arrived")
-  return d
 end
 
 local function no_down(m, timeout, what)

@@ -7,9 +7,7 @@ local send, receive = process.send, process.receive
 local new_selector, select = process.new_selector, process.select
 
 local function down(m, timeout)
-  local d = select(new_selector():selecting_process_down(m), timeout or 5000)
-  lib.ok(d ~= nil, "a DOWN arrived")
-  return d
+  return lib.down(m, timeout or 5000)
 end
 
 -- Starts fn in a process that first reports "running" (so it is known to

@@ -9,6 +9,8 @@ local process = require "process"
 local supervisor = require "supervisor"
 local chip = require "chip"
 
+local no_message = lib.no_message
+
 local function Context(caller, registry, id)
   return { caller = caller, registry = registry, id = id }
 end
@@ -58,10 +60,6 @@ local function start_tree(caller)
         :add(ready())
     end,
   }
-end
-
-local function no_message(s, what)
-  lib.same({ process.receive(s, 0) }, { nil, "timeout" }, what)
 end
 
 -- The sessions of ids 1..3: exactly one subject each; returns them.

@@ -5,38 +5,8 @@ local process = require "process"
 local self, spawn = process.self, process.spawn
 local send, receive = process.send, process.receive
 local new_selector, select = process.new_selector, process.select
-
--- Spawns fn with a monitor in place before fn runs.  fn gets a subject of
--- its own, which is returned too.  Returns pid, monitor, subject.
-local function spawn_monitored(fn)
-  local hand = process.new_subject()
-  local p = spawn(function()
-    local gate = process.new_subject()
-    send(hand, gate)
-    receive(gate)
-    return fn(gate)
-  end)
-  local gate = receive(hand, 1000)
-  local m = process.monitor(p)
-  send(gate, true)
-  return p, m, gate
-end
-
-local function down(m, timeout)
-  local d = select(new_selector():selecting_process_down(m), timeout or 1000)
-  lib.ok(d ~= nil, "a DOWN arrived")
-  return d
-end
-
--- Runs fn with main trapping exits; drains what is left and stops trapping.
-local function trapping(fn)
-  process.trap_exits(true)
-  local ok, err = pcall(fn)
-  local drain = new_selector():selecting_trapped_exits()
-  while select(drain, 0) ~= nil do end
-  process.trap_exits(false)
-  if not ok then error(err, 0) end
-end
+local spawn_monitored, down = lib.spawn_monitored, lib.down
+local trapping = lib.trapping
 
 lib.test("the oldest message across several subjects wins", function()
   local a, b, c = process.new_subject(), process.new_subject(),

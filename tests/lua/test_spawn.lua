@@ -4,40 +4,13 @@ local process = require "process"
 
 local self, spawn, spawn_link = process.self, process.spawn, process.spawn_link
 local send, receive = process.send, process.receive
+local down, trapping = lib.down, lib.trapping
 
--- Spawns fn(...) with a monitor that is in place before fn runs: the
--- child waits on a gate until main has monitored it.
-local function spawn_monitored(fn, ...)
-  local args = table.pack(...)
-  local gate = process.new_subject()
-  local p = spawn(function()
-    local g = process.new_subject()
-    send(gate, g)
-    receive(g)
-    return fn(table.unpack(args, 1, args.n))
-  end)
-  local g = receive(gate, 1000)
-  local m = process.monitor(p)
-  send(g, true)
+-- Spawns fn() (no arguments) with a monitor that is in place before fn
+-- runs.  Returns pid, monitor.
+local function spawn_monitored(fn)
+  local p, m = lib.spawn_monitored(function() return fn() end)
   return p, m
-end
-
--- The DOWN message of monitor m.
-local function down(m, timeout)
-  local d = process.select(process.new_selector():selecting_process_down(m),
-                           timeout or 1000)
-  lib.ok(d ~= nil, "a DOWN arrived")
-  return d
-end
-
--- Runs fn with main trapping exits; drains what is left and stops trapping.
-local function trapping(fn)
-  process.trap_exits(true)
-  local ok, err = pcall(fn)
-  local drain = process.new_selector():selecting_trapped_exits()
-  while process.select(drain, 0) ~= nil do end
-  process.trap_exits(false)
-  if not ok then error(err, 0) end
 end
 
 lib.test("spawn runs the function with its arguments", function()

@@ -1,81 +1,15 @@
 -- test_supervisor_manage: which_children, count_children, terminate_child,
 -- restart_child and stop, as a caller sees them.
 local lib = require "testlib"
+local suplib = require "suplib"
 local process = require "process"
 local supervisor = require "supervisor"
 local core = require "arbor.core"
 
-if not os.getenv("ARBOR_TEST_VERBOSE") then core.quiet(true) end
+lib.quiet()
 
-local send, receive, self = process.send, process.receive, process.self
-
--- {=== Workers that report what happens to them
--- worker(ev, name) is a start function: it spawn_links a process that
--- traps exits and reports {"start", name, pid, arg, subject} to ev.  On an
--- exit signal it reports {"stop", name, reason} and ends with that reason.
--- Commands on its subject: {"exit", reason}.
-local function worker(ev, name)
-  return function(arg)
-    local hand = process.new_subject()
-    process.spawn_link(function()
-      process.trap_exits(true)
-      local own = process.new_subject()
-      send(hand, own)
-      send(ev, { "start", name, self(), arg, own })
-      local sel = process.new_selector():selecting(own)
-        :selecting_trapped_exits(function(e) return { "EXIT", e.reason } end)
-      while true do
-        local m = process.select(sel)
-        if m[1] == "EXIT" then
-          send(ev, { "stop", name, m[2] })
-          core.exit_self(m[2])
-        elseif m[1] == "exit" then
-          core.exit_self(m[2])
-        end
-      end
-    end)
-    return receive(hand, 1000)
-  end
-end
-
-local function next_event(ev)
-  local e = receive(ev, 2000)
-  if e == nil then error("expected an event, none arrived", 2) end
-  return e
-end
-
--- Takes n events as "kind name" strings; start events update st[name].
-local function take(ev, n, st)
-  local out = {}
-  for i = 1, n do
-    local e = next_event(ev)
-    out[i] = e[1] .. " " .. tostring(e[2])
-    if e[1] == "start" and st then
-      st[e[2]] = { pid = e[3], arg = e[4], subject = e[5] }
-    end
-  end
-  return out
-end
-
-local function no_events(ev, what)
-  lib.same({ receive(ev, 0) }, { nil, "timeout" }, what or "no more events")
-end
-
-local function crash(child, reason)
-  local m = process.monitor(child.pid)
-  send(child.subject, { "exit", reason })
-  local d = process.select(process.new_selector():selecting_process_down(m),
-                           2000)
-  lib.ok(d ~= nil, "the child ended")
-  return d.reason
-end
-
-local function column(sup, field)
-  local out = {}
-  for i, c in ipairs(supervisor.which_children(sup)) do out[i] = c[field] end
-  return out
-end
--- }===
+local worker, take, no_events = suplib.worker, suplib.take, suplib.no_events
+local crash, column = suplib.crash, suplib.column
 
 -- A tree of three workers with ids a, b, c (b transient) and a nested
 -- tree with one worker x.

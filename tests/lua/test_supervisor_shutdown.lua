@@ -3,90 +3,19 @@
 -- "shutdown" from others, never an old child beside its replacement, and
 -- children that unlinked themselves.
 local lib = require "testlib"
+local suplib = require "suplib"
 local process = require "process"
 local supervisor = require "supervisor"
-local core = require "arbor.core"
 
-if not os.getenv("ARBOR_TEST_VERBOSE") then core.quiet(true) end
+lib.quiet()
 
-local send, receive, self = process.send, process.receive, process.self
+local send, receive = process.send, process.receive
+local worker, take, no_events = suplib.worker, suplib.take, suplib.no_events
+local trapped_exit = lib.trapped_exit
 
--- {=== Workers that report what happens to them
--- worker(ev, name [, opts]) is a start function: it spawn_links a process
--- that traps exits and reports {"start", name, pid, arg, subject} to ev.
--- On an exit signal it reports {"stop", name, reason} and ends with that
--- reason; with opts.stubborn it reports {"ignore", name, reason} instead
--- and goes on; with opts.linger it reports {"linger", name, reason} and
--- ends only when told {"go"}.  Commands on its subject: {"exit", reason},
--- {"unlink", pid} (reports {"unlinked", name}).
-local function worker(ev, name, opts)
-  opts = opts or {}
-  return function(arg)
-    local hand = process.new_subject()
-    process.spawn_link(function()
-      process.trap_exits(true)
-      local own = process.new_subject()
-      send(hand, own)
-      send(ev, { "start", name, self(), arg, own })
-      local sel = process.new_selector():selecting(own)
-        :selecting_trapped_exits(function(e) return { "EXIT", e.reason } end)
-      local pending
-      while true do
-        local m = process.select(sel)
-        if m[1] == "EXIT" then
-          if opts.stubborn then
-            send(ev, { "ignore", name, m[2] })
-          elseif opts.linger then
-            pending = m[2]
-            send(ev, { "linger", name, m[2] })
-          else
-            send(ev, { "stop", name, m[2] })
-            core.exit_self(m[2])
-          end
-        elseif m[1] == "go" then
-          core.exit_self(pending or "normal")
-        elseif m[1] == "exit" then
-          core.exit_self(m[2])
-        elseif m[1] == "unlink" then
-          process.unlink(m[2])
-          send(ev, { "unlinked", name })
-        end
-      end
-    end)
-    return receive(hand, 1000)
-  end
-end
-
-local function next_event(ev)
-  local e = receive(ev, 2000)
-  if e == nil then error("expected an event, none arrived", 2) end
-  return e
-end
-
--- Takes n events as "kind name" strings; start events update st[name].
-local function take(ev, n, st)
-  local out = {}
-  for i = 1, n do
-    local e = next_event(ev)
-    out[i] = e[1] .. " " .. tostring(e[2])
-    if e[1] == "start" and st then
-      st[e[2]] = { pid = e[3], arg = e[4], subject = e[5] }
-    end
-  end
-  return out
-end
-
-local function no_events(ev, what)
-  lib.same({ receive(ev, 0) }, { nil, "timeout" }, what or "no more events")
-end
-
+-- {=== Helpers
 local function down_of(m, timeout_ms)
   return process.select(process.new_selector():selecting_process_down(m),
-                        timeout_ms or 2000)
-end
-
-local function trapped_exit(timeout_ms)
-  return process.select(process.new_selector():selecting_trapped_exits(),
                         timeout_ms or 2000)
 end
 

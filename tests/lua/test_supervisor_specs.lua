@@ -2,13 +2,15 @@
 -- misuse a clear error naming the field and pointing at the caller's
 -- file:line; specs are immutable values.
 local lib = require "testlib"
+local suplib = require "suplib"
 local process = require "process"
 local supervisor = require "supervisor"
-local core = require "arbor.core"
 
-if not os.getenv("ARBOR_TEST_VERBOSE") then core.quiet(true) end
+lib.quiet()
 
-local send, receive, self = process.send, process.receive, process.self
+local send, receive = process.send, process.receive
+local worker, next_event = suplib.worker, suplib.next_event
+local no_events, ids = suplib.no_events, suplib.ids
 
 -- {=== Helpers
 -- Checks that fn, written on a single line, raises an error that begins
@@ -31,48 +33,7 @@ local function raises_here(fn, ...)
   return msg
 end
 
--- A start function whose process reports {"start", name, arg, pid} and
--- {"stop", name, reason} when it gets an exit signal; {"exit", r} ends it.
-local function worker(ev, name)
-  return function(arg)
-    local hand = process.new_subject()
-    process.spawn_link(function()
-      process.trap_exits(true)
-      local own = process.new_subject()
-      send(hand, own)
-      send(ev, { "start", name, arg, self(), own })
-      local sel = process.new_selector():selecting(own)
-        :selecting_trapped_exits(function(e) return { "EXIT", e.reason } end)
-      while true do
-        local m = process.select(sel)
-        if m[1] == "EXIT" then
-          send(ev, { "stop", name, m[2] })
-          core.exit_self(m[2])
-        elseif m[1] == "exit" then
-          core.exit_self(m[2])
-        end
-      end
-    end)
-    return receive(hand, 1000)
-  end
-end
-
-local function next_event(ev)
-  local e = receive(ev, 2000)
-  if e == nil then error("expected an event, none arrived", 2) end
-  return e
-end
-
-local function no_events(ev, what)
-  lib.same({ receive(ev, 0) }, { nil, "timeout" }, what or "no more events")
-end
-
 local function init_ok(children) return children end
-local function ids(sup)
-  local out = {}
-  for i, c in ipairs(supervisor.which_children(sup)) do out[i] = c.id end
-  return out
-end
 -- }===
 
 lib.test("child specs: each bad option is an error at the call", function()
@@ -201,7 +162,7 @@ lib.test("specs are immutable: options return new specs", function()
   local st = {}
   for _ = 1, 6 do
     local e = next_event(ev)
-    st[#st + 1] = { name = e[2], arg = e[3], pid = e[4], subject = e[5] }
+    st[#st + 1] = { name = e[2], pid = e[3], arg = e[4], subject = e[5] }
   end
   lib.same(ids(sup), { 1, "named", 3, 4, 5, "brutal" },
            "id did not change base")
@@ -239,8 +200,8 @@ lib.test("a tree spec is a value: copied when declared, started many times",
   t.argument = "two"
   local s1 = assert(supervisor.start_spec(value))
   local s2 = assert(supervisor.start_spec(value))
-  lib.eq(next_event(ev)[3], "one", "first tree's argument")
-  lib.eq(next_event(ev)[3], "one", "second tree's argument")
+  lib.eq(next_event(ev)[4], "one", "first tree's argument")
+  lib.eq(next_event(ev)[4], "one", "second tree's argument")
   lib.ok(process.subject_owner(s1) ~= process.subject_owner(s2),
          "two supervisors")
   supervisor.stop(s1)

@@ -4,17 +4,7 @@ local process = require "process"
 
 local spawn = process.spawn
 local send, receive = process.send, process.receive
-local new_selector, select = process.new_selector, process.select
-
-local function down(m, timeout)
-  local d = select(new_selector():selecting_process_down(m), timeout or 1000)
-  lib.ok(d ~= nil, "a DOWN arrived")
-  return d
-end
-
-local function empty(s, what)
-  lib.same({ receive(s, 0) }, { nil, "timeout" }, what or "no message")
-end
+local down, empty = lib.down, lib.no_message
 
 lib.test("sleep waits at least its time", function()
   local s = process.new_subject()

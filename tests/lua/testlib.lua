@@ -9,6 +9,11 @@ its own running (check with lib.no_leftovers()).
 
 Counting helpers follow luv's expect(): lib.counter() returns a function
 that counts its calls, and lib.expect_count(c, n) checks the exact count.
+
+Process helpers shared by many files: lib.quiet() (no crash reports unless
+ARBOR_TEST_VERBOSE is set), lib.spawn_monitored(fn), lib.down(m),
+lib.await_down(pid), lib.trapped_exit(), lib.trapping(fn),
+lib.no_message(s) and lib.no_leftovers().
 ]]
 local process = require "process"
 local core = require "arbor.core"
@@ -80,6 +85,37 @@ function lib.expect_count(c, n, what)
   lib.eq(c.count, n, what or "call count")
 end
 
+-- Silences the host's crash reports unless ARBOR_TEST_VERBOSE is set (for
+-- files whose cases crash processes on purpose).
+function lib.quiet()
+  if not os.getenv("ARBOR_TEST_VERBOSE") then core.quiet(true) end
+end
+
+-- Spawns fn(gate) with a monitor in place before fn runs: the new process
+-- makes a subject of its own (the gate), hands it to the caller and waits
+-- on it until the caller has monitored it.  Returns pid, monitor, gate.
+function lib.spawn_monitored(fn)
+  local hand = process.new_subject()
+  local p = process.spawn(function()
+    local gate = process.new_subject()
+    process.send(hand, gate)
+    process.receive(gate)
+    return fn(gate)
+  end)
+  local gate = process.receive(hand, 1000)
+  local m = process.monitor(p)
+  process.send(gate, true)
+  return p, m, gate
+end
+
+-- The DOWN message of monitor m (checks that one arrives in time).
+function lib.down(m, timeout_ms)
+  local d = process.select(process.new_selector():selecting_process_down(m),
+                           timeout_ms or 1000)
+  lib.ok(d ~= nil, "a DOWN arrived")
+  return d
+end
+
 -- Waits for the DOWN of pid (monitors it first) and returns the reason.
 function lib.await_down(pid, timeout_ms)
   local m = process.monitor(pid)
@@ -87,6 +123,28 @@ function lib.await_down(pid, timeout_ms)
                            timeout_ms or 5000)
   if d == nil then fail("process " .. tostring(pid) .. " did not end", 1) end
   return d.reason
+end
+
+-- The next trapped exit of the caller (it must trap exits), or nil.
+function lib.trapped_exit(timeout_ms)
+  return process.select(process.new_selector():selecting_trapped_exits(),
+                        timeout_ms or 2000)
+end
+
+-- Runs fn with the caller trapping exits; drains what is left and stops
+-- trapping (also when fn raises, re-raising its error).
+function lib.trapping(fn)
+  process.trap_exits(true)
+  local ok, err = pcall(fn)
+  local drain = process.new_selector():selecting_trapped_exits()
+  while process.select(drain, 0) ~= nil do end
+  process.trap_exits(false)
+  if not ok then error(err, 0) end
+end
+
+-- Checks that nothing is waiting on subject s.
+function lib.no_message(s, what)
+  lib.same({ process.receive(s, 0) }, { nil, "timeout" }, what or "no message")
 end
 
 -- Checks that only the main process is left running.
