@@ -67,6 +67,9 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 int arb_rt_init(arb_rt_t *rt, arb_node_t *node, const arb_rt_ops_t *ops,
                 void *ud) {
+  /* A write to a closed pipe (a control client that hung up, stdout piped
+  ** into `head`) must fail with EPIPE, not end the whole host. */
+  signal(SIGPIPE, SIG_IGN);
   int rc = uv_loop_init(&rt->loop);
   if (rc) return rc;
   rt->node = node;

@@ -248,6 +248,14 @@ expect_rc 1
 expect_err "arbor: "
 case_end
 
+case_start "a reader that leaves early does not end the host (SIGPIPE)"
+timeout 10 "$ARBOR" scripts/pipe.lua 2>"$tmp/err" </dev/null | head -1 >/dev/null
+rc=${PIPESTATUS[0]}
+err=$(cat "$tmp/err")
+expect_rc 0
+expect_err "still running after the reader left"
+case_end
+
 if [ "$failed" = 0 ]; then
   echo "all $count cases passed"
 fi
