@@ -246,3 +246,20 @@ lib.test("a process's subjects die with it; messages are dropped", function()
   send(theirs, "after")
   lib.no_leftovers()
 end)
+
+lib.test("every kind of value arrives as it was sent, at the edges of the inline encoding", function()
+  -- Integers within 61 bits and booleans travel inside the message;
+  -- everything else goes through the host's reference table.
+  local s = process.new_subject()
+  local values = { 0, -1, 1, -5, (1 << 60) - 1, -(1 << 60), 1 << 60,
+                   -(1 << 60) - 1, math.maxinteger, math.mininteger, 1.5,
+                   2.0, 2^53, true, false, "str", {} }
+  for _, v in ipairs(values) do process.send(s, v) end
+  for i, v in ipairs(values) do
+    local got = process.receive(s, 0)
+    lib.ok(rawequal(got, v) and math.type(got) == math.type(v),
+           "value " .. i .. " (" .. tostring(v) .. ") came back as "
+           .. tostring(got))
+  end
+  lib.no_leftovers()
+end)
