@@ -5,8 +5,10 @@ set -u
 ARBOR=${1:?usage: test_cli.sh /path/to/arbor}
 case $ARBOR in /*) ;; *) ARBOR=$PWD/$ARBOR ;; esac
 cd "$(dirname "$0")" || exit 1
+. ./lib.sh
 
 tmp=$(mktemp -d)
+io=$tmp
 trap 'rm -rf "$tmp"' EXIT
 failed=0
 count=0
@@ -19,26 +21,7 @@ run() {
   err=$(cat "$tmp/err")
 }
 
-# A case: case_start NAME; then expect_* calls; case_end.
-case_start() {
-  name=$1
-  case_failed=0
-}
-fail() {
-  echo "  FAIL: $*"
-  case_failed=1
-}
-case_end() {
-  count=$((count + 1))
-  if [ "$case_failed" = 0 ]; then
-    echo "ok $count - $name"
-  else
-    echo "not ok $count - $name"
-    echo "  --- stdout:"; sed 's/^/  | /' "$tmp/out"
-    echo "  --- stderr:"; sed 's/^/  | /' "$tmp/err"
-    failed=1
-  fi
-}
+case_end() { report_case; }
 expect_rc() { [ "$rc" = "$1" ] || fail "exit status $rc, expected $1"; }
 expect_out() {  # a fixed string somewhere in stdout
   grep -qF -- "$1" "$tmp/out" || fail "stdout lacks '$1'"

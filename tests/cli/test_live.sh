@@ -14,6 +14,7 @@ set -u
 ARBOR=${1:?usage: test_live.sh /path/to/arbor}
 case $ARBOR in /*) ;; *) ARBOR=$PWD/$ARBOR ;; esac
 cd "$(dirname "$0")" || exit 1
+. ./lib.sh
 
 root=$(mktemp -d /tmp/arblive.XXXXXX) || exit 1
 pid=
@@ -25,10 +26,6 @@ trap cleanup EXIT
 failed=0
 count=0
 
-fail() {
-  echo "  FAIL: $*"
-  case_failed=1
-}
 
 # new_case NAME: a fresh folder $d with socket path $sock.
 new_case() {
@@ -36,6 +33,7 @@ new_case() {
   case_failed=0
   d=$root/c$((count + 1))
   mkdir -p "$d"
+  io=$d
   sock=$d/s.sock
   : >"$d/out"
   : >"$d/err"
@@ -65,14 +63,9 @@ case_end() {
 
 # {=== the host
 
-# start_host ARGS...: `arbor run ARGS...` with stdout on a fifo read
-# through fd 3 (copied to $d/out as it is read); sets pid.
+# start_host ARGS...: `arbor run ARGS...` through start_fifo (lib.sh).
 start_host() {
-  rm -f "$d/fifo"
-  mkfifo "$d/fifo"
-  "$ARBOR" run "$@" >"$d/fifo" 2>>"$d/err" </dev/null &
-  pid=$!
-  exec 3<"$d/fifo"
+  start_fifo run "$@"
 }
 
 # wait_ready: the socket file appears and the host answers `status`
@@ -93,45 +86,7 @@ wait_ready() {
   return 1
 }
 
-# wait_line PATTERN: reads stdout lines until one matches the glob
-# PATTERN (5 s at most per line); the line is left in $last_line.
-wait_line() {
-  local line
-  while IFS= read -r -t 5 line <&3; do
-    echo "$line" >>"$d/out"
-    # shellcheck disable=SC2053
-    if [[ $line == $1 ]]; then
-      last_line=$line
-      return 0
-    fi
-  done
-  fail "no line '$1' on the host's stdout"
-  return 1
-}
 
-# finish SECONDS: reads the rest of stdout until the host closes it and
-# waits for its exit; a silence longer than SECONDS kills it.  Sets rc
-# (124 when it had to be killed).
-finish() {
-  local limit=$1 line status timed_out=0
-  while :; do
-    line=
-    IFS= read -r -t "$limit" line <&3
-    status=$?
-    [ -n "$line" ] && echo "$line" >>"$d/out"
-    [ "$status" = 0 ] && continue
-    if [ "$status" -gt 128 ]; then
-      kill -KILL "$pid" 2>/dev/null
-      timed_out=1
-    fi
-    break
-  done
-  exec 3<&-
-  wait "$pid" 2>/dev/null
-  rc=$?
-  [ "$timed_out" = 1 ] && rc=124
-  pid=
-}
 
 # stop_host: `arbor stop`, then the host must exit 0.
 stop_host() {

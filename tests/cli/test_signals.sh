@@ -9,8 +9,10 @@ set -u
 ARBOR=${1:?usage: test_signals.sh /path/to/arbor}
 case $ARBOR in /*) ;; *) ARBOR=$PWD/$ARBOR ;; esac
 cd "$(dirname "$0")" || exit 1
+. ./lib.sh
 
 tmp=$(mktemp -d)
+io=$tmp
 pid=
 cleanup() {
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
@@ -20,67 +22,16 @@ trap cleanup EXIT
 failed=0
 count=0
 
-fail() {
-  echo "  FAIL: $*"
-  case_failed=1
-}
-case_end() {
-  count=$((count + 1))
-  if [ "$case_failed" = 0 ]; then
-    echo "ok $count - $name"
-  else
-    echo "not ok $count - $name"
-    echo "  --- stdout:"; sed 's/^/  | /' "$tmp/out"
-    echo "  --- stderr:"; sed 's/^/  | /' "$tmp/err"
-    failed=1
-  fi
-}
+case_end() { report_case; }
 
-# start ARGS...: starts arbor with stdout on a fifo read through fd 3;
-# sets pid.  Everything read is copied to $tmp/out.
+# start ARGS...: a fresh out and err, then start_fifo (lib.sh).
 start() {
-  rm -f "$tmp/fifo" "$tmp/out" "$tmp/err"
-  : >"$tmp/out"
-  mkfifo "$tmp/fifo"
-  "$ARBOR" "$@" >"$tmp/fifo" 2>"$tmp/err" </dev/null &
-  pid=$!
-  exec 3<"$tmp/fifo"
+  rm -f "$io/out" "$io/err"
+  : >"$io/out"
+  start_fifo "$@"
 }
 
-# wait_line LINE: reads stdout lines until LINE (5 s at most per line).
-wait_line() {
-  local line
-  while IFS= read -r -t 5 line <&3; do
-    echo "$line" >>"$tmp/out"
-    [ "$line" = "$1" ] && return 0
-  done
-  fail "no line '$1' on stdout"
-  return 1
-}
 
-# finish SECONDS: reads the rest of stdout until arbor closes it and
-# waits for the exit; a silence longer than SECONDS kills arbor.  Sets rc
-# (124 when it had to be killed).
-finish() {
-  local limit=$1 line status timed_out=0
-  while :; do
-    line=
-    IFS= read -r -t "$limit" line <&3
-    status=$?
-    [ -n "$line" ] && echo "$line" >>"$tmp/out"
-    [ "$status" = 0 ] && continue
-    if [ "$status" -gt 128 ]; then
-      kill -KILL "$pid" 2>/dev/null
-      timed_out=1
-    fi
-    break
-  done
-  exec 3<&-
-  wait "$pid"
-  rc=$?
-  [ "$timed_out" = 1 ] && rc=124
-  pid=
-}
 
 # The "stopped" lines of stdout, in order, one per line.
 stopped() { grep '^stopped ' "$tmp/out"; }
