@@ -111,19 +111,31 @@ static void compact_table(lua_State *L, int ref) {
 }
 
 /* arbor.core.compact(): gives back the memory the host's own tables and
-** the core's message pool kept from their busiest moment, then runs a
-** full collection.  Memory accounting after it is exact. */
+** the core's message pool kept from their busiest moment.  Memory
+** accounting after it is exact.
+**
+** Order matters.  A full collection runs first, so the weak pid cache has
+** dropped the entries of pids nobody holds and every freed reference is
+** gone; only then are the tables rebuilt, each sized to what is really
+** live.  Rebuilding first would size the pid cache by entries that were
+** about to be collected, and Lua never shrinks a table's node array
+** afterwards: the figure would jump by a power of two depending on how
+** much garbage happened to be pending (which depends on the allocation
+** history, down to the length of the script's path).  A last collection
+** frees the old tables. */
 static int host_compact(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
+  lua_newtable(L); /* the thread pool refills as processes end */
+  lua_rawseti(L, LUA_REGISTRYINDEX, ctx->pool_ref);
+  ctx->npool = 0;
+  lua_gc(L, LUA_GCCOLLECT);
+  lua_gc(L, LUA_GCCOLLECT); /* finalizers of the first round ran; collect
+                            ** what they released */
   const int refs[] = {ctx->values_ref, ctx->procs_ref, ctx->pids_ref,
                       ctx->timers_ref, ctx->registries_ref};
   for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
     compact_table(L, refs[i]);
-  lua_newtable(L); /* the thread pool refills as processes end */
-  lua_rawseti(L, LUA_REGISTRYINDEX, ctx->pool_ref);
-  ctx->npool = 0;
   arb_node_trim(ctx->node);
-  lua_gc(L, LUA_GCCOLLECT);
   lua_gc(L, LUA_GCCOLLECT);
   return 0;
 }
