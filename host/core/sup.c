@@ -11,7 +11,10 @@
 **
 ** OTP's rules, with gleam_otp's rest_for_one default: one child exit that
 ** restarts = one intensity event; bystanders are shut down newest first
-** then started in order; temporary bystanders are dropped; retries count.
+** then started in order, stopped ones too (a transient child that ended
+** normally, one stopped by terminate_child: OTP's start_children starts
+** every child in the range that kept its spec); temporary bystanders are
+** dropped, whatever their status; retries count.
 ** Depends on libc, alloc.h and list.h only.
 */
 #include "sup.h"
@@ -57,7 +60,9 @@ struct arb_sup_s {
 static int valid_flags(const arb_sup_flags_t *f) {
   return f && f->strategy >= ARB_SUP_REST_FOR_ONE &&
          f->strategy <= ARB_SUP_ONE_FOR_ALL && f->max_restarts >= 0 &&
-         f->max_restarts <= ARB_SUP_MAX_INTENSITY && f->period_ms >= 0;
+         f->max_restarts <= ARB_SUP_MAX_INTENSITY &&
+         f->period_ms >= ARB_SUP_MIN_PERIOD_MS &&
+         f->period_ms <= ARB_SUP_MAX_PERIOD_MS;
 }
 
 static int valid_spec(const arb_sup_spec_t *sp) {
@@ -135,10 +140,11 @@ static void plan_shutdown_all(arb_sup_t *s) {
 }
 
 /* Adds the steps that restart `from` as the strategy says: the set is
-** `from` (one_for_one), `from` and the non-stopped children after it
-** (rest_for_one) or every non-stopped child (one_for_all).  Running members
-** are shut down newest first (temporary bystanders are dropped too), then
-** the rest start in order. */
+** `from` (one_for_one), `from` and every child after it (rest_for_one) or
+** every child (one_for_all), whatever its status, as OTP's
+** terminate_children/start_children do: a stopped member starts again.
+** Running members are shut down newest first; temporary bystanders are
+** dropped (after their shutdown if they run); the rest start in order. */
 static void plan_restart(arb_sup_t *s, child_t *from) {
   int strategy = s->flags.strategy, after_from = 0;
   arb_list_t *p;
@@ -146,23 +152,24 @@ static void plan_restart(arb_sup_t *s, child_t *from) {
     child_t *c = CHILD(p);
     int member;
     if (c == from) after_from = 1;
-    member = c == from ||
-             (c->status != ARB_SUP_STOPPED &&
-              (strategy == ARB_SUP_ONE_FOR_ALL ||
-               (strategy == ARB_SUP_REST_FOR_ONE && after_from)));
+    member = c == from || strategy == ARB_SUP_ONE_FOR_ALL ||
+             (strategy == ARB_SUP_REST_FOR_ONE && after_from);
     if (!member)
       c->mark = MARK_OUT;
-    else if (c != from && c->restart == ARB_SUP_TEMPORARY &&
-             c->status == ARB_SUP_RUNNING)
+    else if (c != from && c->restart == ARB_SUP_TEMPORARY)
       c->mark = MARK_DROP;
     else
       c->mark = MARK_START;
   }
   for (p = s->children.prev; p != &s->children; p = p->prev) {
     child_t *c = CHILD(p);
-    if (c->mark == MARK_OUT || c->status != ARB_SUP_RUNNING) continue;
-    c->after = c->mark == MARK_DROP ? ARB_SUP_STOPPED : ARB_SUP_RESTARTING;
-    push(s, ARB_SUP_SHUTDOWN, c);
+    if (c->mark == MARK_OUT) continue;
+    if (c->status == ARB_SUP_RUNNING) {
+      c->after = c->mark == MARK_DROP ? ARB_SUP_STOPPED : ARB_SUP_RESTARTING;
+      push(s, ARB_SUP_SHUTDOWN, c);
+    } else if (c->mark == MARK_START) {
+      c->status = ARB_SUP_RESTARTING; /* wanted again from now on */
+    }
     if (c->mark == MARK_DROP) push(s, ARB_SUP_DROP, c);
   }
   arb_list_each(p, &s->children) {

@@ -70,15 +70,22 @@ enum { ARB_SUP_SHUTDOWN, ARB_SUP_START, ARB_SUP_DROP };
 enum { ARB_SUP_NONE, ARB_SUP_RESTART, ARB_SUP_RETRY, ARB_SUP_GIVE_UP,
        ARB_SUP_FAIL };
 
-/* Largest accepted max_restarts (the window holds max_restarts+1 times). */
+/* Limits of the flags, which bindings check (and report) before calling:
+** max_restarts 0 .. ARB_SUP_MAX_INTENSITY (the window holds max_restarts+1
+** times, allocated up front), period_ms ARB_SUP_MIN_PERIOD_MS ..
+** ARB_SUP_MAX_PERIOD_MS (one billion seconds, about 31 years: exact in a
+** double, so a period given in seconds converts without rounding
+** surprises, and far from int64 overflow). */
 #define ARB_SUP_MAX_INTENSITY (1 << 20)
+#define ARB_SUP_MIN_PERIOD_MS 1
+#define ARB_SUP_MAX_PERIOD_MS ((int64_t)1000 * 1000 * 1000 * 1000)
 
 typedef struct arb_sup_s arb_sup_t;
 
 typedef struct arb_sup_flags_s {
   int strategy;      /* ARB_SUP_REST_FOR_ONE, ... */
   int max_restarts;  /* 0 .. ARB_SUP_MAX_INTENSITY */
-  int64_t period_ms; /* >= 0; a restart counts while now - t <= period */
+  int64_t period_ms; /* a restart counts while now - t <= period_ms */
 } arb_sup_flags_t;
 
 typedef struct arb_sup_spec_s {
@@ -200,22 +207,27 @@ int arb_sup_start(arb_sup_t *s, const arb_sup_plan_t **plan);
 /* Child key's process exited with exit class cls at now_ms.  Returns
 ** ARB_SUP_ENOTFOUND, ARB_SUP_ERESTARTING or ARB_SUP_ESTOPPED if it was not
 ** running, ARB_SUP_EINVAL for a bad class, ARB_SUP_EBUSY.  The plan is
-** NONE (no restart; a temporary child is dropped, a transient one stays
-** stopped), RESTART (per strategy, one intensity event) or GIVE_UP. */
+** NONE (no restart; a temporary child is dropped, a transient one stops),
+** RESTART (one intensity event) or GIVE_UP.  A RESTART takes key (one for
+** one), key and every child after it (rest for one) or every child (one
+** for all), as OTP does: members that are stopped (a transient child that
+** ended normally, one stopped by terminate_child) start again too, and
+** temporary members other than key are dropped.  Running members are shut
+** down newest first, then the kept ones start in order. */
 int arb_sup_exit(arb_sup_t *s, uint32_t key, int cls, int64_t now_ms,
                  const arb_sup_plan_t **plan);
 
 /* The retry message for child key arrived at now_ms.  If the child is
-** still restarting this counts toward intensity and plans RESTART (one
-** for one: key; rest for one: key and the non-stopped ones after it; one
-** for all: every non-stopped child; running ones are shut down first) or
-** GIVE_UP; otherwise (gone, running, stopped) the plan is NONE.  Returns 0
-** or ARB_SUP_EBUSY. */
+** still restarting this counts toward intensity and plans RESTART of the
+** same set as arb_sup_exit (one for one: key; rest for one: key and the
+** ones after it; one for all: all) or GIVE_UP; otherwise (gone, running,
+** stopped) the plan is NONE.  Returns 0 or ARB_SUP_EBUSY. */
 int arb_sup_retry(arb_sup_t *s, uint32_t key, int64_t now_ms,
                   const arb_sup_plan_t **plan);
 
 /* terminate_child: plan SHUTDOWN key if running, then DROP if temporary;
-** the child ends stopped and is never restarted by this.  Returns 0,
+** the child ends stopped (a restart loop on it ends).  Like OTP, a later
+** restart of a set it belongs to starts it again.  Returns 0,
 ** ARB_SUP_ENOTFOUND or ARB_SUP_EBUSY. */
 int arb_sup_terminate_child(arb_sup_t *s, uint32_t key,
                             const arb_sup_plan_t **plan);
@@ -230,10 +242,11 @@ int arb_sup_restart_child(arb_sup_t *s, uint32_t key,
 ** Returns 0, ARB_SUP_ENOTFOUND or ARB_SUP_EBUSY. */
 int arb_sup_remove(arb_sup_t *s, uint32_t key, const arb_sup_plan_t **plan);
 
-/* Live edit, child key's spec changed: if it is running, plan RESTART as
-** the strategy says for key, without counting toward intensity (the child
-** itself restarts even if temporary; temporary bystanders are dropped);
-** otherwise NONE.  Returns 0, ARB_SUP_ENOTFOUND or ARB_SUP_EBUSY. */
+/* Live edit, child key's spec changed: if it is running, plan RESTART of
+** the same set as arb_sup_exit, without counting toward intensity (the
+** child itself restarts even if temporary; temporary bystanders are
+** dropped); otherwise NONE.  Returns 0, ARB_SUP_ENOTFOUND or
+** ARB_SUP_EBUSY. */
 int arb_sup_changed(arb_sup_t *s, uint32_t key,
                     const arb_sup_plan_t **plan);
 

@@ -234,11 +234,14 @@ lib.test("restart_child: errors", function()
   lib.no_leftovers()
 end)
 
-lib.test("terminated children are not restarted by a sibling's restart",
+-- OTP: terminate_child keeps the spec, and a sibling's restart that takes
+-- in the stopped child (one_for_all, or rest_for_one after the crashed
+-- one) starts it again; a stopped child before the crashed one stays
+-- stopped under rest_for_one.
+lib.test("terminated children are restarted by a sibling's restart, as in OTP",
          function()
-  for _, strategy in ipairs { "rest_for_one", "one_for_all" } do
-    local ev = process.new_subject()
-    local sup = assert(supervisor.start_spec {
+  local function tree(ev, strategy)
+    return assert(supervisor.start_spec {
       strategy = strategy, max_frequency = 10,
       init = function(children)
         return children
@@ -247,19 +250,44 @@ lib.test("terminated children are not restarted by a sibling's restart",
           :add(supervisor.worker(worker(ev, "c")):id("c"))
       end,
     })
+  end
+  for _, strategy in ipairs { "rest_for_one", "one_for_all" } do
+    local ev = process.new_subject()
+    local sup = tree(ev, strategy)
     local st = {}
     take(ev, 3, st)
-    supervisor.terminate_child(sup, "b")
-    take(ev, 1)
-    crash(st.a, "boom")
-    lib.same(take(ev, 3, st), { "stop c", "start a", "start c" },
-             strategy .. ": b left alone")
+    lib.eq(supervisor.terminate_child(sup, "b"), true, "terminated")
+    lib.same(take(ev, 1), { "stop b" }, strategy .. ": b stopped")
     lib.same(column(sup, "status"), { "running", "stopped", "running" },
+             strategy .. ": b stopped")
+    crash(st.a, "boom")
+    lib.same(take(ev, 4, st), { "stop c", "start a", "start b", "start c" },
+             strategy .. ": b started again with the others")
+    lib.same(column(sup, "status"), { "running", "running", "running" },
              strategy .. ": status")
+    lib.same(column(sup, "restarts"), { 1, 1, 1 }, strategy .. ": restarts")
     no_events(ev)
     supervisor.stop(sup)
+    take(ev, 3)
     lib.no_leftovers(strategy)
   end
+  -- rest_for_one: a terminated child before the crashed one is outside
+  -- the restart and stays stopped.
+  local ev = process.new_subject()
+  local sup = tree(ev, "rest_for_one")
+  local st = {}
+  take(ev, 3, st)
+  supervisor.terminate_child(sup, "a")
+  take(ev, 1)
+  crash(st.b, "boom")
+  lib.same(take(ev, 3, st), { "stop c", "start b", "start c" },
+           "a left alone")
+  lib.same(column(sup, "status"), { "stopped", "running", "running" },
+           "status")
+  no_events(ev)
+  supervisor.stop(sup)
+  take(ev, 2)
+  lib.no_leftovers()
 end)
 
 lib.test("stop, and calls to a stopped supervisor", function()

@@ -196,6 +196,79 @@ lib.test("temporary bystanders are dropped, never restarted", function()
   lib.no_leftovers()
 end)
 
+-- OTP's start_children starts every child in the restarted range that kept
+-- its spec: a transient child that ended "normal" or "shutdown" is
+-- started again by a sibling's one_for_all restart, and by a rest_for_one
+-- restart when it comes after the crashed child.
+lib.test("a stopped transient child is restarted with its siblings, as in OTP",
+         function()
+  for _, reason in ipairs { "normal", "shutdown" } do
+    local ev = process.new_subject()
+    local sup = start_tree(ev, "one_for_all", { "a", "t", "b" },
+                           { restart = { t = "transient" } })
+    local st = {}
+    take(ev, 3, st)
+    crash(st.t, reason)
+    lib.same(column(sup, "status"), { "running", "stopped", "running" },
+             reason .. ": t stopped")
+    no_events(ev, reason .. ": t not restarted on its own")
+    crash(st.b, "boom")
+    lib.same(take(ev, 4, st), { "stop a", "start a", "start t", "start b" },
+             reason .. ": one_for_all starts t again")
+    lib.same(column(sup, "status"), { "running", "running", "running" },
+             reason .. ": all run")
+    lib.same(column(sup, "restarts"), { 1, 1, 1 }, reason .. ": restarts")
+    supervisor.stop(sup)
+    take(ev, 3)
+    lib.no_leftovers(reason)
+  end
+  -- rest_for_one: after the crashed child it starts again, before it not.
+  local ev = process.new_subject()
+  local sup = start_tree(ev, "rest_for_one", { "s", "a", "t", "b" },
+                         { restart = { s = "transient", t = "transient" } })
+  local st = {}
+  take(ev, 4, st)
+  crash(st.s, "normal")
+  crash(st.t, "shutdown")
+  lib.same(column(sup, "status"),
+           { "stopped", "running", "stopped", "running" }, "s, t stopped")
+  crash(st.a, "boom")
+  lib.same(take(ev, 4, st), { "stop b", "start a", "start t", "start b" },
+           "t (after a) starts again, s (before a) does not")
+  lib.same(column(sup, "status"),
+           { "stopped", "running", "running", "running" }, "statuses")
+  no_events(ev)
+  supervisor.stop(sup)
+  take(ev, 3)
+  lib.no_leftovers()
+end)
+
+-- Because stopped children come back, they can fail again: OTP counts
+-- those restarts too and gives up sooner than a supervisor that left
+-- them stopped would.
+lib.test("children a sibling's restart brought back count toward intensity",
+         function()
+  local ev = process.new_subject()
+  process.trap_exits(true)
+  local sup = start_tree(ev, "one_for_all", { "t", "a" },
+                         { max_frequency = 1, frequency_period = 3600,
+                           restart = { t = "transient" } })
+  local sup_pid = process.subject_owner(sup)
+  local st = {}
+  take(ev, 2, st)
+  crash(st.t, "normal")                      -- no restart, not counted
+  crash(st.a, "boom")                        -- restart 1 of 1: t back too
+  lib.same(take(ev, 2, st), { "start t", "start a" }, "t is back")
+  crash(st.t, "boom")                        -- restart 2 of 1: give up
+  local e = trapped_exit()
+  process.trap_exits(false)
+  lib.ok(e ~= nil and e.pid == sup_pid, "the supervisor's exit")
+  lib.eq(e.reason, "shutdown", "it gave up")
+  lib.same(take(ev, 1), { "stop a" }, "a shut down")
+  no_events(ev)
+  lib.no_leftovers()
+end)
+
 lib.test("intensity: max_frequency restarts pass, one more gives up",
          function()
   for _, strategy in ipairs { "one_for_one", "rest_for_one", "one_for_all" } do
@@ -506,6 +579,39 @@ lib.test("escalation: a transient inner tree that gives up stays down",
   lib.eq(list[1].status, "running", "a runs")
   no_events(ev)
   supervisor.stop(sup)
+  lib.no_leftovers()
+end)
+
+lib.test("escalation: a transient inner tree that gave up comes back "
+         .. "with a one_for_all restart", function()
+  local ev = process.new_subject()
+  local sup = assert(supervisor.start_spec {
+    strategy = "one_for_all", max_frequency = 5,
+    init = function(children)
+      return children
+        :add(supervisor.worker(worker(ev, "a")))
+        :add(supervisor.supervisor(supervisor.spec {
+          max_frequency = 0,
+          init = function(c) return c:add(supervisor.worker(worker(ev, "x"))) end,
+        }):restart("transient"):id("inner"))
+    end,
+  })
+  local st = {}
+  take(ev, 2, st)
+  local inner_pid = supervisor.which_children(sup)[2].pid
+  local m = process.monitor(inner_pid)
+  crash(st.x, "boom")
+  lib.eq(lib.down(m, 2000).reason, "shutdown", "the inner tree gave up")
+  lib.same(column(sup, "status"), { "running", "stopped" }, "it stays down")
+  no_events(ev)
+  crash(st.a, "boom")
+  lib.same(take(ev, 2, st), { "start a", "start x" },
+           "a's restart starts the inner tree (and its x) again")
+  local list = supervisor.which_children(sup)
+  lib.eq(list[2].status, "running", "inner runs")
+  lib.ok(list[2].pid ~= inner_pid, "a new inner supervisor")
+  supervisor.stop(sup)
+  lib.same(take(ev, 2), { "stop x", "stop a" }, "stop")
   lib.no_leftovers()
 end)
 

@@ -308,7 +308,8 @@ static const scenario_t scenarios[] = {
      STOP("none: shut5 shut4 shut3 shut2 shut1", "1S 2S 3S+1 4S+1 5S+1")}},
 
   /* Bystanders: temporary ones dropped, transient ones restarted anyway,
-  ** stopped ones skipped. */
+  ** stopped ones in the strategy's range started again (OTP's
+  ** start_children starts every child that kept its spec). */
   {"rest_for_one_drops_temporary_bystanders",
    RFO, 3, 5000, "ppxp", {
      EXIT(2, ABN, 0, "restart 2 1/3: shut4 shut3 drop3 start2 start4",
@@ -325,21 +326,57 @@ static const scenario_t scenarios[] = {
    RFO, 3, 5000, "pptp", {
      EXIT(2, ABN, 0, "restart 2 1/3: shut4 shut3 start2 start3 start4",
           "1R 2R+1 3R+1 4R+1")}},
-  {"rest_for_one_skips_child_stopped_by_terminate_child",
+  {"rest_for_one_restarts_child_stopped_by_terminate_child",
    RFO, 3, 5000, "pppp", {
      TERM(3, "none 3: shut3", "1R 2R 3S 4R"),
-     EXIT(2, ABN, 0, "restart 2 1/3: shut4 start2 start4",
-          "1R 2R+1 3S 4R+1")}},
-  {"one_for_all_skips_child_stopped_by_terminate_child",
+     EXIT(2, ABN, 0, "restart 2 1/3: shut4 start2 start3 start4",
+          "1R 2R+1 3R+1 4R+1")}},
+  {"one_for_all_restarts_child_stopped_by_terminate_child",
    OFA, 3, 5000, "pppp", {
      TERM(1, "none 1: shut1", "1S 2R 3R 4R"),
-     EXIT(3, ABN, 0, "restart 3 1/3: shut4 shut2 start2 start3 start4",
-          "1S 2R+1 3R+1 4R+1")}},
-  {"one_for_all_skips_transient_that_exited_normally",
+     EXIT(3, ABN, 0,
+          "restart 3 1/3: shut4 shut2 start1 start2 start3 start4",
+          "1R+1 2R+1 3R+1 4R+1")}},
+  {"one_for_all_restarts_transient_that_exited_normally",
    OFA, 3, 5000, "ptp", {
      EXIT(2, NRM, 0, "none 2:", "1R 2S 3R"),
-     EXIT(3, ABN, 0, "restart 3 1/3: shut1 start1 start3",
-          "1R+1 2S 3R+1")}},
+     EXIT(3, ABN, 0, "restart 3 1/3: shut1 start1 start2 start3",
+          "1R+1 2R+1 3R+1")}},
+  {"one_for_all_restarts_transient_supervisor_that_gave_up",
+   OFA, 3, 5000, "Tp", {
+     EXIT(1, SHT, 0, "none 1:", "1S 2R"),
+     EXIT(2, ABN, 0, "restart 2 1/3: start1 start2", "1R+1 2R+1")}},
+  {"rest_for_one_restarts_stopped_transient_after_the_crashed_child",
+   RFO, 3, 5000, "pptp", {
+     EXIT(3, SHT, 0, "none 3:", "1R 2R 3S 4R"),
+     EXIT(2, ABN, 0, "restart 2 1/3: shut4 start2 start3 start4",
+          "1R 2R+1 3R+1 4R+1")}},
+  {"rest_for_one_leaves_stopped_child_before_the_crashed_one",
+   RFO, 3, 5000, "tpp", {
+     EXIT(1, NRM, 0, "none 1:", "1S 2R 3R"),
+     EXIT(2, ABN, 0, "restart 2 1/3: shut3 start2 start3",
+          "1S 2R+1 3R+1")}},
+  {"one_for_one_leaves_stopped_sibling_stopped",
+   OFO, 3, 5000, "tp", {
+     EXIT(1, NRM, 0, "none 1:", "1S 2R"),
+     EXIT(2, ABN, 0, "restart 2 1/3: start2", "1S 2R+1")}},
+  {"restarted_stopped_child_crashes_again_and_counts_toward_intensity",
+   OFA, 1, 5000, "tp", {
+     EXIT(1, NRM, 0, "none 1:", "1S 2R"),
+     EXIT(2, ABN, 0, "restart 2 1/1: start1 start2", "1R+1 2R+1"),
+     EXIT(1, ABN, 1, "give_up 1 2/1: shut2", "1S+1 2S+1")}},
+  {"stopped_member_waits_restarting_through_a_failed_restart",
+   RFO, 5, 5000, "ppp", {
+     TERM(3, "none 3: shut3", "1R 2R 3S"),
+     EXITF(2, ABN, 0, 2, "restart 2 1/5: start2 start3", "retry 2:",
+           "1R 2W 3W"),
+     RETRY(2, 10, "restart 2 2/5: start2 start3", "1R 2R+1 3R+1")}},
+  {"temporary_bystander_waiting_for_a_retry_is_dropped",
+   RFO, 5, 5000, "px", {
+     CHANGEDF(2, 2, "restart 2: shut2 start2", "retry 2:", "1R 2W"),
+     STRATEGY(OFA),
+     EXIT(1, ABN, 0, "restart 1 1/5: drop2 start1", "1R+1"),
+     RETRY(2, 1, "none 2:", "1R+1")}},
 
   /* Intensity: give-up plans and the window's edges. */
   {"give_up_shuts_down_all_remaining_children_newest_first",
@@ -385,11 +422,17 @@ static const scenario_t scenarios[] = {
      EXIT(1, ABN, 1011, "restart 1 2/3: start1", "1R+4"),
      EXIT(1, ABN, 1020, "restart 1 3/3: start1", "1R+5"),
      EXIT(1, ABN, 1021, "restart 1 3/3: start1", "1R+6")}},
-  {"window_period_zero_counts_only_the_same_millisecond",
-   OFO, 1, 0, "p", {
+  {"window_shortest_period_counts_one_millisecond_back",
+   OFO, 1, ARB_SUP_MIN_PERIOD_MS, "p", {
      EXIT(1, ABN, 5, "restart 1 1/1: start1", "1R+1"),
-     EXIT(1, ABN, 6, "restart 1 1/1: start1", "1R+2"),
-     EXIT(1, ABN, 6, "give_up 1 2/1:", "1S+2")}},
+     EXIT(1, ABN, 7, "restart 1 1/1: start1", "1R+2"),
+     EXIT(1, ABN, 8, "give_up 1 2/1:", "1S+2")}},
+  {"window_longest_period_keeps_every_restart",
+   OFO, 2, ARB_SUP_MAX_PERIOD_MS, "p", {
+     EXIT(1, ABN, 0, "restart 1 1/2: start1", "1R+1"),
+     EXIT(1, ABN, ARB_SUP_MAX_PERIOD_MS - 1, "restart 1 2/2: start1",
+          "1R+2"),
+     EXIT(1, ABN, ARB_SUP_MAX_PERIOD_MS, "give_up 1 3/2:", "1S+2")}},
   {"exit_without_restart_records_no_intensity_event",
    OFO, 1, 1000, "ptx", {
      EXIT(2, NRM, 0, "none 2:", "1R 2S 3R"),
@@ -583,8 +626,14 @@ static const arb_sup_flags_t default_flags = {RFO, 1, 5000};
 static void test_sup_new_and_edits_reject_bad_arguments(void **state) {
   (void)state;
   arb_sup_t *s = NULL;
-  arb_sup_flags_t bad[] = {{-1, 1, 5}, {3, 1, 5}, {RFO, -1, 5},
-                           {RFO, ARB_SUP_MAX_INTENSITY + 1, 5}, {RFO, 1, -1}};
+  arb_sup_flags_t bad[] = {{-1, 1, 5},
+                           {3, 1, 5},
+                           {RFO, -1, 5},
+                           {RFO, ARB_SUP_MAX_INTENSITY + 1, 5},
+                           {RFO, 1, -1},
+                           {RFO, 1, ARB_SUP_MIN_PERIOD_MS - 1},
+                           {RFO, 1, ARB_SUP_MAX_PERIOD_MS + 1},
+                           {RFO, 1, INT64_MAX}};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     assert_int_equal(arb_sup_new(&s, &bad[i]), ARB_SUP_EINVAL);
   assert_int_equal(arb_sup_new(&s, NULL), ARB_SUP_EINVAL);
@@ -600,7 +649,14 @@ static void test_sup_new_and_edits_reject_bad_arguments(void **state) {
   sp.kind = ARB_SUP_WORKER;
   assert_int_equal(arb_sup_insert(s, 2, &sp, NULL), ARB_SUP_EINVAL);
   assert_int_equal(arb_sup_update(s, 9, &sp), ARB_SUP_ENOTFOUND);
-  assert_int_equal(arb_sup_set_flags(s, &bad[2]), ARB_SUP_EINVAL);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_int_equal(arb_sup_set_flags(s, &bad[i]), ARB_SUP_EINVAL);
+  /* The limits themselves are accepted. */
+  arb_sup_flags_t edge = {OFA, ARB_SUP_MAX_INTENSITY, ARB_SUP_MAX_PERIOD_MS};
+  assert_int_equal(arb_sup_set_flags(s, &edge), 0);
+  edge.max_restarts = 0;
+  edge.period_ms = ARB_SUP_MIN_PERIOD_MS;
+  assert_int_equal(arb_sup_set_flags(s, &edge), 0);
   assert_int_equal(arb_sup_exit(s, 1, ABN + 1, 0, NULL), ARB_SUP_EINVAL);
   assert_int_equal(arb_sup_exit(s, 0, ABN, 0, NULL), ARB_SUP_ENOTFOUND);
   assert_string_equal(render_state(s), "1R");
@@ -662,8 +718,9 @@ static void test_sup_out_of_memory_fails_cleanly_and_changes_nothing(
   assert_int_equal(fl.strategy, RFO);
   assert_int_equal(fl.max_restarts, 1);
   assert_int_equal(fl.period_ms, 5000);
+  /* (The restart above started the inserted, stopped child 3 too.) */
   assert_int_equal(arb_sup_exit(s, 1, ABN, 1, &p), 0); /* window kept */
-  assert_string_equal(render_plan(p), "give_up 1 2/1: shut2");
+  assert_string_equal(render_plan(p), "give_up 1 2/1: shut2 shut3");
   execute(s, p, 0, NULL);
   assert_int_equal(arb_sup_check(s), 0);
   release(s);
