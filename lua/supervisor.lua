@@ -334,9 +334,16 @@ function Sup:apply(edit, path)
   end
   if edit.flags then
     local f = edit.flags
-    self.engine:set_flags(f.strategy, f.max_frequency,
-                          math.floor(f.frequency_period * 1000))
-    self.strategy = f.strategy
+    -- Validated specs always fit the engine; should one not, the tree
+    -- keeps its old flags rather than going down.
+    local ok, err = self.engine:set_flags(f.strategy, f.max_frequency,
+                                          spec.period_ms(f.frequency_period)
+                                          or -1)
+    if ok then
+      self.strategy = f.strategy
+    else
+      self:report { "reload: flags not changed: " .. tostring(err) }
+    end
   end
   if edit.argument_changed then self.argument = edit.argument end
   for i = #self.children, 1, -1 do
@@ -487,15 +494,22 @@ local function run(tree, parent, reply_to)
   core.set_kind("supervisor")
   process.trap_exits(true)
   local pid = self()
+  local eng, eng_err = engine.new(tree.strategy, tree.max_frequency,
+                                  spec.period_ms(tree.frequency_period) or -1)
   local sup = setmetatable({
     pid = pid, parent = parent, argument = tree.argument,
     name = tree.name or tostring(pid),
     inbox = process.new_subject(), retries = process.new_subject(),
-    engine = engine.new(tree.strategy, tree.max_frequency,
-                        math.floor(tree.frequency_period * 1000)),
+    engine = eng,
     children = {}, by_key = {}, by_pid = {}, stale = {},
   }, Sup)
-  local handle, err = sup:init(tree)
+  local handle, err
+  if eng == nil then
+    err = new_error { kind = "init_failed", reason = eng_err,
+                      message = tostring(eng_err) }
+  else
+    handle, err = sup:init(tree)
+  end
   if handle == nil then
     send(reply_to, { err = err })
     -- The caller gets nil, err and must not be taken down with us; a

@@ -8,8 +8,14 @@
 ** executor reports every step back with step_done or start_failed.  Child
 ** keys are the engine's stable integers.  Errors from the engine raise:
 ** the executor only sends events that are valid by construction, so an
-** error here is a bug worth a crash report.
+** error here is a bug worth a crash report.  Flags are the exception: new
+** and set_flags return nil, err for flags outside the engine's limits
+** (exported as MAX_INTENSITY, MIN_PERIOD_MS and MAX_PERIOD_MS, which spec
+** validation checks against), so a bad flag can never take a supervisor,
+** or the host reloading it, down.
 */
+#include <string.h>
+
 #include "larb.h"
 #include "sup.h"
 
@@ -37,10 +43,46 @@ static int check_rc(lua_State *L, int rc) {
   return rc;
 }
 
-static void read_flags(lua_State *L, int idx, arb_sup_flags_t *f) {
-  f->strategy = luaL_checkoption(L, idx, NULL, strategies);
-  f->max_restarts = (int)luaL_checkinteger(L, idx + 1);
-  f->period_ms = (int64_t)luaL_checkinteger(L, idx + 2);
+/* Reads strategy, max_restarts and period_ms at idx .. idx + 2.  Anything
+** the engine would not accept (an unknown strategy, a number that is not
+** a whole one or is outside the limits) gives ARB_SUP_EINVAL: never a
+** raise inside a running supervisor, never a truncation to fit an int. */
+static int read_flags(lua_State *L, int idx, arb_sup_flags_t *f) {
+  const char *name = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx)
+                                                      : "";
+  int max_ok = 0, period_ok = 0;
+  lua_Integer max = 0, period = 0;
+  if (lua_type(L, idx + 1) == LUA_TNUMBER)
+    max = lua_tointegerx(L, idx + 1, &max_ok);
+  if (lua_type(L, idx + 2) == LUA_TNUMBER)
+    period = lua_tointegerx(L, idx + 2, &period_ok);
+  f->strategy = -1;
+  for (int i = 0; strategies[i]; i++)
+    if (strcmp(name, strategies[i]) == 0) f->strategy = i;
+  if (f->strategy < 0 || !max_ok || !period_ok || max < 0 ||
+      max > ARB_SUP_MAX_INTENSITY || period < ARB_SUP_MIN_PERIOD_MS ||
+      period > ARB_SUP_MAX_PERIOD_MS)
+    return ARB_SUP_EINVAL;
+  f->max_restarts = (int)max;
+  f->period_ms = (int64_t)period;
+  return 0;
+}
+
+/* Pushes nil, a message and the error's name for a flags failure. */
+static int flags_error(lua_State *L, int rc) {
+  lua_pushnil(L);
+  if (rc == ARB_SUP_EINVAL)
+    lua_pushfstring(L,
+                    "restart engine: invalid flags (strategy must be "
+                    "rest_for_one, one_for_one or one_for_all, "
+                    "max_restarts an integer from 0 to %d, period_ms an "
+                    "integer from %d to %I)",
+                    ARB_SUP_MAX_INTENSITY, ARB_SUP_MIN_PERIOD_MS,
+                    (lua_Integer)ARB_SUP_MAX_PERIOD_MS);
+  else
+    lua_pushfstring(L, "restart engine: %s", arb_sup_strerror(rc));
+  lua_pushstring(L, arb_sup_err_name(rc));
+  return 3;
 }
 
 static void read_spec(lua_State *L, int idx, arb_sup_spec_t *spec) {
@@ -74,14 +116,17 @@ static int push_plan(lua_State *L, const arb_sup_plan_t *p) {
   return 1;
 }
 
-/* arbor.core.sup.new(strategy, max_restarts, period_ms) -> engine */
+/* arbor.core.sup.new(strategy, max_restarts, period_ms)
+**   -> engine | nil, err, name */
 static int lsup_new(lua_State *L) {
   arb_sup_flags_t f;
-  read_flags(L, 1, &f);
+  int rc = read_flags(L, 1, &f);
+  if (rc < 0) return flags_error(L, rc);
   arb_sup_t **ud = lua_newuserdatauv(L, sizeof(*ud), 0);
   *ud = NULL;
   luaL_setmetatable(L, LSUP);
-  check_rc(L, arb_sup_new(ud, &f));
+  rc = arb_sup_new(ud, &f);
+  if (rc < 0) return flags_error(L, rc);
   return 1;
 }
 
@@ -92,13 +137,26 @@ static int lsup_gc(lua_State *L) {
   return 0;
 }
 
-/* engine:set_flags(strategy, max_restarts, period_ms) */
+/* engine:set_flags(strategy, max_restarts, period_ms)
+**   -> true | nil, err, name (nothing changed) */
 static int lsup_set_flags(lua_State *L) {
   arb_sup_flags_t f;
   arb_sup_t *s = check_sup(L);
-  read_flags(L, 2, &f);
-  check_rc(L, arb_sup_set_flags(s, &f));
-  return 0;
+  int rc = read_flags(L, 2, &f);
+  if (rc == 0) rc = arb_sup_set_flags(s, &f);
+  if (rc < 0) return flags_error(L, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* A key out of uint32_t's range names no child: 0 (never a key). */
+static uint32_t check_key(lua_State *L, int idx) {
+  lua_Integer key = luaL_checkinteger(L, idx);
+  return key > 0 && key <= (lua_Integer)UINT32_MAX ? (uint32_t)key : 0;
+}
+
+static int64_t check_now(lua_State *L, int idx) {
+  return (int64_t)luaL_checkinteger(L, idx);
 }
 
 /* engine:add(restart, kind) -> key */
@@ -129,18 +187,10 @@ static int lsup_insert(lua_State *L) {
 static int lsup_update(lua_State *L) {
   arb_sup_spec_t spec;
   arb_sup_t *s = check_sup(L);
-  uint32_t key = (uint32_t)luaL_checkinteger(L, 2);
+  uint32_t key = check_key(L, 2);
   read_spec(L, 3, &spec);
   check_rc(L, arb_sup_update(s, key, &spec));
   return 0;
-}
-
-static uint32_t check_key(lua_State *L, int idx) {
-  return (uint32_t)luaL_checkinteger(L, idx);
-}
-
-static int64_t check_now(lua_State *L, int idx) {
-  return (int64_t)luaL_checkinteger(L, idx);
 }
 
 /* Event methods: each returns the plan, or nil and the engine's error name
@@ -269,8 +319,14 @@ int luaopen_arbor_core_sup(lua_State *L) {
   luaL_newlib(L, engine_methods);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  lua_createtable(L, 0, 1);
+  lua_createtable(L, 0, 4);
   lua_pushcfunction(L, lsup_new);
   lua_setfield(L, -2, "new");
+  lua_pushinteger(L, ARB_SUP_MAX_INTENSITY);
+  lua_setfield(L, -2, "MAX_INTENSITY");
+  lua_pushinteger(L, ARB_SUP_MIN_PERIOD_MS);
+  lua_setfield(L, -2, "MIN_PERIOD_MS");
+  lua_pushinteger(L, (lua_Integer)ARB_SUP_MAX_PERIOD_MS);
+  lua_setfield(L, -2, "MAX_PERIOD_MS");
   return 1;
 }

@@ -8,10 +8,23 @@ so a mistake is reported at the line that made it.  resolve runs a tree's
 init (and every nested tree's) without starting anything, which is how
 live editing validates a reloaded tree before touching the running one.
 
+Numbers are checked against the restart engine's own limits (read from
+arbor.core.sup), so whatever passes here the engine accepts: no flag can
+fail later inside a running supervisor or a reload.  A number must be a
+whole value in range (a float such as 5.0 counts, 1 << 32 or math.huge
+does not fit); the error names the field and the range.
+
 The supervisor module re-exports the public functions; lua/supervisor.lua
 holds the process that runs a tree.
 ]]
+local engine = require "arbor.core.sup"
+
 local M = {}
+
+-- The engine's limits, and the one conversion from seconds to its ms.
+local MAX_INTENSITY = engine.MAX_INTENSITY
+local MIN_PERIOD_MS, MAX_PERIOD_MS = engine.MIN_PERIOD_MS, engine.MAX_PERIOD_MS
+local MIN_PERIOD_S, MAX_PERIOD_S = MIN_PERIOD_MS / 1000, MAX_PERIOD_MS // 1000
 
 local STRATEGIES = { rest_for_one = true, one_for_one = true,
                      one_for_all = true }
@@ -25,6 +38,26 @@ local function show(v)
   if type(v) == "string" then return string.format("%q", v) end
   return tostring(v)
 end
+
+-- v as an integer if it is a number with a whole value in lo .. hi, else
+-- nil (strings are not numbers here, though Lua would convert them).
+local function integer_in(v, lo, hi)
+  if type(v) ~= "number" then return nil end
+  local n = math.tointeger(v)
+  if n ~= nil and n >= lo and n <= hi then return n end
+  return nil
+end
+
+-- A period in seconds as the engine's milliseconds, or nil if it does not
+-- fit the engine's range (NaN and infinities included).
+local function period_ms(seconds)
+  if type(seconds) ~= "number" or not (seconds >= MIN_PERIOD_S
+                                       and seconds <= MAX_PERIOD_S) then
+    return nil
+  end
+  return integer_in(math.floor(seconds * 1000), MIN_PERIOD_MS, MAX_PERIOD_MS)
+end
+M.period_ms = period_ms
 
 -- {=====================================================================
 -- Child specs: immutable values; every option returns a new spec.
@@ -75,13 +108,18 @@ function ChildSpec.restart(spec, restart)
   return copy_spec(spec, "restart_type", restart)
 end
 
+-- Any whole number of ms from 0 up fits: waits are clamped, never
+-- overflowed, so math.maxinteger is simply "longer than anyone waits".
 function ChildSpec.shutdown(spec, shutdown)
   check_child_spec(spec, "shutdown", 1)
-  if not (shutdown == "brutal_kill" or shutdown == "infinity"
-          or (math.type(shutdown) == "integer" and shutdown >= 0)) then
-    fail(2, "bad argument #2 to 'shutdown' (milliseconds >= 0, "
-         .. "\"brutal_kill\" or \"infinity\" expected, got %s)",
-         show(shutdown))
+  if shutdown ~= "brutal_kill" and shutdown ~= "infinity" then
+    local ms = integer_in(shutdown, 0, math.maxinteger)
+    if ms == nil then
+      fail(2, "bad argument #2 to 'shutdown' (must be an integer of ms "
+           .. "from 0 to %d, \"brutal_kill\" or \"infinity\", got %s)",
+           math.maxinteger, show(shutdown))
+    end
+    shutdown = ms
   end
   return copy_spec(spec, "shutdown_spec", shutdown)
 end
@@ -113,42 +151,75 @@ local TreeSpec = {}
 TreeSpec.__index = TreeSpec
 TreeSpec.__name = "arbor.TreeSpec"
 
+-- A field's name as the errors show it: 'name', or [key] for a non-string.
+local function field_name(k)
+  if type(k) == "string" then return "'" .. k .. "'" end
+  return "[" .. show(k) .. "]"
+end
+
+local TREE_FIELDS = { argument = true, max_frequency = true,
+                      frequency_period = true, init = true, strategy = true,
+                      name = true }
+
 -- Checks the fields of a start_spec/spec table and returns a TreeSpec.
--- level: where the error points (the user's call).
+-- level: where the error points (the user's call).  Every error reads
+-- "bad field 'f' to 'fn' (what it must be, got value)".
 local function make_tree_spec(t, fn, level)
   level = level + 1
   if getmetatable(t) == TreeSpec then return t end
+  -- Errors point at the caller's line, as error(msg, level) would.  But
+  -- `return supervisor.spec {...}`, the usual last line of a script, is a
+  -- tail call: the caller's frame is gone, so they point at the tree's
+  -- init (a line or two below the call) instead of at whoever loaded it.
+  local where = ""
+  local caller = debug.getinfo(level, "Sl")
+  if debug.getinfo(level - 1, "t").istailcall then
+    caller = type(t) == "table" and type(t.init) == "function"
+             and debug.getinfo(t.init, "S")
+    if caller then caller.currentline = caller.linedefined end
+  end
+  if caller and caller.currentline and caller.currentline > 0 then
+    where = string.format("%s:%d: ", caller.short_src, caller.currentline)
+  end
+  local function raise(fmt, ...)
+    error(where .. string.format(fmt, ...), 0)
+  end
   if type(t) ~= "table" then
-    fail(level, "bad argument #1 to '%s' (table expected, got %s)", fn,
-         type(t))
+    raise("bad argument #1 to '%s' (table expected, got %s)", fn, type(t))
+  end
+  local function bad(field, what, got)
+    raise("bad field %s to '%s' (%s, got %s)", field_name(field), fn, what,
+          got)
+  end
+  for k in pairs(t) do
+    if not TREE_FIELDS[k] then
+      raise("bad field %s to '%s' (unknown field)", field_name(k), fn)
+    end
   end
   if type(t.init) ~= "function" then
-    fail(level, "%s: field 'init' must be a function, got %s", fn,
-         type(t.init))
+    bad("init", "function expected", type(t.init))
   end
-  local maxf = t.max_frequency == nil and 1 or t.max_frequency
-  if math.type(maxf) ~= "integer" or maxf < 0 then
-    fail(level, "%s: field 'max_frequency' must be an integer >= 0, got %s",
-         fn, show(t.max_frequency))
+  local maxf = integer_in(t.max_frequency == nil and 1 or t.max_frequency, 0,
+                          MAX_INTENSITY)
+  if maxf == nil then
+    bad("max_frequency",
+        string.format("must be an integer from 0 to %d", MAX_INTENSITY),
+        show(t.max_frequency))
   end
   local period = t.frequency_period == nil and 5 or t.frequency_period
-  if type(period) ~= "number" or period <= 0 or period ~= period then
-    fail(level, "%s: field 'frequency_period' must be a number of seconds "
-         .. "> 0, got %s", fn, show(t.frequency_period))
+  if period_ms(period) == nil then
+    bad("frequency_period",
+        string.format("must be a number of seconds from %g to %d",
+                      MIN_PERIOD_S, MAX_PERIOD_S),
+        show(t.frequency_period))
   end
   local strategy = t.strategy == nil and "rest_for_one" or t.strategy
   if not STRATEGIES[strategy] then
-    fail(level, "%s: field 'strategy' must be \"rest_for_one\", "
-         .. "\"one_for_one\" or \"one_for_all\", got %s", fn, show(strategy))
+    bad("strategy", "\"rest_for_one\", \"one_for_one\" or \"one_for_all\" "
+        .. "expected", show(strategy))
   end
   if t.name ~= nil and type(t.name) ~= "string" then
-    fail(level, "%s: field 'name' must be a string, got %s", fn, type(t.name))
-  end
-  for k in pairs(t) do
-    if not (k == "argument" or k == "max_frequency" or k == "frequency_period"
-            or k == "init" or k == "strategy" or k == "name") then
-      fail(level, "%s: unknown field %s", fn, show(k))
-    end
+    bad("name", "string expected", type(t.name))
   end
   return setmetatable({
     argument = t.argument, max_frequency = maxf,

@@ -47,6 +47,11 @@ lib.test("child specs: each bad option is an error at the call", function()
   raises_here(function() spec:shutdown(-1) end, "shutdown", "-1")
   raises_here(function() spec:shutdown(1.5) end, "shutdown", "1.5")
   raises_here(function() spec:shutdown("forever") end, "shutdown", "forever")
+  raises_here(function() spec:shutdown(1e300) end, "shutdown", "1e+300")
+  raises_here(function() spec:shutdown(math.huge) end, "shutdown", "inf")
+  raises_here(function() spec:shutdown(0 / 0) end, "shutdown", "nan")
+  raises_here(function() spec:shutdown("5000") end, "shutdown", "\"5000\"")
+  raises_here(function() spec:shutdown(math.mininteger) end, "shutdown", "must be an integer of ms from 0 to " .. math.maxinteger)
   raises_here(function() spec:id("") end, "id", "non-empty string")
   raises_here(function() spec:id(5) end, "id", "number")
   raises_here(function() spec:returning(42) end, "returning", "function")
@@ -56,6 +61,10 @@ lib.test("child specs: each bad option is an error at the call", function()
   spec:restart("temporary"):restart("transient"):shutdown(0)
     :shutdown("brutal_kill"):shutdown("infinity"):id("x")
     :returning(function() end)
+  -- Any whole number of ms fits (a float with an integer value too).
+  lib.eq(spec:shutdown(math.maxinteger).shutdown_spec, math.maxinteger,
+         "math.maxinteger")
+  lib.eq(math.type(spec:shutdown(5000.0).shutdown_spec), "integer", "5000.0")
   lib.no_leftovers()
 end)
 
@@ -70,12 +79,156 @@ lib.test("tree specs: each bad field is an error at the call", function()
   raises_here(function() supervisor.start_spec { init = init_ok, frequency_period = "5" } end, "frequency_period")
   raises_here(function() supervisor.start_spec { init = init_ok, strateggy = "one_for_one" } end, "unknown field", "strateggy")
   raises_here(function() supervisor.start_spec { init = init_ok, name = 7 } end, "name")
+  raises_here(function() supervisor.start_spec { init = init_ok, [1] = 7 } end, "bad field [1] to 'start_spec' (unknown field)")
   lib.no_leftovers("nothing was started")
   -- Fractions of a second are a valid period.
   local sup = assert(supervisor.start_spec {
     init = init_ok, frequency_period = 0.25, max_frequency = 0, name = "t",
   })
   supervisor.stop(sup)
+  lib.no_leftovers()
+end)
+
+-- Every number must fit the restart engine's limits (arbor.core.sup), so
+-- nothing that passes can fail later inside a supervisor or a reload.
+lib.test("numeric fields are range-checked against the engine's limits",
+         function()
+  local engine = require "arbor.core.sup"
+  local maxi = engine.MAX_INTENSITY
+  local range = "(must be an integer from 0 to " .. maxi .. ", got "
+  local period = "(must be a number of seconds from 0.001 to "
+                 .. engine.MAX_PERIOD_MS // 1000 .. ", got "
+  -- Before, 2000000 crashed the new supervisor (and a non-trapping
+  -- caller), 1 << 32 was truncated to 0 and math.huge failed inside.
+  local msg = raises_here(function() supervisor.spec { init = init_ok, max_frequency = 2000000 } end, "bad field 'max_frequency' to 'spec' " .. range .. "2000000)")
+  lib.ok(msg:find(tostring(maxi), 1, true), msg)
+  raises_here(function() supervisor.start_spec { init = init_ok, max_frequency = 2000000 } end, "bad field 'max_frequency' to 'start_spec' " .. range)
+  raises_here(function() supervisor.start_spec { init = init_ok, max_frequency = 1 << 32 } end, "max_frequency", tostring(1 << 32))
+  raises_here(function() supervisor.start_spec { init = init_ok, max_frequency = maxi + 1 } end, "max_frequency", tostring(maxi + 1))
+  raises_here(function() supervisor.start_spec { init = init_ok, max_frequency = math.maxinteger } end, "max_frequency")
+  raises_here(function() supervisor.start_spec { init = init_ok, max_frequency = math.huge } end, "max_frequency", "inf")
+  raises_here(function() supervisor.start_spec { init = init_ok, max_frequency = "5" } end, "max_frequency", "\"5\"")
+  raises_here(function() supervisor.start_spec { init = init_ok, frequency_period = math.huge } end, "bad field 'frequency_period' to 'start_spec' " .. period .. "inf)")
+  raises_here(function() supervisor.start_spec { init = init_ok, frequency_period = -math.huge } end, "frequency_period", "-inf")
+  raises_here(function() supervisor.start_spec { init = init_ok, frequency_period = 0 / 0 } end, "frequency_period", "nan")
+  raises_here(function() supervisor.start_spec { init = init_ok, frequency_period = 1e10 } end, "frequency_period", "10000000000.0")
+  raises_here(function() supervisor.start_spec { init = init_ok, frequency_period = math.maxinteger } end, "frequency_period")
+  raises_here(function() supervisor.start_spec { init = init_ok, frequency_period = 0.0004 } end, "frequency_period", "0.0004")
+  raises_here(function() supervisor.spec { init = init_ok, frequency_period = 2e9 } end, "bad field 'frequency_period' to 'spec'")
+  lib.no_leftovers("nothing was started")
+  -- The limits themselves are accepted and the tree runs.
+  for _, t in ipairs {
+    { max_frequency = maxi, frequency_period = engine.MAX_PERIOD_MS // 1000 },
+    { max_frequency = 0, frequency_period = 0.001 },
+    { max_frequency = 3.0, frequency_period = 1e9 },
+  } do
+    t.init = init_ok
+    local sup = assert(supervisor.start_spec(t))
+    supervisor.stop(sup)
+  end
+  lib.eq(supervisor.spec { init = init_ok, max_frequency = 3.0 }.max_frequency,
+         3, "a whole float is kept as an integer")
+  lib.no_leftovers()
+end)
+
+-- `return supervisor.spec {...}` is a tail call, which loses the caller's
+-- line: the error points at the tree's init instead, never at nothing.
+lib.test("a spec error in a returned spec points into the script", function()
+  local chunk = assert(load(table.concat({
+    "local supervisor = require 'supervisor'",
+    "return supervisor.spec {",
+    "  max_frequency = 2000000,",
+    "  init = function(c) return c end,",
+    "}",
+  }, "\n"), "=tree.lua"))
+  local ok, err = pcall(chunk)
+  lib.eq(ok, false, "raises")
+  lib.eq(err, "tree.lua:4: bad field 'max_frequency' to 'spec' (must be an "
+         .. "integer from 0 to 1048576, got 2000000)", "message")
+  chunk = assert(load("return require('supervisor').start_spec { init = 5 }",
+                      "=t2.lua"))
+  ok, err = pcall(chunk)
+  lib.eq(err, "bad field 'init' to 'start_spec' (function expected, got "
+         .. "number)", "no init to point at: no position")
+  lib.no_leftovers()
+end)
+
+-- Should flags outside the engine's limits reach it anyway, they are a
+-- clean nil, err: never a truncation, never a crash of the supervisor.
+lib.test("the engine rejects bad flags with nil, err, and a running tree "
+         .. "keeps its old flags", function()
+  local engine = require "arbor.core.sup"
+  for _, f in ipairs {
+    { "one_for_one", engine.MAX_INTENSITY + 1, 5000 },
+    { "one_for_one", 1 << 32, 5000 },
+    { "one_for_one", -1, 5000 },
+    { "one_for_one", 1, 0 },
+    { "one_for_one", 1, engine.MAX_PERIOD_MS + 1 },
+    { "one_for_one", 1, math.maxinteger },
+    { "one_for_one", 1.5, 5000 },
+    { "one_for_one", "1", 5000 },
+    { "one_for_one", 1, 0 / 0 },
+    { "simple_one_for_one", 1, 5000 },
+    { nil, 1, 5000 },
+  } do
+    local what = string.format("%s, %s, %s", f[1], f[2], f[3])
+    local e, err, name = engine.new(f[1], f[2], f[3])
+    lib.eq(e, nil, "new " .. what)
+    lib.ok(tostring(err):find("invalid flags", 1, true), tostring(err))
+    lib.eq(name, "EINVAL", "error name")
+    local good = engine.new("rest_for_one", 1, 5000)
+    local ok, err2 = good:set_flags(f[1], f[2], f[3])
+    lib.eq(ok, nil, "set_flags " .. what)
+    lib.ok(tostring(err2):find("invalid flags", 1, true), tostring(err2))
+    lib.eq(good:set_flags("one_for_all", 2, 1000), true, "good flags")
+  end
+  -- A tree spec forged past validation fails its start cleanly, and the
+  -- (non-trapping) caller lives on.
+  local forged = setmetatable({ init = init_ok, max_frequency = 2000000,
+                                frequency_period = 5,
+                                strategy = "one_for_one" },
+                              require("arbor.spec").TreeSpec)
+  local none, err = supervisor.start_spec(forged)
+  lib.eq(none, nil, "forged spec: no supervisor")
+  lib.eq(err.kind, "init_failed", "forged spec: kind")
+  lib.ok(tostring(err):find("invalid flags", 1, true), tostring(err))
+  lib.no_leftovers("forged spec")
+  -- A reload edit carrying such flags (it cannot pass validation, so it
+  -- is forged here) leaves the tree running with its old flags.
+  local ev = process.new_subject()
+  process.trap_exits(true)
+  local sup = assert(supervisor.start_spec {
+    strategy = "one_for_one", max_frequency = 1, frequency_period = 3600,
+    init = function(children)
+      return children:add(supervisor.worker(worker(ev, "a")))
+    end,
+  })
+  local st = {}
+  local e = next_event(ev)
+  st.pid, st.subject = e[3], e[5]
+  local restarted = supervisor.apply(sup, {
+    flags = { strategy = "one_for_all", max_frequency = 2000000,
+              frequency_period = 5 },
+    removed = {}, changed = {}, added = {}, nested = {}, ids = {},
+  }, "")
+  lib.same(restarted, {}, "nothing restarted")
+  supervisor.apply(sup, {
+    flags = { strategy = "one_for_all", max_frequency = 1.5,
+              frequency_period = math.huge },
+    removed = {}, changed = {}, added = {}, nested = {}, ids = {},
+  }, "")
+  lib.ok(process.is_alive(process.subject_owner(sup)), "the tree lives")
+  -- Old flags: one restart passes, the second gives up.
+  local m = process.monitor(st.pid)
+  send(st.subject, { "exit", "boom" })
+  process.select(process.new_selector():selecting_process_down(m))
+  e = next_event(ev)
+  lib.eq(e[1], "start", "restarted once")
+  send(e[5], { "exit", "boom" })
+  local x = lib.trapped_exit()
+  process.trap_exits(false)
+  lib.ok(x and x.pid == process.subject_owner(sup), "the tree's exit")
+  lib.eq(x.reason, "shutdown", "max_frequency 1 still applied")
   lib.no_leftovers()
 end)
 
@@ -209,8 +362,8 @@ lib.test("a tree spec is a value: copied when declared, started many times",
   lib.no_leftovers()
 end)
 
--- Known bug (see the report): supervisor.spec's errors point one level
--- too high (a tail call in M.spec drops its frame).
+-- supervisor.spec's errors point at its caller too (a tail call in M.spec
+-- once dropped that frame).
 lib.test("supervisor.spec: errors point at the caller too", function()
   raises_here(function() supervisor.spec("x") end, "spec", "table")
   raises_here(function() supervisor.spec { init = init_ok, strategy = "simple_one_for_one" } end, "strategy")
