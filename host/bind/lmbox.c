@@ -25,6 +25,14 @@ static int64_t opt_timeout(lua_State *L, int idx) {
   return (int64_t)ms;
 }
 
+/* The deadline timeout ms from now, -1 for none; saturated, so a timeout
+** of math.maxinteger waits (practically) forever instead of wrapping. */
+static int64_t deadline_in(lua_State *L, int64_t ms) {
+  if (ms < 0) return -1;
+  int64_t t = now(L);
+  return ms > INT64_MAX - t ? INT64_MAX : t + ms;
+}
+
 /* For a receive or select with a deadline (-1: none): sets *t to now and,
 ** if the deadline has passed, pushes nil, "timeout" and returns 1. */
 static int expired(lua_State *L, int64_t deadline, int64_t *t) {
@@ -106,7 +114,7 @@ static int lmbox_receive(lua_State *L) {
   if (s->sub.owner != p->pid)
     return luaL_argerror(L, 1, "subject is owned by another process");
   lua_settop(L, 1);
-  return receive_step(L, s, p, timeout >= 0 ? now(L) + timeout : -1);
+  return receive_step(L, s, p, deadline_in(L, timeout));
 }
 
 static int subject_gc(lua_State *L) {
@@ -321,7 +329,7 @@ static int lmbox_select(lua_State *L) {
   arb_proc_t *p = larb_self(L);
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, 1);
-  return select_step(L, p, timeout >= 0 ? now(L) + timeout : -1);
+  return select_step(L, p, deadline_in(L, timeout));
 }
 
 /* }====================================================================== */

@@ -161,7 +161,8 @@ static int lprocess_sleep(lua_State *L) {
   int64_t t = now(L);
   if (arb_node_wait(larb_ctx(L)->node, p, t, ms))
     return luaL_error(L, "out of memory");
-  return larb_yield(L, (lua_KContext)(t + ms), sleep_k);
+  int64_t deadline = ms > INT64_MAX - t ? INT64_MAX : t + ms; /* no wrap */
+  return larb_yield(L, (lua_KContext)deadline, sleep_k);
 }
 
 /* process.sleep_forever() */

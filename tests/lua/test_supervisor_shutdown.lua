@@ -84,6 +84,47 @@ lib.test("shutdown 0 kills a stubborn child at once after asking", function()
   lib.no_leftovers()
 end)
 
+-- A wait of math.maxinteger ms is clamped to "practically forever", never
+-- added to the clock with a wrap (the sanitizer build traps an overflow):
+-- a child's shutdown time, and the receive, select, call and sleep that
+-- supervisor functions build on.
+lib.test("timeouts of math.maxinteger are clamped, not overflowed", function()
+  local ev = process.new_subject()
+  local sup = assert(supervisor.start_spec {
+    init = function(children)
+      return children
+        :add(supervisor.worker(worker(ev, "a")):shutdown(math.maxinteger))
+    end,
+  })
+  take(ev, 1)
+  supervisor.stop(sup)
+  lib.same(take(ev, 1), { "stop a" }, "asked, and it stopped in time")
+  local inbox = process.new_subject()
+  local function later(msg)
+    process.spawn(function() send(inbox, msg) end)
+  end
+  later("r")
+  lib.eq(receive(inbox, math.maxinteger), "r", "receive")
+  later("s")
+  lib.eq(process.select(process.new_selector():selecting(inbox),
+                        math.maxinteger), "s", "select")
+  local echo = process.spawn(function()
+    local own = process.new_subject()
+    send(inbox, own)
+    local req = receive(own)
+    send(req.reply, "pong")
+  end)
+  local own = receive(inbox, 1000)
+  lib.eq(process.call(own, function(reply) return { reply = reply } end,
+                      math.maxinteger), "pong", "call")
+  lib.await_down(echo)
+  local sleeper = process.spawn(process.sleep, math.maxinteger)
+  local m = process.monitor(sleeper)
+  process.kill(sleeper)
+  lib.eq(down_of(m).reason, "killed", "a sleeper of math.maxinteger ms")
+  lib.no_leftovers()
+end)
+
 lib.test("brutal_kill kills without asking", function()
   local ev = process.new_subject()
   local sup = assert(supervisor.start_spec {
