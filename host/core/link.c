@@ -8,7 +8,9 @@
 ** its owner's list and, while active, in its target's watcher list; when
 ** the target ends the monitor keeps the DOWN (sequence number and reason)
 ** itself, so "demonitor drops a queued DOWN" is a field reset, not a
-** mailbox search.
+** mailbox search.  Linking to a process that is gone fails, and a caller
+** that traps exits also gets a trapped exit with reason "noproc" from it,
+** as Erlang's link/1 sends one.
 */
 #include "alloc.h"
 #include "node.h"
@@ -44,10 +46,46 @@ static void free_link(arb_node_t *node, arb_link_t *l) {
   arb_free(l, sizeof(*l));
 }
 
+/* Queues a trapped exit on p and wakes it if it waits on exits.  Returns
+** 0 or ARB_ENOMEM (then nothing was queued). */
+static int try_queue_exit(arb_node_t *node, arb_proc_t *p, arb_pid_t from,
+                          arb_reason_t *reason) {
+  arb_exitmsg_t *e = arb_malloc(sizeof(*e));
+  if (e == NULL) return ARB_ENOMEM;
+  e->seq = node->seq++;
+  e->from = from;
+  e->reason = arb_reason_retain(reason);
+  if (p->exits_tail) {
+    e->next = p->exits_tail->next;
+    p->exits_tail->next = e;
+  } else {
+    e->next = e;
+  }
+  p->exits_tail = e;
+  if (p->flags & ARB_PROC_EXITS_SELECTED) arb_node_wake(node, p);
+  return 0;
+}
+
+/* try_queue_exit for an exit signal, which cannot be refused. */
+static void queue_exit(arb_node_t *node, arb_proc_t *p, arb_pid_t from,
+                       arb_reason_t *reason) {
+  /* A trapping process that cannot even queue an exit cannot honour its
+  ** links; ending it is the only safe answer. */
+  if (try_queue_exit(node, p, from, reason) != 0)
+    arb_node_exit(node, p, &arb_reason_killed);
+}
+
 int arb_link(arb_node_t *node, arb_proc_t *a, arb_pid_t b) {
   if (b == a->pid) return 0;
   arb_proc_t *pb = arb_node_lookup(node, b);
-  if (pb == NULL) return ARB_ENOPROC;
+  if (pb == NULL) {
+    /* Erlang: the link signal to a process that is gone comes back as
+    ** an exit signal with reason noproc, which only a trapper sees. */
+    if ((a->flags & ARB_PROC_TRAP_EXIT) &&
+        try_queue_exit(node, a, b, &arb_reason_noproc) != 0)
+      return ARB_ENOMEM;
+    return ARB_ENOPROC;
+  }
   if (find_between(a, pb)) return 0;
   arb_link_t *l = arb_malloc(sizeof(*l));
   if (l == NULL) return ARB_ENOMEM;
@@ -80,29 +118,6 @@ uint32_t arb_links_of(const arb_proc_t *p, arb_pid_t *out, uint32_t max) {
     count++;
   }
   return count;
-}
-
-/* Queues a trapped exit on p and wakes it if it waits on exits. */
-static void queue_exit(arb_node_t *node, arb_proc_t *p, arb_pid_t from,
-                       arb_reason_t *reason) {
-  arb_exitmsg_t *e = arb_malloc(sizeof(*e));
-  if (e == NULL) {
-    /* A trapping process that cannot even queue an exit cannot honour
-    ** its links; ending it is the only safe answer. */
-    arb_node_exit(node, p, &arb_reason_killed);
-    return;
-  }
-  e->seq = node->seq++;
-  e->from = from;
-  e->reason = arb_reason_retain(reason);
-  if (p->exits_tail) {
-    e->next = p->exits_tail->next;
-    p->exits_tail->next = e;
-  } else {
-    e->next = e;
-  }
-  p->exits_tail = e;
-  if (p->flags & ARB_PROC_EXITS_SELECTED) arb_node_wake(node, p);
 }
 
 /* Delivers an exit signal to a live process.  Only a "kill" sent as a

@@ -321,7 +321,9 @@ int arb_exits_take(arb_proc_t *p, arb_pid_t *from, arb_reason_t **reason);
 ** ======================================================================*/
 
 /* Links a (which must be alive) and b (idempotent; linking to oneself is
-** a no-op).  Returns 0, ARB_ENOPROC if b is not alive, or ARB_ENOMEM. */
+** a no-op).  Returns 0, ARB_ENOPROC if b is not alive (if a traps exits it
+** also gets a trapped exit from b with reason "noproc", as in Erlang), or
+** ARB_ENOMEM (nothing changed). */
 int arb_link(arb_node_t *node, arb_proc_t *a, arb_pid_t b);
 
 /* Removes the link between a and b if there is one. */

@@ -312,6 +312,38 @@ lib.test("link returns false for a dead pid", function()
   lib.no_leftovers()
 end)
 
+-- Erlang: link/1 to a process that is gone sends the caller an exit
+-- signal with reason noproc; a trapper gets {pid = dead, reason =
+-- "noproc"}.  process.link still returns false.
+lib.test("a trapper linking to a dead pid gets a noproc exit", function()
+  local dead, m = start_sleeper()
+  process.kill(dead)
+  down(m)
+  local t = start_trapper()
+  lib.eq(command(t, { "link", dead }, "linked"), false, "link returns false")
+  local from, reason = next_exit(t)
+  lib.ok(from == dead, "the exit names the dead pid")
+  lib.eq(reason, "noproc", "reason")
+  no_message(t.events, "one exit per failed link")
+  -- A live link sends nothing; it is a real link.
+  local live, ml, lown = start_sleeper()
+  lib.eq(command(t, { "link", live }, "linked"), true, "link(live)")
+  no_message(t.events, "no exit for a live link")
+  send(lown, "boom")
+  down(ml)
+  from, reason = next_exit(t)
+  lib.ok(from == live and reason == "boom", "the live link works")
+  -- In the main process too: a trapped exit arrives, nothing dies.
+  lib.trapping(function()
+    lib.eq(process.link(dead), false, "link(dead) while trapping")
+    local e = lib.trapped_exit(1000)
+    lib.ok(e ~= nil and e.pid == dead, "main got the exit")
+    lib.eq(e.reason, "noproc", "main: reason")
+  end)
+  stop_trapper(t)
+  lib.no_leftovers()
+end)
+
 lib.test("unlink removes the link", function()
   local report = process.new_subject()
   local victim, mv, vown = start_sleeper()

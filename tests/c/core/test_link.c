@@ -1,7 +1,8 @@
 /*
 ** test_link.c: link.c: the exit-signal rules (reference/otp-semantics.md
-** section 4.1), links (bidirectional, idempotent, unlink, propagation),
-** monitors (noproc, once, fan-out, demonitor, owner cleanup, waking) and
+** section 4.1), links (bidirectional, idempotent, unlink, propagation,
+** a trapper's noproc exit for a link to a dead pid), monitors
+** (noproc, once, fan-out, demonitor, owner cleanup, waking) and
 ** how a DOWN orders against subject messages.
 */
 #include <stdarg.h>
@@ -386,6 +387,58 @@ static void test_link_to_dead_or_unknown_pid_returns_enoproc(void **state) {
                    ARB_ENOPROC);
   assert_int_equal(nlinks(a), 0);
   assert_int_equal(nlinks(c), 0);
+  arb_pid_t from = 0;
+  arb_reason_t *r = NULL;
+  assert_int_not_equal(arb_exits_take(a, &from, &r), 0); /* not trapping */
+  assert_true(alive(f, a->pid));
+  CHECK(f);
+}
+
+/* Erlang: link/1 to a process that is gone sends the caller an exit
+** signal with reason noproc; a trapper gets it as a message. */
+static void test_trapper_linking_to_dead_pid_gets_noproc_exit(void **state) {
+  fixture_t *f = *state;
+  arb_proc_t *a = spawn(f), *b = spawn(f);
+  arb_pid_t bp = b->pid;
+  a->flags |= ARB_PROC_TRAP_EXIT;
+  arb_node_exit(f->node, b, &arb_reason_normal);
+  assert_int_equal(arb_link(f->node, a, bp), ARB_ENOPROC);
+  CHECK(f);
+  assert_int_equal(nlinks(a), 0);
+  arb_pid_t from = 0;
+  arb_reason_t *r = NULL;
+  assert_int_equal(arb_exits_take(a, &from, &r), 0);
+  assert_int_equal(from, bp);
+  assert_int_equal(r->kind, ARB_REASON_NOPROC);
+  arb_reason_release(f->node, r);
+  assert_int_not_equal(arb_exits_take(a, &from, &r), 0); /* just one */
+  /* Each failed link sends one; a live link sends none. */
+  arb_proc_t *c = spawn(f);
+  assert_int_equal(arb_link(f->node, a, bp), ARB_ENOPROC);
+  assert_int_equal(arb_link(f->node, a, c->pid), 0);
+  assert_int_equal(arb_exits_take(a, &from, &r), 0);
+  assert_int_equal(r->kind, ARB_REASON_NOPROC);
+  arb_reason_release(f->node, r);
+  assert_int_not_equal(arb_exits_take(a, &from, &r), 0);
+  assert_true(alive(f, a->pid));
+  CHECK(f);
+}
+
+/* No memory for the noproc exit: the link fails with ARB_ENOMEM and the
+** trapper is neither ended nor left with half an exit. */
+static void test_trapper_linking_to_dead_pid_out_of_memory(void **state) {
+  fixture_t *f = *state;
+  arb_proc_t *a = spawn(f), *b = spawn(f);
+  arb_pid_t bp = b->pid;
+  a->flags |= ARB_PROC_TRAP_EXIT;
+  arb_node_exit(f->node, b, &arb_reason_normal);
+  counting_alloc_fail_after(&f->ca, 0);
+  assert_int_equal(arb_link(f->node, a, bp), ARB_ENOMEM);
+  counting_alloc_fail_after(&f->ca, -1);
+  arb_pid_t from = 0;
+  arb_reason_t *r = NULL;
+  assert_int_not_equal(arb_exits_take(a, &from, &r), 0);
+  assert_true(alive(f, a->pid));
   CHECK(f);
 }
 
@@ -687,6 +740,8 @@ int main(void) {
       T(test_linking_twice_makes_one_link),
       T(test_link_to_self_is_a_no_op),
       T(test_link_to_dead_or_unknown_pid_returns_enoproc),
+      T(test_trapper_linking_to_dead_pid_gets_noproc_exit),
+      T(test_trapper_linking_to_dead_pid_out_of_memory),
       T(test_link_out_of_memory_returns_enomem),
       T(test_unlink_removes_both_directions),
       T(test_links_of_lists_oldest_first_and_counts_all),
