@@ -196,7 +196,9 @@ sup_step(Root, {exit, Path, Reason}) ->
                         kill -> exit(Pid, kill);
                         _ -> Pid ! {exit, Reason}
                     end,
-                    receive {'DOWN', Ref, process, Pid, _} -> "exit" end;
+                    receive {'DOWN', Ref, process, Pid, _} -> "exit"
+                    after 10000 -> error({no_down, Path})
+                    end;
                 _ -> "skip"
             end
     end;
@@ -236,7 +238,9 @@ run_sup(Id, Tree, Steps) ->
             Ref = monitor(process, Root),
             unlink(Root),
             exit(Root, shutdown),
-            receive {'DOWN', Ref, process, Root, _} -> ok end;
+            receive {'DOWN', Ref, process, Root, _} -> ok
+            after 10000 -> error(root_did_not_stop)
+            end;
         false -> ok
     end,
     flush(),

@@ -52,6 +52,13 @@ local function reason_value(name)
   return name
 end
 
+-- select, or an error naming what did not come (rather than a hang).
+local function await_one(sel, what)
+  local m = select(sel, 10000)
+  if m == nil then error("diff_otp: no " .. what .. " in 10 s", 0) end
+  return m
+end
+
 -- Drops what is left in the driver's trapped exits.
 local function drain_exits()
   local sel = process.new_selector():selecting_trapped_exits()
@@ -200,7 +207,8 @@ local function sup_step(step)
     else
       send(child.subject, { "exit", step[3] })
     end
-    select(process.new_selector():selecting_process_down(m))
+    await_one(process.new_selector():selecting_process_down(m),
+              "DOWN of a child told to exit")
     return "exit"
   end
   local sup = find_sup(step[2])
@@ -287,7 +295,7 @@ local function run_procs(sc)
 
   -- Takes the driver's next message and files it; returns it.
   local function take()
-    local m = select(down_sel)
+    local m = await_one(down_sel, "answer from the processes")
     if m[1] == "obs" then
       local from = names[m[4]] or "?"
       table.insert(obs[m[2]], string.format("%s%s:%s", m[3], from,
