@@ -2,16 +2,20 @@
 ** main.c: the arbor command line.
 **
 **   arbor [run] [--watch] [--control PATH] SCRIPT [ARGS...]
-**   arbor status [--control PATH] [SCRIPT]
-**   arbor reload [--dry-run] [--control PATH] [SCRIPT]
-**   arbor stop [--control PATH] [SCRIPT]
+**   arbor status [--control PATH] [--timeout SECONDS] [SCRIPT]
+**   arbor reload [--dry-run] [--control PATH] [--timeout SECONDS] [SCRIPT]
+**   arbor stop [--control PATH] [--timeout SECONDS] [SCRIPT]
 **   arbor --help | --version
 **
 ** Exit status: what the host returns (0 after an orderly stop, 1 when the
-** main process or the root tree failed), 2 for usage errors and scripts
-** that cannot load.  The control commands exit with the host's answer
-** code (0 ok, 1 failed), or 1 when no host answers.
+** main process or the root tree failed, or serving could not start), 2
+** for usage errors and scripts that cannot load.  The control commands
+** exit with the host's answer code (0 ok, 1 failed, 2 a request the host
+** did not understand), or 1 when no host they trust answers in time.
 */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,25 +26,33 @@
 
 static const char usage[] =
     "usage: arbor [run] [--watch] [--control PATH] SCRIPT [ARGS...]\n"
-    "       arbor status [--control PATH] [SCRIPT]\n"
-    "       arbor reload [--dry-run] [--control PATH] [SCRIPT]\n"
-    "       arbor stop [--control PATH] [SCRIPT]\n"
+    "       arbor status [--control PATH] [--timeout SECONDS] [SCRIPT]\n"
+    "       arbor reload [--dry-run] [--control PATH] [--timeout SECONDS] "
+    "[SCRIPT]\n"
+    "       arbor stop [--control PATH] [--timeout SECONDS] [SCRIPT]\n"
     "       arbor --help | --version\n"
     "\n"
     "run      runs SCRIPT (Lua 5.4) as the first process of a host.  If the\n"
     "         script returns a supervisor.spec value, the host starts it as\n"
-    "         the root tree and serves: it listens on a control socket\n"
-    "         (--control PATH, default per script in $XDG_RUNTIME_DIR or\n"
-    "         /tmp) and reloads the script on SIGHUP, on `arbor reload`,\n"
-    "         and with --watch whenever a .lua file in its folder changes.\n"
+    "         the root tree and serves: it listens on a control socket and\n"
+    "         reloads the script on SIGHUP, on `arbor reload`, and with\n"
+    "         --watch whenever a .lua file in its folder changes.\n"
     "status   prints the running tree of the host serving SCRIPT.\n"
     "reload   reloads SCRIPT in its host and applies the difference;\n"
     "         --dry-run prints the plan and changes nothing.\n"
     "stop     shuts the host down in order.\n"
     "\n"
+    "The control socket is --control PATH (at most 107 bytes), else one per\n"
+    "script: $XDG_RUNTIME_DIR/arbor-HASH.sock, or without XDG_RUNTIME_DIR\n"
+    "${TMPDIR:-/tmp}/arbor-UID/arbor-HASH.sock, in a directory arbor makes\n"
+    "with mode 0700 and refuses if it is not yours with that mode.  Host\n"
+    "and client talk only to the same user or root.  status and stop wait\n"
+    "5 s for an answer, reload 30 s; --timeout SECONDS changes that.\n"
+    "\n"
     "SIGINT and SIGTERM shut every tree down in order.  Exit status: 0\n"
-    "after an orderly stop, 1 if the main process or the root tree failed,\n"
-    "2 on a usage error or a script that cannot be loaded.\n";
+    "after an orderly stop, 1 if the main process or the root tree failed\n"
+    "or no host answered, 2 on a usage error or a script that cannot be\n"
+    "loaded.\n";
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "arbor: ");
@@ -49,16 +61,51 @@ static int usage_error(const char *fmt, const char *arg) {
   return 2;
 }
 
+/* A --control PATH that does not fit a socket address is a usage error,
+** never cut short. */
+static int control_path_error(const char *path) {
+  char err[1024];
+  if (arb_control_check_path(path, err, sizeof(err)) == 0) return 0;
+  fprintf(stderr, "arbor: %s\n", err);
+  return 2;
+}
+
+/* Parses --timeout's argument into milliseconds; -1 if it is not a
+** positive number of seconds (at most a day). */
+static int parse_timeout(const char *arg) {
+  char *end;
+  double s = strtod(arg, &end);
+  if (end == arg || *end != '\0' || !isfinite(s) || s < 0.001 || s > 86400)
+    return -1;
+  return (int)(s * 1000 + 0.5);
+}
+
+/* Prints the host's answer; 0, or -1 if stdout is gone (a closed pipe
+** gives EPIPE here, not SIGPIPE). */
+static int print_answer(FILE *out, const char *text) {
+  if (*text && fprintf(out, "%s\n", text) < 0) return -1;
+  return fflush(out) == 0 ? 0 : -1;
+}
+
 /* arbor status|reload|stop [...]: one request to a running host. */
 static int control_command(const char *cmd, int argc, char **argv) {
   const char *control = NULL, *script = NULL;
-  int dry_run = 0;
+  arb_control_req_t req = {ARB_CONTROL_STATUS, 0};
+  if (strcmp(cmd, "reload") == 0) req.cmd = ARB_CONTROL_RELOAD;
+  if (strcmp(cmd, "stop") == 0) req.cmd = ARB_CONTROL_STOP;
+  /* A reload runs every init of the new tree, so it may take a while. */
+  int timeout_ms = req.cmd == ARB_CONTROL_RELOAD ? 30000 : 5000;
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--control") == 0 && i + 1 < argc) {
       control = argv[++i];
+    } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+      timeout_ms = parse_timeout(argv[++i]);
+      if (timeout_ms < 0)
+        return usage_error("--timeout needs a number of seconds "
+                           "(0.001 to 86400), not '%s'", argv[i]);
     } else if (strcmp(argv[i], "--dry-run") == 0 &&
-               strcmp(cmd, "reload") == 0) {
-      dry_run = 1;
+               req.cmd == ARB_CONTROL_RELOAD) {
+      req.dry_run = 1;
     } else if (argv[i][0] == '-') {
       return usage_error("unknown option '%s'", argv[i]);
     } else if (script == NULL) {
@@ -67,25 +114,38 @@ static int control_command(const char *cmd, int argc, char **argv) {
       return usage_error("unexpected argument '%s'", argv[i]);
     }
   }
-  char path[512];
+  /* The answer goes to stdout, which may be a pipe whose reader left. */
+  signal(SIGPIPE, SIG_IGN);
+  char path[ARB_CONTROL_PATH_MAX + 1], err[1024];
   if (control) {
+    if (control_path_error(control)) return 2;
     snprintf(path, sizeof(path), "%s", control);
   } else if (script) {
-    arb_control_default_path(script, path, sizeof(path));
+    if (arb_control_default_path(script, 0, path, sizeof(path), err,
+                                 sizeof(err)) != 0) {
+      fprintf(stderr, "arbor %s: %s\n", cmd, err);
+      return 1;
+    }
   } else {
     return usage_error("%s: give the script or --control PATH", cmd);
   }
-  char line[64];
-  snprintf(line, sizeof(line), "%s%s", cmd, dry_run ? " --dry-run" : "");
   char *text = NULL;
-  int code = arb_control_request(path, line, &text);
+  int code = arb_control_request(path, &req, timeout_ms, &text);
   if (code < 0) {
-    fprintf(stderr, "arbor %s: %s\n", cmd, text ? text : "failed");
+    fprintf(stderr, "arbor %s: %s%s\n", cmd, text ? text : "out of memory",
+            code == ARB_CONTROL_TIMEOUT && req.cmd == ARB_CONTROL_RELOAD
+                ? " (the host may still finish the reload; --timeout "
+                  "SECONDS waits longer)"
+                : "");
     free(text);
     return 1;
   }
-  FILE *out = code == 0 ? stdout : stderr;
-  if (text && *text) fprintf(out, "%s\n", text);
+  if (print_answer(code == 0 ? stdout : stderr, text) != 0) {
+    int e = errno;
+    fprintf(stderr, "arbor %s: cannot print the answer: %s\n", cmd,
+            strerror(e));
+    code = 1;
+  }
   free(text);
   return code;
 }
@@ -113,6 +173,7 @@ int main(int argc, char **argv) {
       opts.watch = 1;
     } else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc) {
       opts.control_path = argv[++i];
+      if (control_path_error(opts.control_path)) return 2;
     } else {
       return usage_error("unknown option '%s'", argv[i]);
     }

@@ -11,7 +11,8 @@
 ** Commands from outside (a control-socket line, SIGHUP, a watched save)
 ** arrive in libuv callbacks, outside every core iteration, and become
 ** messages {cmd = ..., dry_run = ..., conn = ...} to main's control
-** subject; main answers a connection with control_reply.
+** subject; main answers a connection with control_reply.  Requests that
+** do not parse never get this far: control.c answers them.
 */
 #include <signal.h>
 #include <stdio.h>
@@ -100,15 +101,14 @@ void larb_host_signal(void *ud, int signum) {
   begin_shutdown(ctx, ctx->L);
 }
 
-static void on_control(void *ud, uint64_t conn, const char *line) {
+/* A parsed request from the control socket (control.c answers bad ones
+** itself). */
+static void on_control(void *ud, uint64_t conn, const arb_control_req_t *req) {
   larb_ctx_t *ctx = ud;
-  const char *cmd = line;
-  int dry_run = 0;
-  if (strcmp(line, "reload --dry-run") == 0) {
-    cmd = "reload";
-    dry_run = 1;
-  }
-  if (ctx->shutting_down || !send_command(ctx, cmd, dry_run, conn))
+  const char *cmd = req->cmd == ARB_CONTROL_STATUS   ? "status"
+                    : req->cmd == ARB_CONTROL_RELOAD ? "reload"
+                                                     : "stop";
+  if (ctx->shutting_down || !send_command(ctx, cmd, req->dry_run, conn))
     arb_control_reply(ctx->control, conn, 1, "the host is shutting down");
 }
 
@@ -117,27 +117,50 @@ static void on_watch(void *ud) {
   if (!ctx->shutting_down) send_command(ctx, "reload", 0, 0);
 }
 
-/* arbor.core.serve(subject): main serves a root tree.  Listens on the
-** control socket, starts --watch, and routes SIGHUP to the subject. */
+/* Ends serve's setup with one line on stderr and exit status 1: a
+** setup error is the user's to fix (another host, a squatted directory,
+** a path too long), not a bug, so it gets no traceback. */
+static int serve_failed(lua_State *L, larb_ctx_t *ctx, const char *msg) {
+  fprintf(stderr, "arbor: %s\n", msg);
+  fflush(stderr);
+  ctx->exit_code = 1;
+  lua_pushboolean(L, 0);
+  return 1;
+}
+
+/* arbor.core.serve(subject) -> ok: main serves a root tree.  Listens on
+** the control socket, starts --watch, and routes SIGHUP to the subject.
+** false when that failed: the reason is printed and the host will exit
+** 1, so main just returns. */
 static int lservice_serve(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
   larb_check_subject(L, 1);
   const larb_host_opts_t *o = ctx->opts;
-  char path[512], err[600];
-  if (o->control_path)
+  char path[ARB_CONTROL_PATH_MAX + 1], err[1024];
+  if (o->control_path) {
+    if (arb_control_check_path(o->control_path, err, sizeof(err)) != 0)
+      return serve_failed(L, ctx, err);
     snprintf(path, sizeof(path), "%s", o->control_path);
-  else
-    arb_control_default_path(o->script, path, sizeof(path));
+  } else if (arb_control_default_path(o->script, 1, path, sizeof(path), err,
+                                      sizeof(err)) != 0) {
+    return serve_failed(L, ctx, err);
+  }
   if (arb_control_listen(&ctx->control, &ctx->rt->loop, path, on_control,
                          ctx, err, sizeof(err)) != 0)
-    return luaL_error(L, "%s", err);
-  if (o->watch &&
-      arb_watch_start(&ctx->watch, &ctx->rt->loop, o->script, 50, on_watch,
-                      ctx) != 0)
-    return luaL_error(L, "cannot watch %s", o->script);
+    return serve_failed(L, ctx, err);
+  if (o->watch) {
+    int rc = arb_watch_start(&ctx->watch, &ctx->rt->loop, o->script, 50,
+                             on_watch, ctx);
+    if (rc != 0) {
+      snprintf(err, sizeof(err), "cannot watch the folder of %s: %s",
+               o->script, uv_strerror(rc));
+      return serve_failed(L, ctx, err);
+    }
+  }
   lua_pushvalue(L, 1);
   ctx->control_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  return 0;
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* arbor.core.serving() -> were --watch or --control given? */
@@ -151,9 +174,10 @@ static int lservice_serving(lua_State *L) {
 static int lservice_control_reply(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
   lua_Integer conn = luaL_checkinteger(L, 1);
-  int code = (int)luaL_checkinteger(L, 2);
+  lua_Integer code = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, code >= 0 && code <= 255, 2, "an exit code (0 to 255)");
   const char *text = luaL_checkstring(L, 3);
-  if (ctx->control) arb_control_reply(ctx->control, (uint64_t)conn, code, text);
+  if (ctx->control) arb_control_reply(ctx->control, (uint64_t)conn, (int)code, text);
   return 0;
 }
 

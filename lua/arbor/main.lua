@@ -164,7 +164,8 @@ local function serve(tree, script, args)
   -- The control socket first: a second host on the same socket is
   -- refused before it starts anything.
   local control = process.new_subject()
-  core.serve(control)
+  -- false: the host printed why (one line) and exits 1.
+  if not core.serve(control) then return end
   local current = supervisor.resolve(tree)
   local root, err = supervisor.start_spec(tree)
   if root == nil then error(err, 0) end
