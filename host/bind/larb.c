@@ -282,12 +282,6 @@ void larb_push_reason(lua_State *L, const arb_reason_t *r) {
   lua_pushstring(L, names[r->kind]);
 }
 
-void larb_describe(lua_State *L, int idx, luaL_Buffer *b) {
-  idx = lua_absindex(L, idx);
-  luaL_tolstring(L, idx, NULL);
-  luaL_addvalue(b);
-}
-
 /* }====================================================================== */
 
 int larb_finish(lua_State *L, int nresults) {

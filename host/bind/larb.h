@@ -33,6 +33,10 @@
 /* Instructions a process may run before it is preempted. */
 #define LARB_BUDGET 20000
 
+/* How long Lua code that cannot be preempted (called back from C) may run
+** before its process is ended, by default. */
+#define LARB_RUNAWAY_LIMIT_MS 5000
+
 /* Finished coroutines kept to run new processes: spawning reuses one
 ** instead of allocating a thread and its stack for the collector. */
 #define LARB_POOL_MAX 4096
@@ -74,6 +78,15 @@ typedef struct larb_ctx_s {
   int control_ref;         /* main's control subject while serving */
   arb_control_t *control;  /* the control socket, while serving */
   arb_watch_t *watch;      /* the --watch watcher, while serving */
+  /* lguard.c */
+  int hooks_ref;            /* weak table: thread -> user hook entry */
+  int64_t slice_started;    /* ms: first unpreemptable hook of this slice */
+  int64_t runaway_limit_ms; /* see LARB_RUNAWAY_LIMIT_MS */
+  int describe_depth;       /* nested larb_tostring_safe calls */
+  long describe_steps;      /* instructions the outermost one has run */
+  int64_t gc_started;       /* ms: the running guarded finalizer began */
+  arb_reason_t *runaway_reason; /* why a runaway process ended */
+  arb_reason_t *oom_reason; /* used when even a reason cannot be made */
 } larb_ctx_t;
 
 typedef struct larb_subject_s {
@@ -151,9 +164,22 @@ int larb_push_error(lua_State *L, const char *kind, const char *msg);
 /* process.sleep_forever(), callable from other binding functions. */
 int larb_sleep_forever(lua_State *L);
 
-/* Writes a one-line rendering of the value at idx (tostring semantics,
-** metamethods allowed) to the buffer b. */
-void larb_describe(lua_State *L, int idx, luaL_Buffer *b);
+/* lguard.c: the preemption hook and what guards the host against code
+** that cannot be preempted (see the file's header). */
+void larb_preempt_hook(lua_State *L, lua_Debug *ar);
+/* Installs the guarded pcall, xpcall and debug.sethook/gethook. */
+void larb_guard_init(lua_State *L);
+/* Adds describe, self_ended and set_runaway_limit to arbor.core. */
+void larb_guard_open_core(lua_State *L);
+/* A slice begins: the runaway clock starts afresh. */
+void larb_guard_slice_begins(larb_ctx_t *ctx);
+/* Gives a pooled thread the plain preemption hook back. */
+void larb_guard_reset_thread(larb_ctx_t *ctx, lua_State *co);
+/* Pushes a one-line text for the value at idx and returns it.  Never
+** runs a __tostring unbounded: one that raises, yields, loops or returns
+** a non-string gives "(error object is a <type> value)".  May raise only
+** a memory error, so call it under protection. */
+const char *larb_tostring_safe(lua_State *L, int idx);
 
 /* Module openers (one per binding file).  larb_open_process and
 ** larb_open_chip push the C half of `process` and `chip`; the embedded
@@ -187,6 +213,7 @@ typedef struct larb_host_opts_s {
   char **prefix_argv;
   int watch;                /* --watch */
   const char *control_path; /* --control PATH, or NULL for the default */
+  size_t max_memory;        /* --max-memory: Lua heap limit, 0 = none */
 } larb_host_opts_t;
 
 /* Runs a script as the main process and serves until the host stops.

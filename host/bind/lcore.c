@@ -165,5 +165,6 @@ static const luaL_Reg core_funcs[] = {
 int larb_open_core(lua_State *L) {
   luaL_newlib(L, core_funcs);
   luaL_setfuncs(L, larb_service_funcs, 0);
+  larb_guard_open_core(L);
   return 1;
 }

@@ -28,9 +28,14 @@
 ** ======================================================================*/
 
 static size_t lua_bytes = 0;
+static size_t lua_limit = 0; /* --max-memory; 0: none */
 
 size_t larb_lua_bytes(void) { return lua_bytes; }
 
+/* Counts the Lua heap and enforces --max-memory.  A refused growth makes
+** Lua collect in an emergency and try again; if it still does not fit, the
+** allocating code gets Lua's "not enough memory" error, which ends that
+** process (unless it catches it) and never the host. */
 static void *counting_lua_alloc(void *ud, void *ptr, size_t osize,
                                 size_t nsize) {
   (void)ud;
@@ -40,6 +45,8 @@ static void *counting_lua_alloc(void *ud, void *ptr, size_t osize,
     lua_bytes -= osize;
     return NULL;
   }
+  if (lua_limit && nsize > osize && lua_bytes - osize + nsize > lua_limit)
+    return NULL;
   void *p = realloc(ptr, nsize);
   if (p) lua_bytes = lua_bytes - osize + nsize;
   return p;
@@ -119,52 +126,91 @@ static void end_process(larb_ctx_t *ctx, arb_proc_t *p, arb_reason_t *reason) {
   arb_free(trees, n * sizeof(*trees));
 }
 
-static int tolstring_protected(lua_State *L) {
-  luaL_tolstring(L, 1, NULL);
-  return 1;
-}
-
-/* Pushes onto L a one-line message for the error value on top of co,
-** leaving that value untouched (it becomes the exit reason).  A
-** __tostring that raises or returns a non-string cannot take the host
-** down: the message falls back to the value's type. */
-static const char *error_message(lua_State *L, lua_State *co) {
-  int t = lua_type(co, -1);
-  if (t == LUA_TSTRING || t == LUA_TNUMBER) {
-    lua_pushvalue(co, -1);
-    lua_xmove(co, L, 1);
-    lua_pushstring(L, lua_tostring(L, -1));
-    lua_remove(L, -2);
-    return lua_tostring(L, -1);
-  }
-  if (luaL_getmetafield(co, -1, "__tostring") != LUA_TNIL) {
-    lua_pop(co, 1);
-    lua_pushcfunction(L, tolstring_protected);
-    lua_pushvalue(co, -1);
-    lua_xmove(co, L, 1);
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK) return lua_tostring(L, -1);
-    lua_pop(L, 1);
-  }
-  lua_pushfstring(L, "(error object is a %s value)", luaL_typename(co, -1));
-  return lua_tostring(L, -1);
+/* The crash report of p, whose coroutine co ended with the error value on
+** its top (left there: it becomes the exit reason).  Runs under
+** protection (report_crash): describing the value or building the
+** traceback may run out of memory. */
+static int report_crash_unprotected(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  arb_proc_t *p = lua_touserdata(L, 1);
+  lua_State *co = lua_tothread(L, 2);
+  if (!lua_checkstack(co, 1)) return luaL_error(L, "not enough memory");
+  lua_pushvalue(co, -1);
+  lua_xmove(co, L, 1);
+  const char *msg = larb_tostring_safe(L, -1);
+  luaL_traceback(L, co, msg, 0);
+  if (p->pid == ctx->main_pid)
+    fprintf(stderr, "arbor: %s\n", lua_tostring(L, -1));
+  else
+    fprintf(stderr,
+            "=CRASH REPORT==== process <0.%u.%u> crashed\n"
+            "reason: %s\n",
+            arb_pid_slot(p->pid), arb_pid_gen(p->pid), lua_tostring(L, -1));
+  fflush(stderr);
+  return 0;
 }
 
 static void report_crash(larb_ctx_t *ctx, arb_proc_t *p, lua_State *co) {
   lua_State *L = ctx->L;
   /* A traceback costs more than the rest of a crash-restart cycle. */
   if (ctx->quiet && p->pid != ctx->main_pid) return;
-  const char *msg = error_message(L, co);
-  luaL_traceback(L, co, msg, 0);
-  if (p->pid == ctx->main_pid) {
-    fprintf(stderr, "arbor: %s\n", lua_tostring(L, -1));
-  } else if (!ctx->quiet) {
-    fprintf(stderr,
-            "=CRASH REPORT==== process <0.%u.%u> crashed\n"
-            "reason: %s\n",
-            arb_pid_slot(p->pid), arb_pid_gen(p->pid), lua_tostring(L, -1));
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, report_crash_unprotected);
+  lua_pushlightuserdata(L, p);
+  if (lua_checkstack(co, 1)) {
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+  } else {
+    lua_pushnil(L);
   }
+  if (lua_type(L, -1) != LUA_TTHREAD ||
+      lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    /* Out of memory: the report without the value's text. */
+    if (p->pid == ctx->main_pid)
+      fprintf(stderr, "arbor: (error could not be described: %s)\n",
+              "not enough memory");
+    else
+      fprintf(stderr,
+              "=CRASH REPORT==== process <0.%u.%u> crashed\n"
+              "reason: (error could not be described: not enough memory)\n",
+              arb_pid_slot(p->pid), arb_pid_gen(p->pid));
+    fflush(stderr);
+  }
+  lua_settop(L, top);
+}
+
+static int reason_from_unprotected(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  arb_reason_t **out = lua_touserdata(L, 2);
+  *out = larb_reason_from(co, -1);
+  return 0;
+}
+
+/* The exit reason made from the error value on co's top; out of memory,
+** a prepared "not enough memory" reason. */
+static arb_reason_t *crash_reason(larb_ctx_t *ctx, lua_State *co) {
+  lua_State *L = ctx->L;
+  arb_reason_t *r = NULL;
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, reason_from_unprotected);
+  if (lua_checkstack(co, 1)) {
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    lua_pushlightuserdata(L, &r);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) r = NULL;
+  }
+  lua_settop(L, top);
+  if (r == NULL) r = arb_reason_retain(ctx->oom_reason);
+  return r;
+}
+
+static int describe_reason_unprotected(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  larb_push_reason(L, ctx->main_reason);
+  fprintf(stderr, "arbor: main process exited: %s\n",
+          larb_tostring_safe(L, -1));
   fflush(stderr);
-  lua_pop(L, 2);
+  return 0;
 }
 
 /* Main was ended by an exit signal (a linked process failed, or a
@@ -176,11 +222,14 @@ static void report_main_killed(larb_ctx_t *ctx) {
     ctx->main_reason = NULL;
     return;
   }
-  larb_push_reason(L, ctx->main_reason);
-  fprintf(stderr, "arbor: main process exited: %s\n",
-          luaL_tolstring(L, -1, NULL));
-  fflush(stderr);
-  lua_pop(L, 2);
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, describe_reason_unprotected);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    fprintf(stderr, "arbor: main process exited: (reason could not be "
+                    "described: not enough memory)\n");
+    fflush(stderr);
+  }
+  lua_settop(L, top);
   arb_reason_release(ctx->node, ctx->main_reason);
   ctx->main_reason = NULL;
 }
@@ -192,6 +241,9 @@ static void report_main_killed(larb_ctx_t *ctx) {
 static void pool_thread(larb_ctx_t *ctx, lua_State *co) {
   if (ctx->npool >= LARB_POOL_MAX || lua_resetthread(co) != LUA_OK) return;
   lua_State *L = ctx->L;
+  if (lua_gethookmask(co) != LUA_MASKCOUNT ||
+      lua_gethookcount(co) != LARB_BUDGET)
+    larb_guard_reset_thread(ctx, co);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pool_ref);
   lua_pushthread(co);
   lua_xmove(co, L, 1);
@@ -208,6 +260,7 @@ static void host_resume(void *ud, arb_proc_t *p) {
     nargs = lua_gettop(co) - 1;
   }
   ctx->current_co = co;
+  larb_guard_slice_begins(ctx);
   int status = lua_resume(co, ctx->L, nargs, &nres);
   ctx->current_co = NULL;
   if (status == LUA_YIELD) {
@@ -220,7 +273,7 @@ static void host_resume(void *ud, arb_proc_t *p) {
     } else {
       report_crash(ctx, p, co);
       if (p->pid == ctx->main_pid) ctx->exit_code = 1;
-      arb_reason_t *r = larb_reason_from(co, -1);
+      arb_reason_t *r = crash_reason(ctx, co);
       pool_thread(ctx, co);
       end_process(ctx, p, r);
       arb_reason_release(ctx->node, r);
@@ -232,20 +285,6 @@ static void host_resume(void *ud, arb_proc_t *p) {
     report_main_killed(ctx);
     larb_spawn_shutdown(ctx, ctx->L, NULL, 0);
   }
-}
-
-/* The count hook: preempt the running process where Lua allows a yield.
-** A user coroutine inside a process is yielded too, with a flag set: the
-** coroutine.resume installed by lua/arbor/coroutine.lua sees the flag,
-** yields its own coroutine the same way, and so on up to the process,
-** which the scheduler puts at the back of the run queue; on the way back
-** in, each level resumes the one below. */
-static void preempt_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  larb_ctx_t *ctx = larb_ctx(L);
-  if (ctx->current_co == NULL || !lua_isyieldable(L)) return;
-  if (L != ctx->current_co) ctx->inner_preempted = 1;
-  lua_yield(L, 0);
 }
 
 /* }====================================================================== */
@@ -331,6 +370,7 @@ int larb_host_run(const larb_host_opts_t *opts) {
   ctx.opts = opts;
   ctx.control_ref = LUA_NOREF;
   luaL_openlibs(L);
+  larb_guard_init(L);
   larb_open_types(L);
   ctx.values_ref = new_table_ref(L, NULL);
   ctx.procs_ref = new_table_ref(L, NULL);
@@ -371,10 +411,16 @@ int larb_host_run(const larb_host_opts_t *opts) {
     return 1;
   }
   ctx.rt = &rt;
+  lua_pushliteral(L, "runaway: ran too long without yielding, inside a call "
+                     "from C that cannot be preempted");
+  ctx.runaway_reason = larb_reason_from(L, -1);
+  lua_pushliteral(L, "not enough memory");
+  ctx.oom_reason = larb_reason_from(L, -1);
+  lua_pop(L, 2);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "arbor.coroutine");
   lua_call(L, 1, 0);
-  lua_sethook(L, preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
+  lua_sethook(L, larb_preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
 
   /* main runs arbor.main(chunk, script, args...). */
   lua_getglobal(L, "require");
@@ -386,9 +432,13 @@ int larb_host_run(const larb_host_opts_t *opts) {
   arb_proc_t *main = larb_spawn(L, opts->argc + 1);
   ctx.main_pid = main->pid;
 
+  lua_limit = opts->max_memory;
   arb_rt_run(&rt);
+  lua_limit = 0;
 
   int code = ctx.exit_code;
+  arb_reason_release(ctx.node, ctx.runaway_reason);
+  arb_reason_release(ctx.node, ctx.oom_reason);
   arb_control_close(ctx.control);
   arb_watch_close(ctx.watch);
   arb_node_free(ctx.node);

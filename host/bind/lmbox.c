@@ -75,6 +75,11 @@ static int lmbox_subject_owner(lua_State *L) {
 static int lmbox_send(lua_State *L) {
   larb_subject_t *s = larb_check_subject(L, 1);
   luaL_argcheck(L, !lua_isnoneornil(L, 2), 2, "message must not be nil");
+  arb_proc_t *sender = larb_ctx(L)->node->current;
+  /* Code still running for a process that has ended (an xpcall handler or
+  ** a __close during its unwinding) sends nothing after its DOWN. */
+  if (sender && sender->state == ARB_PROC_DEAD)
+    return luaL_error(L, "the calling process has exited");
   if (s->sub.owner_proc == NULL) return 0; /* owner gone: dropped */
   arb_subject_send(larb_ctx(L)->node, &s->sub, larb_ref(L, 2));
   return 0;

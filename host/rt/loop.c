@@ -8,7 +8,9 @@
 */
 #include "loop.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <string.h>
 
 /* Slices per loop turn: large enough that message passing between
 ** processes rarely goes back to poll, small enough that a signal is seen
@@ -18,7 +20,28 @@
 #define SLICES_PER_TURN 4096
 #define SLICES_PER_TIMER_CHECK 16
 
-static const int handled_signals[3] = {SIGINT, SIGTERM, SIGHUP};
+static const int handled_signals[ARB_RT_NSIGNALS] = {SIGINT, SIGTERM,
+                                                     SIGHUP};
+
+/* Signals are caught by a plain handler rather than uv_signal_t, so that
+** code which cannot return to the loop (Lua called back from C) can still
+** see that a stop was asked for (arb_rt_stop_requested).  The handler only
+** sets a flag and wakes the loop through an async handle, which libuv
+** documents as async-signal-safe; the callback then dispatches. */
+static arb_rt_t *signal_rt; /* the runtime that receives signals */
+static volatile sig_atomic_t pending_signals[ARB_RT_NSIGNALS];
+static volatile sig_atomic_t stop_requested;
+
+static void on_os_signal(int signum) {
+  int saved = errno;
+  for (int i = 0; i < ARB_RT_NSIGNALS; i++)
+    if (handled_signals[i] == signum) pending_signals[i] = 1;
+  if (signum != SIGHUP) stop_requested = 1;
+  if (signal_rt) uv_async_send(&signal_rt->signal_async);
+  errno = saved;
+}
+
+int arb_rt_stop_requested(void) { return stop_requested; }
 
 int64_t arb_rt_now(arb_rt_t *rt) {
   uv_update_time(&rt->loop);
@@ -60,9 +83,14 @@ static void on_prepare(uv_prepare_t *h) {
   uv_timer_start(&rt->timer, on_timer, delay > 0 ? (uint64_t)delay : 0, 0);
 }
 
-static void on_signal(uv_signal_t *h, int signum) {
+static void on_signal_async(uv_async_t *h) {
   arb_rt_t *rt = h->data;
-  if (rt->ops.signal) rt->ops.signal(rt->ud, signum);
+  for (int i = 0; i < ARB_RT_NSIGNALS; i++) {
+    if (!pending_signals[i]) continue;
+    pending_signals[i] = 0;
+    if (handled_signals[i] != SIGHUP) stop_requested = 0;
+    if (rt->ops.signal) rt->ops.signal(rt->ud, handled_signals[i]);
+  }
 }
 
 int arb_rt_init(arb_rt_t *rt, arb_node_t *node, const arb_rt_ops_t *ops,
@@ -83,11 +111,18 @@ int arb_rt_init(arb_rt_t *rt, arb_node_t *node, const arb_rt_ops_t *ops,
   uv_prepare_start(&rt->prepare, on_prepare);
   /* The prepare handle must not by itself keep the loop alive. */
   uv_unref((uv_handle_t *)&rt->prepare);
-  for (int i = 0; i < 3; i++) {
-    uv_signal_init(&rt->loop, &rt->signals[i]);
-    rt->signals[i].data = rt;
-    uv_signal_start(&rt->signals[i], on_signal, handled_signals[i]);
-  }
+  uv_async_init(&rt->loop, &rt->signal_async, on_signal_async);
+  rt->signal_async.data = rt;
+  /* Left referenced: it keeps the loop alive (so uv_run blocks in poll)
+  ** while every process waits for something outside the loop's handles. */
+  signal_rt = rt;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_os_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (int i = 0; i < ARB_RT_NSIGNALS; i++)
+    sigaction(handled_signals[i], &sa, NULL);
   uv_update_time(&rt->loop);
   rt->epoch = uv_now(&rt->loop);
   return 0;
@@ -114,7 +149,9 @@ void arb_rt_close(arb_rt_t *rt) {
   uv_close((uv_handle_t *)&rt->idle, NULL);
   uv_close((uv_handle_t *)&rt->prepare, NULL);
   uv_close((uv_handle_t *)&rt->timer, NULL);
-  for (int i = 0; i < 3; i++) uv_close((uv_handle_t *)&rt->signals[i], NULL);
+  for (int i = 0; i < ARB_RT_NSIGNALS; i++) signal(handled_signals[i], SIG_DFL);
+  signal_rt = NULL;
+  uv_close((uv_handle_t *)&rt->signal_async, NULL);
   /* A uv_stop made before any uv_run leaves the stop flag set, and the
   ** first uv_run returns at once (clearing it): run until the closes are
   ** done and the loop can be closed. */

@@ -4,7 +4,8 @@
 ** It owns the uv loop and four handles: an idle handle that is active
 ** only while processes are runnable (so the loop polls without blocking),
 ** a prepare handle that decides that before each poll, one uv timer armed
-** to the node's earliest deadline, and signal handlers.  Processes run in
+** to the node's earliest deadline, and an async handle woken by its
+** signal handlers (SIGINT, SIGTERM, SIGHUP).  Processes run in
 ** slices from the idle callback, a bounded number per loop turn so timers
 ** and I/O are never starved by a busy run queue.
 **
@@ -26,12 +27,14 @@ typedef struct arb_rt_ops_s {
   void (*signal)(void *ud, int signum);
 } arb_rt_ops_t;
 
+#define ARB_RT_NSIGNALS 3 /* SIGINT, SIGTERM, SIGHUP */
+
 typedef struct arb_rt_s {
   uv_loop_t loop;
   uv_idle_t idle;
   uv_prepare_t prepare;
   uv_timer_t timer;
-  uv_signal_t signals[3];
+  uv_async_t signal_async; /* wakes the loop when a signal arrived */
   arb_node_t *node;
   arb_rt_ops_t ops;
   void *ud;
@@ -51,6 +54,10 @@ void arb_rt_stop(arb_rt_t *rt);
 
 /* Closes every handle and the loop. */
 void arb_rt_close(arb_rt_t *rt);
+
+/* Has SIGINT or SIGTERM arrived and not yet been dispatched?  Safe to
+** call from code that cannot return to the loop. */
+int arb_rt_stop_requested(void);
 
 /* The node's clock: monotonic milliseconds since arb_rt_init. */
 int64_t arb_rt_now(arb_rt_t *rt);

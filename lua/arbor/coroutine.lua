@@ -11,16 +11,26 @@ we then yield our own coroutine the same way (core.preempt), up to the
 process.  The scheduler requeues a preempted process or leaves a blocked
 one waiting; when it runs again each level resumes the one below, and
 the user's code never sees the difference.
+
+A coroutine that failed because its process has ended (a runaway
+stopped by the host, or process.kill(self()) from a C callback) does not
+hand the error back to the process's code: the error goes on up, so a
+dead process stops at once (see host/bind/lguard.c).
 ]]
 local core = require "arbor.core"
 
 local co_resume, co_create = coroutine.resume, coroutine.create
 local take_preempted, preempt = core.take_preempted, core.preempt
+local self_ended = core.self_ended
 
 local function relay(co, ok, ...)
-  if ok and take_preempted() then
-    preempt()
-    return relay(co, co_resume(co))
+  if ok then
+    if take_preempted() then
+      preempt()
+      return relay(co, co_resume(co))
+    end
+  elseif self_ended() then
+    error((...), 0)
   end
   return ok, ...
 end

@@ -1,0 +1,526 @@
+/*
+** lguard.c: what keeps user Lua code from taking the host down from the
+** places a yield cannot reach.
+**
+** It owns:
+** - the preemption hook, and the runaway budget for Lua code that runs
+**   where it cannot be preempted (called back from C: a table.sort
+**   comparator, a string.gsub callback, a metamethod, __gc).  Such code
+**   is ended, with its process, once it has run for the runaway limit,
+**   or at once when SIGINT or SIGTERM is pending;
+** - pcall, xpcall and the process side of coroutine.resume, which give
+**   back an error as usual except when the process itself has ended
+**   meanwhile (killed by the budget, or process.kill(self()) from inside
+**   a C callback): then the error goes on up, so a dead process stops at
+**   once instead of running on and sending after its DOWN;
+** - debug.sethook and debug.gethook for processes: a user hook is
+**   dispatched by the preemption hook, so setting one never switches
+**   preemption off (and a pooled thread gets the plain hook back);
+** - larb_tostring_safe: a value's text for reports, which never raises,
+**   never yields and never hangs, whatever its __tostring does;
+** - finalizers: Lua runs __gc with hooks off, so setmetatable wraps a Lua
+**   __gc to run it where the runaway limit applies.
+**
+** It depends on larb.h and the rt's signal flag; nothing in the core.
+** Everything here runs on the host's one thread.
+*/
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "larb.h"
+
+/* {======================================================================
+** Clocks and the runaway check
+** ======================================================================*/
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void larb_guard_slice_begins(larb_ctx_t *ctx) { ctx->slice_started = 0; }
+
+/* The current process, if L runs its code and it has ended. */
+static int self_has_ended(larb_ctx_t *ctx) {
+  arb_proc_t *p = ctx->node ? ctx->node->current : NULL;
+  return ctx->current_co != NULL && p != NULL && p->state == ARB_PROC_DEAD;
+}
+
+/* Ends the current process from code that cannot yield: reports it, puts
+** it through its exit (links, monitors, the registry), then raises so the
+** C function that called back into Lua unwinds.  The guarded pcall and
+** coroutine.resume let that error through, so nothing catches it for
+** good; the scheduler finds the process dead when its resume returns. */
+static void end_runaway(lua_State *L, larb_ctx_t *ctx, const char *why) {
+  arb_proc_t *p = ctx->node->current;
+  if (p->state != ARB_PROC_DEAD) {
+    char text[256];
+    snprintf(text, sizeof(text),
+             "=CRASH REPORT==== process <0.%u.%u> ended\n"
+             "reason: %s\n",
+             arb_pid_slot(p->pid), arb_pid_gen(p->pid), why);
+    if (!ctx->quiet || p->pid == ctx->main_pid) {
+      fputs(text, stderr);
+      fflush(stderr);
+    }
+    arb_node_exit(ctx->node, p, ctx->runaway_reason);
+  }
+  luaL_error(L, "%s", why);
+}
+
+/* Called from the hook when the running code cannot yield. */
+static void check_runaway(lua_State *L, larb_ctx_t *ctx) {
+  if (self_has_ended(ctx)) {
+    /* Dead already (the budget fired, or it killed itself from a C
+    ** callback) and still running Lua: unwind again. */
+    luaL_error(L, "the calling process has exited");
+    return;
+  }
+  if (arb_rt_stop_requested()) {
+    end_runaway(L, ctx,
+                "runaway: SIGINT or SIGTERM arrived while it ran code that "
+                "cannot be preempted");
+    return;
+  }
+  int64_t t = monotonic_ms();
+  if (ctx->slice_started == 0) {
+    ctx->slice_started = t;
+    return;
+  }
+  if (t - ctx->slice_started >= ctx->runaway_limit_ms) {
+    char why[200];
+    snprintf(why, sizeof(why),
+             "runaway: ran %lld ms without yielding, inside a call from C "
+             "that cannot be preempted (a sort comparator, a gsub callback, "
+             "a metamethod or __gc)",
+             (long long)(t - ctx->slice_started));
+    end_runaway(L, ctx, why);
+  }
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** The preemption hook, and user hooks set with debug.sethook
+** ======================================================================*/
+
+static const char *const hook_names[] = {"call", "return", "line", "count",
+                                         "tail call"};
+
+/* A thread whose hook is the plain preemption hook. */
+static int has_plain_hook(lua_State *L) {
+  return lua_gethookmask(L) == LUA_MASKCOUNT &&
+         lua_gethookcount(L) == LARB_BUDGET;
+}
+
+/* Preempts the running process if Lua allows a yield here; otherwise
+** counts toward the runaway limit. */
+static void preempt(lua_State *L, larb_ctx_t *ctx) {
+  if (!lua_isyieldable(L)) {
+    check_runaway(L, ctx);
+    return;
+  }
+  if (L != ctx->current_co) ctx->inner_preempted = 1;
+  lua_yield(L, 0);
+}
+
+/* The user hook of thread L: pushes its entry table ({fn, mask, count,
+** user_acc, preempt_acc}) or nothing and returns 0. */
+static int push_user_hook(lua_State *L, larb_ctx_t *ctx) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->hooks_ref);
+  lua_pushthread(L);
+  if (lua_rawget(L, -2) != LUA_TTABLE) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_remove(L, -2);
+  return 1;
+}
+
+static lua_Integer entry_int(lua_State *L, int entry, int k) {
+  lua_rawgeti(L, entry, k);
+  lua_Integer v = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static void set_entry_int(lua_State *L, int entry, int k, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_rawseti(L, entry, k);
+}
+
+enum { E_FN = 1, E_MASK, E_COUNT, E_USER_ACC, E_PREEMPT_ACC };
+
+static void call_user_hook(lua_State *L, int entry, lua_Debug *ar) {
+  lua_rawgeti(L, entry, E_FN);
+  lua_pushstring(L, hook_names[ar->event]);
+  if (ar->currentline >= 0)
+    lua_pushinteger(L, ar->currentline);
+  else
+    lua_pushnil(L);
+  lua_call(L, 2, 0);
+}
+
+/* Slow path: the thread has a user hook (or inherited a hooked mask from
+** the thread that made it). */
+static void hook_with_user(lua_State *L, larb_ctx_t *ctx, lua_Debug *ar) {
+  if (!push_user_hook(L, ctx)) {
+    /* A coroutine made by a hooked thread inherits its C hook, not its
+    ** Lua hook (stock Lua's hookf finds no entry either): plain hook. */
+    lua_sethook(L, larb_preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
+    if (ar->event == LUA_HOOKCOUNT) preempt(L, ctx);
+    return;
+  }
+  int entry = lua_gettop(L);
+  int period = lua_gethookcount(L);
+  int mask = (int)entry_int(L, entry, E_MASK);
+  if (ar->event != LUA_HOOKCOUNT) {
+    if (ar->event == LUA_HOOKLINE) lua_getinfo(L, "l", ar);
+    call_user_hook(L, entry, ar);
+    lua_pop(L, 1);
+    return;
+  }
+  int yield_now = 0;
+  lua_Integer pre = entry_int(L, entry, E_PREEMPT_ACC) + period;
+  if (pre >= LARB_BUDGET) {
+    pre = 0;
+    yield_now = 1;
+  }
+  set_entry_int(L, entry, E_PREEMPT_ACC, pre);
+  if (mask & LUA_MASKCOUNT) {
+    lua_Integer count = entry_int(L, entry, E_COUNT);
+    lua_Integer acc = entry_int(L, entry, E_USER_ACC) + period;
+    if (acc >= count) {
+      acc -= count;
+      set_entry_int(L, entry, E_USER_ACC, acc);
+      call_user_hook(L, entry, ar);
+    } else {
+      set_entry_int(L, entry, E_USER_ACC, acc);
+    }
+  }
+  lua_pop(L, 1);
+  if (yield_now) preempt(L, ctx);
+}
+
+void larb_preempt_hook(lua_State *L, lua_Debug *ar) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  if (ctx->current_co == NULL) return; /* the host's own calls */
+  if (ar->event == LUA_HOOKCOUNT && has_plain_hook(L)) {
+    preempt(L, ctx);
+    return;
+  }
+  hook_with_user(L, ctx, ar);
+}
+
+void larb_guard_reset_thread(larb_ctx_t *ctx, lua_State *co) {
+  lua_sethook(co, larb_preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
+  lua_State *L = ctx->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->hooks_ref);
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+static lua_State *hook_target(lua_State *L, int *arg) {
+  if (lua_isthread(L, 1)) {
+    *arg = 1;
+    return lua_tothread(L, 1);
+  }
+  *arg = 0;
+  return L;
+}
+
+/* debug.sethook([thread,] hook, mask [, count]) as Lua's, except that the
+** preemption hook stays: it dispatches the user's events itself. */
+static int guard_sethook(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  int arg;
+  lua_State *L1 = hook_target(L, &arg);
+  int mask = 0;
+  lua_Integer count = 0;
+  int has_fn = !lua_isnoneornil(L, arg + 1);
+  if (has_fn) {
+    luaL_checktype(L, arg + 1, LUA_TFUNCTION);
+    const char *smask = luaL_checkstring(L, arg + 2);
+    count = luaL_optinteger(L, arg + 3, 0);
+    luaL_argcheck(L, count >= 0, arg + 3, "count must not be negative");
+    if (strchr(smask, 'c')) mask |= LUA_MASKCALL;
+    if (strchr(smask, 'r')) mask |= LUA_MASKRET;
+    if (strchr(smask, 'l')) mask |= LUA_MASKLINE;
+    if (count > 0) mask |= LUA_MASKCOUNT;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->hooks_ref);
+  lua_pushthread(L1);
+  if (L1 != L) lua_xmove(L1, L, 1);
+  if (mask == 0) {
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_sethook(L1, larb_preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
+    return 0;
+  }
+  lua_createtable(L, 5, 0);
+  lua_pushvalue(L, arg + 1);
+  lua_rawseti(L, -2, E_FN);
+  lua_pushinteger(L, mask);
+  lua_rawseti(L, -2, E_MASK);
+  lua_pushinteger(L, count);
+  lua_rawseti(L, -2, E_COUNT);
+  lua_pushinteger(L, 0);
+  lua_rawseti(L, -2, E_USER_ACC);
+  lua_pushinteger(L, 0);
+  lua_rawseti(L, -2, E_PREEMPT_ACC);
+  lua_rawset(L, -3);
+  int period = LARB_BUDGET;
+  if (count > 0 && count < period) period = (int)count;
+  lua_sethook(L1, larb_preempt_hook, mask | LUA_MASKCOUNT, period);
+  return 0;
+}
+
+/* debug.gethook([thread]) -> hook, mask, count (the user's, as set). */
+static int guard_gethook(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  int arg;
+  lua_State *L1 = hook_target(L, &arg);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->hooks_ref);
+  lua_pushthread(L1);
+  if (L1 != L) lua_xmove(L1, L, 1);
+  if (lua_rawget(L, -2) != LUA_TTABLE) return 0;
+  int entry = lua_gettop(L);
+  int mask = (int)entry_int(L, entry, E_MASK);
+  lua_rawgeti(L, entry, E_FN);
+  char smask[4];
+  int i = 0;
+  if (mask & LUA_MASKCALL) smask[i++] = 'c';
+  if (mask & LUA_MASKRET) smask[i++] = 'r';
+  if (mask & LUA_MASKLINE) smask[i++] = 'l';
+  smask[i] = '\0';
+  lua_pushstring(L, smask);
+  lua_rawgeti(L, entry, E_COUNT);
+  return 3;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** pcall and xpcall that cannot swallow a process's end
+** ======================================================================*/
+
+static int finish_pcall(lua_State *L, int status, lua_KContext extra) {
+  if (status != LUA_OK && status != LUA_YIELD) {
+    if (self_has_ended(larb_ctx(L))) return lua_error(L);
+    lua_pushboolean(L, 0);
+    lua_pushvalue(L, -2);
+    return 2;
+  }
+  return lua_gettop(L) - (int)extra;
+}
+
+static int guard_pcall(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_pushboolean(L, 1);
+  lua_insert(L, 1);
+  int status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0,
+                          finish_pcall);
+  return finish_pcall(L, status, 0);
+}
+
+static int guard_xpcall(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushboolean(L, 1);
+  lua_pushvalue(L, 1);
+  lua_rotate(L, 3, 2);
+  int status = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, finish_pcall);
+  return finish_pcall(L, status, 2);
+}
+
+/* arbor.core.self_ended() -> has the calling process ended?  (For
+** lua/arbor/coroutine.lua's resume, which must not hand a dead process's
+** error back to its code either.) */
+static int guard_self_ended(lua_State *L) {
+  lua_pushboolean(L, self_has_ended(larb_ctx(L)));
+  return 1;
+}
+
+/* arbor.core.set_runaway_limit(ms) -> previous: how long code that cannot
+** be preempted may run before its process is ended. */
+static int guard_set_runaway_limit(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  lua_Integer ms = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, ms > 0 && ms <= 24 * 3600 * 1000, 1,
+                "must be from 1 to 86400000 ms");
+  lua_pushinteger(L, ctx->runaway_limit_ms);
+  ctx->runaway_limit_ms = ms;
+  return 1;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Describing values for reports
+** ======================================================================*/
+
+/* Instructions a __tostring may run while a report is written. */
+#define DESCRIBE_BUDGET 1000000
+#define DESCRIBE_STEP 1000
+
+static void describe_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  larb_ctx_t *ctx = larb_ctx(L);
+  ctx->describe_steps += DESCRIBE_STEP;
+  if (ctx->describe_steps >= DESCRIBE_BUDGET)
+    luaL_error(L, "__tostring ran too long");
+}
+
+static int tolstring_checked(lua_State *L) {
+  size_t len;
+  const char *s = luaL_tolstring(L, 1, &len);
+  (void)s;
+  return 1;
+}
+
+const char *larb_tostring_safe(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  int t = lua_type(L, idx);
+  if (t == LUA_TSTRING) {
+    lua_pushvalue(L, idx);
+    return lua_tostring(L, -1);
+  }
+  if (t == LUA_TNUMBER || t == LUA_TBOOLEAN || t == LUA_TNIL) {
+    return luaL_tolstring(L, idx, NULL); /* no metamethods involved */
+  }
+  larb_ctx_t *ctx = larb_ctx(L);
+  /* __tostring runs on a thread of its own, with a hook that bounds it:
+  ** it cannot yield there, and if it loops it is stopped. */
+  if (luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL ||
+      luaL_getmetafield(L, idx, "__name") != LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_State *g = lua_newthread(L);
+    lua_sethook(g, describe_hook, LUA_MASKCOUNT, DESCRIBE_STEP);
+    int outer = ctx->describe_depth++ == 0;
+    if (outer) ctx->describe_steps = 0;
+    lua_pushcfunction(g, tolstring_checked);
+    lua_pushvalue(L, idx);
+    lua_xmove(L, g, 1);
+    int status = lua_pcall(g, 1, 1, 0);
+    ctx->describe_depth--;
+    if (status == LUA_OK && lua_type(g, -1) == LUA_TSTRING) {
+      lua_xmove(g, L, 1);
+      lua_remove(L, -2); /* the thread */
+      return lua_tostring(L, -1);
+    }
+    lua_pop(L, 1); /* the thread */
+    return lua_pushfstring(L, "(error object is a %s value)",
+                           luaL_typename(L, idx));
+  }
+  if (t == LUA_TTABLE || t == LUA_TUSERDATA || t == LUA_TFUNCTION ||
+      t == LUA_TTHREAD || t == LUA_TLIGHTUSERDATA)
+    return luaL_tolstring(L, idx, NULL); /* "table: 0x...", no metamethod */
+  return lua_pushfstring(L, "(error object is a %s value)",
+                         luaL_typename(L, idx));
+}
+
+/* arbor.core.describe(value) -> text: tostring for reports. */
+static int guard_describe(lua_State *L) {
+  luaL_checkany(L, 1);
+  larb_tostring_safe(L, 1);
+  return 1;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Finalizers
+** ======================================================================*/
+
+/* Lua runs __gc with hooks switched off on the collecting thread, so a
+** finalizer that loops could never be preempted nor cut.  setmetatable
+** therefore wraps a Lua __gc in guarded_gc, which runs it on a thread of
+** its own (hooks work there) under the runaway limit; a finalizer cut
+** short is like one that raised: Lua ignores its error.  The object's
+** process is not at fault and goes on. */
+
+static void gc_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  larb_ctx_t *ctx = larb_ctx(L);
+  if (monotonic_ms() - ctx->gc_started >= ctx->runaway_limit_ms)
+    luaL_error(L, "__gc ran too long");
+}
+
+static int guarded_gc(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  lua_State *g = lua_newthread(L);
+  lua_sethook(g, gc_hook, LUA_MASKCOUNT, DESCRIBE_STEP);
+  int64_t outer_started = ctx->gc_started;
+  ctx->gc_started = monotonic_ms();
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 1);
+  lua_xmove(L, g, 2);
+  int status = lua_pcall(g, 1, 0, 0);
+  ctx->gc_started = outer_started;
+  if (status != LUA_OK) {
+    lua_xmove(g, L, 1);
+    return lua_error(L); /* a warning, as for any finalizer's error */
+  }
+  return 0;
+}
+
+/* setmetatable(t, mt) as Lua's, wrapping mt.__gc if it is a Lua function
+** (see above). */
+static int guard_setmetatable(lua_State *L) {
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) == LUA_TFUNCTION && !lua_iscfunction(L, -1)) {
+      lua_pushcclosure(L, guarded_gc, 1);
+      lua_pushliteral(L, "__gc");
+      lua_insert(L, -2);
+      lua_rawset(L, 2);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+/* }====================================================================== */
+
+static const luaL_Reg guard_core_funcs[] = {
+    {"self_ended", guard_self_ended},
+    {"set_runaway_limit", guard_set_runaway_limit},
+    {"describe", guard_describe},
+    {NULL, NULL}};
+
+void larb_guard_open_core(lua_State *L) { luaL_setfuncs(L, guard_core_funcs, 0); }
+
+void larb_guard_init(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  ctx->runaway_limit_ms = LARB_RUNAWAY_LIMIT_MS;
+  lua_newtable(L); /* thread -> user hook entry; weak keys */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  ctx->hooks_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushcfunction(L, guard_pcall);
+  lua_setglobal(L, "pcall");
+  lua_pushcfunction(L, guard_xpcall);
+  lua_setglobal(L, "xpcall");
+  lua_getglobal(L, "setmetatable");
+  lua_pushcclosure(L, guard_setmetatable, 1);
+  lua_setglobal(L, "setmetatable");
+  lua_getglobal(L, "debug");
+  if (lua_istable(L, -1)) {
+    lua_pushcfunction(L, guard_sethook);
+    lua_setfield(L, -2, "sethook");
+    lua_pushcfunction(L, guard_gethook);
+    lua_setfield(L, -2, "gethook");
+  }
+  lua_pop(L, 1);
+}

@@ -1,0 +1,348 @@
+-- test_guard: what user code cannot do to the host (host/bind/lguard.c):
+-- misbehaving __tostring in every report path, Lua called back from C that
+-- runs away, dead processes that would run on, debug.sethook.
+local lib = require "testlib"
+local process = require "process"
+local supervisor = require "supervisor"
+local core = require "arbor.core"
+
+lib.quiet()
+-- Runaways are cut after 200 ms here, so the cases stay quick.
+local default_limit = core.set_runaway_limit(200)
+lib.eq(default_limit, 5000, "default runaway limit")
+
+local spawn, send, receive = process.spawn, process.send, process.receive
+
+-- A process that counts ticks while others misbehave: if the host were
+-- stalled it could not count.
+local function start_ticker()
+  local out = process.new_subject()
+  local pid = spawn(function()
+    local n = 0
+    while true do
+      process.sleep(5)
+      n = n + 1
+      send(out, n)
+    end
+  end)
+  return pid, out
+end
+
+local function ticks_after(out, n)
+  local last = 0
+  while last < n do last = assert(receive(out, 5000), "ticker stopped") end
+  return last
+end
+
+-- {=====================================================================
+-- Misbehaving __tostring in reports
+-- ======================================================================
+
+local misbehaving = {
+  raises = setmetatable({}, { __tostring = function() error("boom") end }),
+  non_string = setmetatable({}, { __tostring = function() return {} end }),
+  yields = setmetatable({}, { __tostring = function()
+    process.sleep(1) -- a blocking call where nothing may yield
+    return "never"
+  end }),
+  loops = setmetatable({}, { __tostring = function()
+    while true do end
+  end }),
+  nested_loop = setmetatable({}, { __tostring = function()
+    return tostring(setmetatable({}, { __tostring = function()
+      while true do end
+    end }))
+  end }),
+}
+
+for name, value in pairs(misbehaving) do
+  lib.test("a crash whose reason's __tostring " .. name
+           .. " ends only that process", function()
+    local ticker, ticks = start_ticker()
+    core.quiet(false) -- the crash report is the path under test
+    local _, m = lib.spawn_monitored(function() error(value) end)
+    local down = lib.down(m, 5000)
+    lib.quiet()
+    lib.ok(rawequal(down.reason, value), "the reason is the value itself")
+    ticks_after(ticks, 3)
+    process.kill(ticker)
+    lib.no_leftovers()
+  end)
+
+  lib.test("core.describe of a value whose __tostring " .. name, function()
+    local text = core.describe(value)
+    lib.eq(type(text), "string", "a text")
+    lib.eq(text, "(error object is a table value)", "the fallback")
+  end)
+
+  lib.test("a supervisor survives a child whose reason's __tostring "
+           .. name, function()
+    local started = process.new_subject()
+    local sup = assert(supervisor.start_spec {
+      strategy = "one_for_one", max_frequency = 5, frequency_period = 60,
+      init = function(children)
+        return children:add(supervisor.worker(function()
+          local ready = process.new_subject()
+          process.spawn_link(function()
+            local inbox = process.new_subject()
+            send(ready, inbox)
+            send(started, inbox)
+            receive(inbox)
+            error(value)
+          end)
+          return receive(ready)
+        end):id("w"))
+      end,
+    })
+    local first = receive(started, 5000)
+    send(first, "crash")
+    local second = receive(started, 5000)
+    lib.ok(second and second ~= first, "the child was restarted")
+    local rows = supervisor.which_children(sup)
+    lib.eq(rows[1].restarts, 1, "one restart")
+    supervisor.stop(sup)
+    lib.no_leftovers()
+  end)
+end
+
+lib.test("describe: plain values, and tables without __tostring", function()
+  lib.eq(core.describe("x"), "x", "string")
+  lib.eq(core.describe(12), "12", "integer")
+  lib.eq(core.describe(nil), "nil", "nil")
+  lib.eq(core.describe(false), "false", "boolean")
+  lib.ok(core.describe({}):match("^table: "), "table")
+  lib.eq(core.describe(setmetatable({}, { __tostring = function()
+    return "fine"
+  end })), "fine", "a good __tostring")
+  lib.eq(core.describe(setmetatable({}, { __name = "Thing" })):match("^Thing: ")
+         and true, true, "__name")
+end)
+
+-- }=====================================================================
+
+-- {=====================================================================
+-- Runaways: Lua called back from C cannot be preempted, so it is bounded
+-- ======================================================================
+
+local runaways = {
+  ["a table.sort comparator"] = function()
+    table.sort({ 3, 2, 1 }, function() while true do end end)
+  end,
+  ["a string.gsub callback"] = function()
+    string.gsub("abc", "%w", function() while true do end end)
+  end,
+  ["an __index metamethod called from C (table.unpack)"] = function()
+    local t = setmetatable({}, { __index = function() while true do end end })
+    return table.unpack(t, 1, 1)
+  end,
+  ["a __tostring called by tostring"] = function()
+    return tostring(setmetatable({}, { __tostring = function()
+      while true do end
+    end }))
+  end,
+  ["a loop under pcall inside a comparator"] = function()
+    table.sort({ 3, 2, 1 }, function()
+      while true do pcall(function() while true do end end) end
+    end)
+  end,
+  ["a comparator under pcall"] = function()
+    pcall(table.sort, { 3, 2, 1 }, function() while true do end end)
+  end,
+  ["a comparator under xpcall"] = function()
+    xpcall(table.sort, function(e) return e end, { 3, 2, 1 },
+           function() while true do end end)
+  end,
+  ["a comparator inside a coroutine"] = function()
+    coroutine.resume(coroutine.create(function()
+      table.sort({ 3, 2, 1 }, function() while true do end end)
+    end))
+  end,
+}
+
+for name, body in pairs(runaways) do
+  lib.test("a runaway in " .. name .. " ends its process, and only it",
+           function()
+    local ticker, ticks = start_ticker()
+    local after = process.new_subject()
+    local _, m = lib.spawn_monitored(function()
+      body()
+      send(after, "ran on") -- a dead process must not get here
+    end)
+    local down = lib.down(m, 5000)
+    lib.ok(tostring(down.reason):match("^runaway"), "runaway reason, got "
+           .. tostring(down.reason))
+    lib.no_message(after)
+    ticks_after(ticks, 3)
+    process.kill(ticker)
+    lib.no_leftovers()
+  end)
+end
+
+lib.test("a __gc finalizer that loops is cut; its process goes on",
+         function()
+  local out = process.new_subject()
+  local _, m = lib.spawn_monitored(function()
+    local mt = { __gc = function() while true do end end }
+    setmetatable({}, mt)
+    collectgarbage()
+    collectgarbage()
+    send(out, "ran on")
+  end)
+  lib.eq(receive(out, 5000), "ran on", "the process went on")
+  lib.eq(lib.down(m, 5000).reason, "normal", "and ended normally")
+  local ran = false
+  setmetatable({}, { __gc = function() ran = true end })
+  collectgarbage()
+  lib.eq(ran, true, "a well-behaved finalizer still runs")
+end)
+
+lib.test("a metamethod called from Lua code is preempted, not a runaway",
+         function()
+  local ticker, ticks = start_ticker()
+  local p = spawn(function()
+    local t = setmetatable({}, { __index = function() while true do end end })
+    return t.x
+  end)
+  ticks_after(ticks, 60) -- 300 ms: past the runaway limit
+  lib.eq(process.is_alive(p), true, "still running, preempted")
+  process.kill(p)
+  process.kill(ticker)
+  lib.no_leftovers()
+end)
+
+lib.test("a long but yieldable loop is never a runaway", function()
+  local done = process.new_subject()
+  local _, m = lib.spawn_monitored(function()
+    local t0 = core.now()
+    local n = 0
+    while core.now() - t0 < 400 do n = n + 1 end -- twice the limit
+    send(done, n)
+  end)
+  lib.ok(receive(done, 5000) > 0, "it finished")
+  lib.eq(lib.down(m, 5000).reason, "normal", "ended normally")
+end)
+
+-- }=====================================================================
+
+-- {=====================================================================
+-- Dead means dead
+-- ======================================================================
+
+local suicides = {
+  kill = function() process.kill(process.self()) end,
+  exit = function() process.exit(process.self(), "gone") end,
+}
+
+for how, die in pairs(suicides) do
+  lib.test("process." .. how .. "(self()) inside a C callback under pcall "
+           .. "stops it at once", function()
+    local out = process.new_subject()
+    local _, m = lib.spawn_monitored(function()
+      pcall(table.sort, { 3, 2, 1 }, function(a, b)
+        die()
+        send(out, "inside")
+        return a < b
+      end)
+      send(out, "after")
+    end)
+    local down = lib.down(m, 5000)
+    lib.eq(down.reason, how == "kill" and "killed" or "gone", "reason")
+    lib.no_message(out)
+    lib.no_leftovers()
+  end)
+end
+
+lib.test("code that still runs for a dead process sends nothing", function()
+  local out = process.new_subject()
+  local _, m = lib.spawn_monitored(function()
+    xpcall(table.sort, function(e)
+      send(out, "from the message handler") -- runs before the rethrow
+      return e
+    end, { 3, 2, 1 }, function()
+      local guard <close> = setmetatable({}, { __close = function()
+        send(out, "from __close")
+      end })
+      process.kill(process.self())
+    end)
+    send(out, "after")
+  end)
+  lib.eq(lib.down(m, 5000).reason, "killed", "killed")
+  lib.no_message(out)
+end)
+
+-- }=====================================================================
+
+-- {=====================================================================
+-- debug.sethook inside a process
+-- ======================================================================
+
+lib.test("debug.sethook does not switch preemption off", function()
+  local others_ran = false
+  local flag = spawn(function()
+    process.sleep(1)
+    others_ran = true
+  end)
+  local result = process.new_subject()
+  local events = 0
+  local p = spawn(function()
+    debug.sethook(function() events = events + 1 end, "l")
+    -- Long enough that the other process's 1 ms sleep ends meanwhile, if
+    -- preemption still works; bounded so a failure cannot hang the test.
+    local t0 = core.now()
+    while not others_ran and core.now() - t0 < 3000 do end
+    debug.sethook()
+    send(result, others_ran)
+  end)
+  lib.eq(receive(result, 10000), true, "another process ran meanwhile")
+  lib.ok(events > 0, "the user's line hook ran")
+  lib.await_down(p)
+  lib.await_down(flag)
+end)
+
+lib.test("a user count hook runs at its own count, preemption at its", function()
+  local result = process.new_subject()
+  local p = spawn(function()
+    local counts = 0
+    debug.sethook(function(ev)
+      if ev == "count" then counts = counts + 1 end
+    end, "", 100)
+    local fn, mask, count = debug.gethook()
+    local x = 0
+    for i = 1, 100000 do x = x + i end
+    debug.sethook()
+    send(result, { counts = counts, mask = mask, count = count,
+                   is_fn = type(fn) == "function", x = x })
+  end)
+  local r = receive(result, 5000)
+  lib.ok(r.counts > 1000, "count events: " .. r.counts)
+  lib.eq(r.mask, "", "gethook mask")
+  lib.eq(r.count, 100, "gethook count")
+  lib.eq(r.is_fn, true, "gethook function")
+  lib.await_down(p)
+end)
+
+lib.test("a pooled thread gets the plain hook back", function()
+  -- Many processes end with a hook set; later processes reuse their
+  -- threads and must still be preempted.
+  for _ = 1, 50 do
+    local p = spawn(function() debug.sethook(function() end, "l") end)
+    lib.await_down(p)
+  end
+  local seen = process.new_subject()
+  local busy = {}
+  for i = 1, 50 do
+    busy[i] = spawn(function()
+      lib.eq(debug.gethook(), nil, "no user hook")
+      send(seen, true)
+      while true do end
+    end)
+  end
+  for _ = 1, 50 do lib.eq(receive(seen, 5000), true, "each one started") end
+  for i = 1, 50 do process.kill(busy[i]) end
+  for i = 1, 50 do lib.await_down(busy[i]) end
+  lib.no_leftovers()
+end)
+
+-- }=====================================================================
+
+core.set_runaway_limit(default_limit)
