@@ -15,6 +15,7 @@ crashed the caller).
 ]]
 local process = require "process"
 local core = require "arbor.core"
+local describe = core.describe -- user values' text, bounded
 
 local M = {}
 
@@ -33,12 +34,12 @@ end
 local function run(init, loop, parent, reply)
   local ok, state, err = pcall(init)
   if not ok then
-    process.send(reply, { failed = "init raised: " .. tostring(state),
+    process.send(reply, { failed = "init raised: " .. describe(state),
                           reason = state })
     return
   end
   if state == nil and err ~= nil then
-    process.send(reply, { failed = "init failed: " .. tostring(err),
+    process.send(reply, { failed = "init failed: " .. describe(err),
                           reason = err })
     return
   end
@@ -85,7 +86,7 @@ local function start(init, loop, init_timeout)
   end
   return nil, new_error { kind = "init_failed", reason = answer.down,
                           message = "actor exited during init: "
-                                    .. tostring(answer.down) }
+                                    .. describe(answer.down) }
 end
 
 local function check_loop(loop, fn, argn)

@@ -12,6 +12,7 @@ local _, M = ...
 local new_subject, new_selector = M.new_subject, M.new_selector
 local subject_owner, send, select = M.subject_owner, M.send, M.select
 local monitor, demonitor, self = M.monitor, M.demonitor, M.self
+local describe = require("arbor.core").describe -- a reason's text, bounded
 
 -- The error value of a failed call: a table with a kind and one line.
 local CallError = {}
@@ -56,7 +57,7 @@ function M.try_call(subject, make_request, timeout_ms)
   if type(value) == "table" and rawget(value, DOWN) ~= nil then
     local reason = value[DOWN]
     return nil, call_error("callee_down",
-                           "callee exited: " .. tostring(reason), reason)
+                           "callee exited: " .. describe(reason), reason)
   end
   return value
 end

@@ -27,6 +27,8 @@ local M = {}
 
 local send, select, self = process.send, process.select, process.self
 local now, report = core.now, core.report
+-- Reasons and errors are user values: their text must never raise or hang.
+local describe = core.describe
 
 local TreeSpec, Children = spec.TreeSpec, spec.Children
 local make_tree_spec, with_argument = spec.make_tree_spec, spec.with_argument
@@ -201,7 +203,7 @@ function Sup:finish_plan(plan, started, why)
       local e = self.start_error
       self:report { why(), string.format(
         "child %s failed to start: %s; will retry", child_label(e.child),
-        tostring(e.reason)) }
+        describe(e.reason)) }
     end
     send(self.retries, plan.key)
   elseif outcome == "give_up" then
@@ -254,7 +256,7 @@ function Sup:on_exit(e)
   local plan = assert(self.engine:exit(child.key, cls, now()))
   local function why()
     return string.format("child %s (%s) exited: %s", child_label(child),
-                         tostring(e.pid), tostring(e.reason))
+                         tostring(e.pid), describe(e.reason))
   end
   self.report_none = cls == "abnormal"
   local done, started = self:run_plan(plan)
@@ -314,7 +316,7 @@ function Sup:management(op, id)
     return nil, new_error {
       kind = "start_failed", id = id, reason = self.start_error.reason,
       message = string.format("child %s failed to start: %s", show(id),
-                              tostring(self.start_error.reason)) }
+                              describe(self.start_error.reason)) }
   end
   if op == "restart_child" then return child.subject end
   return true
@@ -398,7 +400,7 @@ function Sup:apply(edit, path)
     if done.outcome == "fail" then
       self:report { string.format("reload: added child %s failed to start: %s",
                                   child_label(child),
-                                  tostring(self.start_error.reason)) }
+                                  describe(self.start_error.reason)) }
     end
   end
   for _, child in ipairs(self.children) do
@@ -443,7 +445,7 @@ function Sup:init(tree)
   local ok, children = pcall(tree.init, new_children(tree))
   if not ok then
     return nil, new_error { kind = "init_failed", reason = children,
-                            message = "init raised: " .. tostring(children) }
+                            message = "init raised: " .. describe(children) }
   end
   if getmetatable(children) ~= Children then
     return nil, new_error {
@@ -466,7 +468,7 @@ function Sup:init(tree)
       reason = e.reason,
       message = string.format("child %d (id %s) failed to start: %s",
                               e.child.index, show(e.child.id),
-                              tostring(e.reason)) }
+                              describe(e.reason)) }
   end
   return self.inbox
 end
@@ -542,7 +544,7 @@ local function start_tree(tree)
   if answer.err then return nil, answer.err end
   return nil, new_error { kind = "init_failed", reason = answer.down,
                           message = "supervisor exited during start: "
-                                    .. tostring(answer.down) }
+                                    .. describe(answer.down) }
 end
 
 function M.start_spec(t)
