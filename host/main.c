@@ -1,7 +1,7 @@
 /*
 ** main.c: the arbor command line.
 **
-**   arbor [run] [--watch] [--control PATH] SCRIPT [ARGS...]
+**   arbor [run] [--watch] [--control PATH] [--max-memory SIZE] SCRIPT [ARGS...]
 **   arbor status [--control PATH] [--timeout SECONDS] [SCRIPT]
 **   arbor reload [--dry-run] [--control PATH] [--timeout SECONDS] [SCRIPT]
 **   arbor stop [--control PATH] [--timeout SECONDS] [SCRIPT]
@@ -25,7 +25,8 @@
 #include "larb.h"
 
 static const char usage[] =
-    "usage: arbor [run] [--watch] [--control PATH] SCRIPT [ARGS...]\n"
+    "usage: arbor [run] [--watch] [--control PATH] [--max-memory SIZE]\n"
+    "             SCRIPT [ARGS...]\n"
     "       arbor status [--control PATH] [--timeout SECONDS] [SCRIPT]\n"
     "       arbor reload [--dry-run] [--control PATH] [--timeout SECONDS] "
     "[SCRIPT]\n"
@@ -37,6 +38,9 @@ static const char usage[] =
     "         the root tree and serves: it listens on a control socket and\n"
     "         reloads the script on SIGHUP, on `arbor reload`, and with\n"
     "         --watch whenever a .lua file in its folder changes.\n"
+    "         --max-memory SIZE bounds the Lua heap (bytes, or with K, M\n"
+    "         or G): an allocation past it fails in the process that made\n"
+    "         it, which ends with \"not enough memory\"; the host goes on.\n"
     "status   prints the running tree of the host serving SCRIPT.\n"
     "reload   reloads SCRIPT in its host and applies the difference;\n"
     "         --dry-run prints the plan and changes nothing.\n"
@@ -53,6 +57,21 @@ static const char usage[] =
     "after an orderly stop, 1 if the main process or the root tree failed\n"
     "or no host answered, 2 on a usage error or a script that cannot be\n"
     "loaded.\n";
+
+/* Parses --max-memory's SIZE: a positive integer with an optional K, M or
+** G suffix (powers of 1024).  Returns 0 for anything else. */
+static size_t parse_size(const char *text) {
+  char *end;
+  errno = 0;
+  unsigned long long n = strtoull(text, &end, 10);
+  if (errno || end == text || text[0] == '-' || n == 0) return 0;
+  unsigned shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10, end++;
+  else if (*end == 'M' || *end == 'm') shift = 20, end++;
+  else if (*end == 'G' || *end == 'g') shift = 30, end++;
+  if (*end != '\0' || n > (SIZE_MAX >> shift)) return 0;
+  return (size_t)n << shift;
+}
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "arbor: ");
@@ -174,6 +193,11 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc) {
       opts.control_path = argv[++i];
       if (control_path_error(opts.control_path)) return 2;
+    } else if (strcmp(argv[i], "--max-memory") == 0 && i + 1 < argc) {
+      opts.max_memory = parse_size(argv[++i]);
+      if (opts.max_memory == 0)
+        return usage_error("--max-memory: '%s' is not a size (bytes, or "
+                           "a number with K, M or G)", argv[i]);
     } else {
       return usage_error("unknown option '%s'", argv[i]);
     }

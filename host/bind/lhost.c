@@ -271,9 +271,14 @@ static void host_resume(void *ud, arb_proc_t *p) {
       pool_thread(ctx, co);
       end_process(ctx, p, &arb_reason_normal);
     } else {
+      /* The report and the reason are the host's work: --max-memory,
+      ** which the failed process may have exhausted, does not apply. */
+      size_t limit = lua_limit;
+      lua_limit = 0;
       report_crash(ctx, p, co);
       if (p->pid == ctx->main_pid) ctx->exit_code = 1;
       arb_reason_t *r = crash_reason(ctx, co);
+      lua_limit = limit;
       pool_thread(ctx, co);
       end_process(ctx, p, r);
       arb_reason_release(ctx->node, r);
