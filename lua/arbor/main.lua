@@ -208,6 +208,7 @@ end
 return function(chunk, script, ...)
   local dir = script_dir(script)
   package.path = dir .. "/?.lua;" .. dir .. "/?/init.lua;" .. package.path
+  package.cpath = dir .. "/?.so;" .. package.cpath -- C modules beside it
   local result = chunk(...)
   -- A spec can only exist if the script loaded the supervisor module.
   supervisor = package.loaded.supervisor
