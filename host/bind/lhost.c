@@ -21,6 +21,7 @@
 
 #include "alloc.h"
 #include "larb.h"
+#include "lnotify.h"
 #include "registry.h"
 
 /* {======================================================================
@@ -323,6 +324,8 @@ static void preload_modules(lua_State *L) {
   lua_setfield(L, -2, "arbor.core");
   lua_pushcfunction(L, luaopen_arbor_core_sup);
   lua_setfield(L, -2, "arbor.core.sup");
+  lua_pushcfunction(L, larb_open_notify);
+  lua_setfield(L, -2, "arbor.notify");
   for (const larb_embedded_t *m = larb_embedded; m->name; m++) {
     lua_pushlightuserdata(L, (void *)m);
     if (strcmp(m->name, "process") == 0)
@@ -446,6 +449,7 @@ int larb_host_run(const larb_host_opts_t *opts) {
   arb_reason_release(ctx.node, ctx.oom_reason);
   arb_control_close(ctx.control);
   arb_watch_close(ctx.watch);
+  larb_notify_close();
   arb_node_free(ctx.node);
   ctx.node = NULL;
   arb_names_free(ctx.names);

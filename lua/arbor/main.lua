@@ -169,6 +169,8 @@ local function serve(tree, script, args)
   local current = supervisor.resolve(tree)
   local root, err = supervisor.start_spec(tree)
   if root == nil then error(err, 0) end
+  local notify = require "arbor.notify" -- systemd: READY, RELOADING, STATUS
+  notify.ready(("running %d children"):format(#supervisor.which_children(root)))
   local root_pid = process.subject_owner(root)
   process.trap_exits(true)
   local state = { script = script, args = args, current = current,
@@ -188,7 +190,9 @@ local function serve(tree, script, args)
       -- The host's ordered shutdown asks main to stop last.
       if e.reason == "shutdown" then return end
     elseif msg.cmd == "reload" then
+      if not msg.dry_run then notify.reloading("reloading " .. script) end
       local code, text = reload(state, msg.dry_run)
+      if not msg.dry_run then notify.ready(text) end
       if code == 0 then say(text) else complain(text) end
       if msg.conn then core.control_reply(msg.conn, code, text) end
     elseif msg.cmd == "status" then

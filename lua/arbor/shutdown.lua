@@ -26,6 +26,7 @@ local function stop(pid)
 end
 
 return function(trees)
+  require("arbor.notify").stopping("stopping") -- systemd: STOPPING=1
   for i = #trees, 1, -1 do stop(trees[i]) end
   core.halt()
 end
