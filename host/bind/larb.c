@@ -170,6 +170,114 @@ void larb_open_types(lua_State *L) {
 #define TAG_BOOL 2
 #define INLINE_MAX ((lua_Integer)1 << 60)
 
+/* {======================================================================
+** Isolation: messages and reasons are deep copies
+** ======================================================================*/
+
+/*
+** A table sent as a message (or an exit reason) is copied, so what either
+** side changes afterwards the other never sees, as in Erlang.  The copy is
+** made in C with raw access only (no metamethod runs): nested tables are
+** copied too, a table reached twice is copied once (shared sub-tables and
+** cycles keep their shape), and each copy gets the original's metatable.
+** Everything else travels as itself: strings and numbers are values,
+** userdata (pids, subjects...), functions and threads are handles.
+**
+** The walk is iterative (a work list in a Lua table), so nesting depth
+** costs no C stack.  `seen` (original -> copy) and the work list are made
+** only when a nested table turns up: a flat record costs one table.
+*/
+typedef struct copy_state_s {
+  int seen, work; /* stack indices, 0 until needed */
+  lua_Integer nwork;
+} copy_state_t;
+
+/* Makes the copier's bookkeeping tables on first need, while the root's
+** fields are walked (a key and a value on top); root is the index of the
+** original root table, rootcopy of its copy. */
+static void need_bookkeeping(lua_State *L, copy_state_t *cs, int root,
+                             int rootcopy) {
+  if (cs->seen) return;
+  lua_newtable(L);
+  lua_pushvalue(L, root);
+  lua_pushvalue(L, rootcopy);
+  lua_rawset(L, -3);
+  lua_newtable(L);
+  /* Called in the middle of a lua_next walk: slide the two tables under
+  ** the key and value being visited. */
+  lua_rotate(L, -4, 2);
+  cs->seen = lua_gettop(L) - 3;
+  cs->work = lua_gettop(L) - 2;
+}
+
+/* Replaces the table on top with its copy (made now, or the one made
+** earlier for it) and, for a new copy, queues the original. */
+static void copy_nested(lua_State *L, copy_state_t *cs) {
+  lua_pushvalue(L, -1);
+  if (lua_rawget(L, cs->seen) != LUA_TNIL) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
+  luaL_checkstack(L, 6, "copying a message");
+  lua_createtable(L, (int)lua_rawlen(L, -1), 0);
+  if (lua_getmetatable(L, -2)) lua_setmetatable(L, -2);
+  lua_pushvalue(L, -2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, cs->seen);
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, cs->work, ++cs->nwork);
+  lua_remove(L, -2);
+}
+
+/* Fills the table at `copy` from the table at `orig`. */
+static void copy_fields(lua_State *L, copy_state_t *cs, int orig, int copy,
+                        int root, int rootcopy) {
+  lua_pushnil(L);
+  while (lua_next(L, orig)) {
+    if (lua_type(L, -2) == LUA_TTABLE || lua_type(L, -1) == LUA_TTABLE) {
+      need_bookkeeping(L, cs, root, rootcopy);
+      lua_pushvalue(L, -2);
+      if (lua_type(L, -1) == LUA_TTABLE) copy_nested(L, cs);
+      lua_pushvalue(L, -2);
+      if (lua_type(L, -1) == LUA_TTABLE) copy_nested(L, cs);
+      lua_rawset(L, copy);
+      lua_pop(L, 1); /* the original value; its key stays for lua_next */
+    } else {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, copy);
+    }
+  }
+}
+
+void larb_push_copy(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    lua_pushvalue(L, idx);
+    return;
+  }
+  luaL_checkstack(L, 12, "copying a message");
+  copy_state_t cs = {0, 0, 0};
+  lua_createtable(L, (int)lua_rawlen(L, idx), 0);
+  int rootcopy = lua_gettop(L);
+  if (lua_getmetatable(L, idx)) lua_setmetatable(L, rootcopy);
+  copy_fields(L, &cs, idx, rootcopy, idx, rootcopy);
+  while (cs.nwork > 0) {
+    lua_rawgeti(L, cs.work, cs.nwork);
+    lua_pushnil(L);
+    lua_rawseti(L, cs.work, cs.nwork--);
+    int orig = lua_gettop(L);
+    lua_pushvalue(L, orig);
+    lua_rawget(L, cs.seen);
+    copy_fields(L, &cs, orig, orig + 1, idx, rootcopy);
+    lua_pop(L, 2);
+  }
+  lua_settop(L, rootcopy);
+}
+
+/* }====================================================================== */
+
 intptr_t larb_ref(lua_State *L, int idx) {
   int t = lua_type(L, idx);
   if (t == LUA_TBOOLEAN)
@@ -181,9 +289,9 @@ intptr_t larb_ref(lua_State *L, int idx) {
   }
   larb_ctx_t *ctx = larb_ctx(L);
   idx = lua_absindex(L, idx);
-  int ref = ctx->nfree ? ctx->free_refs[--ctx->nfree] : ++ctx->next_ref;
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
-  lua_pushvalue(L, idx);
+  larb_push_copy(L, idx);
+  int ref = ctx->nfree ? ctx->free_refs[--ctx->nfree] : ++ctx->next_ref;
   lua_rawseti(L, -2, ref);
   lua_pop(L, 1);
   return (intptr_t)ref << 2;
@@ -209,6 +317,12 @@ void larb_push_ref(lua_State *L, intptr_t ref) {
   larb_ctx_t *ctx = larb_ctx(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
   lua_rawgeti(L, -1, (lua_Integer)(ref >> 2));
+  /* The value stays for other readers (a reason goes to every link and
+  ** monitor): each gets a copy of its own. */
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    larb_push_copy(L, -1);
+    lua_remove(L, -2);
+  }
   lua_remove(L, -2);
 }
 

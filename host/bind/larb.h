@@ -123,11 +123,16 @@ larb_subject_t *larb_test_subject(lua_State *L, int idx);
 ** all of them exist. */
 void larb_cache_metatables(lua_State *L);
 
-/* Stores the value at idx in the values table; returns its reference. */
+/* Pushes a deep copy of the value at idx if it is a table (raw access,
+** metatables kept, shared sub-tables and cycles kept), else the value. */
+void larb_push_copy(lua_State *L, int idx);
+
+/* Stores the value at idx in the values table (a copy, for a table);
+** returns its reference. */
 intptr_t larb_ref(lua_State *L, int idx);
 /* Pushes the value behind ref and releases the reference. */
 void larb_push_unref(lua_State *L, intptr_t ref);
-/* Pushes the value behind ref and keeps it. */
+/* Pushes the value behind ref (a copy, for a table) and keeps it. */
 void larb_push_ref(lua_State *L, intptr_t ref);
 /* The values-table slot of a reference to a non-inline value (a table,
 ** a userdata...), for reading many of them with one table on the stack. */

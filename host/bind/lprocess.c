@@ -186,7 +186,7 @@ static int lprocess_send_after(lua_State *L) {
   lua_createtable(L, 2, 0);
   lua_pushvalue(L, 1);
   lua_rawseti(L, -2, 1);
-  lua_pushvalue(L, 3);
+  larb_push_copy(L, 3); /* isolated from the sender's later changes */
   lua_rawseti(L, -2, 2);
   lua_rawseti(L, -2, (lua_Integer)id);
   lua_pop(L, 1);

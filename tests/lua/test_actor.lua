@@ -53,12 +53,12 @@ lib.test("actor.stop(reason) ends the actor with that reason", function()
     send(a, { "stop", reason })
     local d = process.select(process.new_selector():selecting_process_down(m),
                              2000)
-    lib.eq(d.reason, reason, "DOWN reason")
+    lib.copy_of(d.reason, reason, "DOWN reason")
     -- It was linked to us: we, trapping, get its exit.
     local e = trapped_exit()
     process.trap_exits(false)
     lib.ok(e and e.pid == pid, "the exit of the linked actor")
-    lib.eq(e.reason, reason, "exit reason")
+    lib.copy_of(e.reason, reason, "exit reason")
   end
   lib.no_leftovers()
 end)
@@ -127,7 +127,7 @@ lib.test("actor.start_spec: init raising gives nil, init_failed", function()
   a, err = actor.start_spec { init = function() error(boom) end, loop = counter }
   lib.eq(a, nil, "no actor")
   lib.eq(err.kind, "init_failed", "kind")
-  lib.ok(err.reason == boom, "the raised value")
+  lib.copy_of(err.reason, boom, "a copy of the raised value")
   lib.no_leftovers("the caller survived")
 end)
 

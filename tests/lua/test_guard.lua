@@ -63,7 +63,7 @@ for name, value in pairs(misbehaving) do
     local _, m = lib.spawn_monitored(function() error(value) end)
     local down = lib.down(m, 5000)
     lib.quiet()
-    lib.ok(rawequal(down.reason, value), "the reason is the value itself")
+    lib.copy_of(down.reason, value, "the reason is a copy of the value")
     ticks_after(ticks, 3)
     process.kill(ticker)
     lib.no_leftovers()

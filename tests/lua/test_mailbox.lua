@@ -117,24 +117,70 @@ lib.test("a blocked receive wakes for a later message", function()
   lib.no_leftovers()
 end)
 
-lib.test("messages are passed by reference", function()
+lib.test("messages are isolated: a table is copied when it is sent", function()
   local s = process.new_subject()
   local t = { 1, 2, 3 }
   send(s, t)
-  lib.ok(rawequal(receive(s), t), "same table (same process)")
-  -- Across processes: the child sends its table and gets it back.
+  t[1] = 0 -- the sender's change after sending is never seen
+  local got = lib.copy_of(receive(s), { 1, 2, 3 }, "a copy (same process)")
+  got[2] = 0
+  lib.eq(t[2], 2, "the receiver's change is not the sender's")
+  -- Across processes: the child changes its table after sending it.
   local result = process.new_subject()
   local _, theirs, m = start_owner(function(own)
     local mine = { "child" }
     send(s, mine)
-    send(result, rawequal(receive(own), mine))
+    mine[1] = "changed"
+    local back = receive(own)
+    send(result, { rawequal(back, mine), back[1] })
   end)
-  local got = receive(s, 1000)
-  lib.eq(got[1], "child", "content")
-  send(theirs, got)
-  lib.eq(receive(result, 1000), true, "the child got its own table back")
+  local got2 = receive(s, 1000)
+  lib.eq(got2[1], "child", "content as it was when sent")
+  send(theirs, got2)
+  local r = receive(result, 1000)
+  lib.eq(r[1], false, "the child gets a copy back, not its own table")
+  lib.eq(r[2], "child", "with the content sent")
   down(m)
   lib.no_leftovers()
+end)
+
+lib.test("isolation keeps shared sub-tables, cycles, metatables; handles "
+         .. "travel as themselves", function()
+  local s = process.new_subject()
+  local shared = { "shared" }
+  local mt = { __index = function() return "default" end }
+  local f = function() end
+  local t = setmetatable({ a = shared, b = shared, subject = s, fn = f,
+                           pid = self(), nested = { deeper = { 1 } } }, mt)
+  t.self = t
+  t[shared] = "keyed by a table"
+  send(s, t)
+  local r = receive(s)
+  lib.ok(not rawequal(r, t), "a copy")
+  lib.ok(rawequal(r.a, r.b) and not rawequal(r.a, shared),
+         "a shared sub-table is copied once")
+  lib.ok(rawequal(r.self, r), "a cycle stays a cycle")
+  lib.eq(getmetatable(r), mt, "the same metatable")
+  lib.eq(r.missing, "default", "which works on the copy")
+  lib.eq(r[r.a], "keyed by a table", "table keys are copied consistently")
+  lib.ok(rawequal(r.subject, s) and rawequal(r.fn, f) and r.pid == self(),
+         "handles and functions travel as themselves")
+  lib.eq(r.nested.deeper[1], 1, "nested tables")
+  -- Raw access only: a __pairs or __index on the message is never run.
+  local ran = false
+  local trap = setmetatable({ 1 }, { __pairs = function() ran = true end,
+                                     __index = function() ran = true end })
+  send(s, trap)
+  lib.eq(receive(s)[1], 1, "copied")
+  lib.eq(ran, false, "no metamethod ran while copying")
+  -- Deep nesting costs no C stack.
+  local deep = {}
+  local cur = deep
+  for _ = 1, 100000 do cur.n = {}; cur = cur.n end
+  send(s, deep)
+  local n, c = 0, receive(s)
+  while c.n do n = n + 1; c = c.n end
+  lib.eq(n, 100000, "100,000 levels")
 end)
 
 lib.test("any value but nil is a message", function()
@@ -257,7 +303,9 @@ lib.test("every kind of value arrives as it was sent, at the edges of the inline
   for _, v in ipairs(values) do process.send(s, v) end
   for i, v in ipairs(values) do
     local got = process.receive(s, 0)
-    lib.ok(rawequal(got, v) and math.type(got) == math.type(v),
+    if type(v) == "table" then got = lib.copy_of(got, v, "value " .. i) end
+    lib.ok((type(v) == "table" or rawequal(got, v))
+           and math.type(got) == math.type(v),
            "value " .. i .. " (" .. tostring(v) .. ") came back as "
            .. tostring(got))
   end

@@ -10,6 +10,9 @@ its own running (check with lib.no_leftovers()).
 Counting helpers follow luv's expect(): lib.counter() returns a function
 that counts its calls, and lib.expect_count(c, n) checks the exact count.
 
+lib.copy_of(actual, expected) checks that a table arrived as a copy
+(messages and reasons are isolated).
+
 Process helpers shared by many files: lib.quiet() (no crash reports unless
 ARBOR_TEST_VERBOSE is set), lib.spawn_monitored(fn), lib.down(m),
 lib.await_down(pid), lib.trapped_exit(), lib.trapping(fn),
@@ -34,6 +37,38 @@ function lib.eq(actual, expected, what)
     fail(string.format("%s: expected %s, got %s", what or "value",
                        show(expected), show(actual)))
   end
+end
+
+-- Messages and exit reasons are isolated (contract v2): a table arrives
+-- as a copy with the same contents and the same metatable.  Other values
+-- arrive as themselves.
+function lib.copy_of(actual, expected, what)
+  what = what or "value"
+  if type(expected) ~= "table" then
+    if not rawequal(actual, expected) then
+      fail(string.format("%s: expected %s, got %s", what, show(expected),
+                         show(actual)))
+    end
+    return actual
+  end
+  if type(actual) ~= "table" then fail(what .. ": not a table") end
+  if rawequal(actual, expected) then fail(what .. ": the same table, not a copy") end
+  if getmetatable(actual) ~= getmetatable(expected) then
+    fail(what .. ": the copy lost its metatable")
+  end
+  for k, v in next, expected do
+    local a = rawget(actual, k)
+    if type(v) == "table" then
+      if type(a) ~= "table" then fail(what .. ": field " .. tostring(k)) end
+    elseif not rawequal(a, v) then
+      fail(string.format("%s: field %s: expected %s, got %s", what,
+                         tostring(k), show(v), show(a)))
+    end
+  end
+  for k in next, actual do
+    if rawget(expected, k) == nil then fail(what .. ": extra field " .. tostring(k)) end
+  end
+  return actual
 end
 
 function lib.ok(cond, what)
