@@ -105,19 +105,14 @@ function Sup:start_child(child)
                   .. ", expected a subject"
   end
   local pid = process.subject_owner(subject)
-  if pid == self.pid then
-    -- A subject made by the start function itself belongs to the
-    -- supervisor: such a "child" could never be stopped or restarted
-    -- (stopping it would wait for the supervisor's own end).
-    return false, "start function returned a subject owned by the "
-                  .. "supervisor itself; make it in the child's process"
+  if pid ~= self.pid then
+    -- Start functions normally link (spawn_link, actor.start); linking
+    -- here as well means a plain spawn is supervised too.
+    if not process.link(pid) then
+      return false, "child process exited during start"
+    end
+    self.by_pid[pid] = child
   end
-  -- Start functions normally link (spawn_link, actor.start); linking
-  -- here as well means a plain spawn is supervised too.
-  if not process.link(pid) then
-    return false, "child process exited during start"
-  end
-  self.by_pid[pid] = child
   child.pid, child.subject, child.started_at = pid, subject, now()
   if child.spec.updater then
     local ok2, out = pcall(child.spec.updater, arg, subject)

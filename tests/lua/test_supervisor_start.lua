@@ -151,25 +151,6 @@ lib.test("a restarted child gets its old argument, later ones fresh values",
   lib.no_leftovers()
 end)
 
-lib.test("a start that returns a subject the supervisor owns is a failure",
-         function()
-  -- Such a child's process would be the supervisor itself: stopping it
-  -- would wait for the supervisor's own end (it once hung the host).
-  local sup, err = supervisor.start_spec {
-    max_frequency = 3, frequency_period = 5,
-    init = function(children)
-      return children:add(supervisor.worker(function()
-        return process.new_subject() -- made in the supervisor's process
-      end):id("self_owned"))
-    end,
-  }
-  lib.eq(sup, nil, "no supervisor")
-  lib.eq(err.kind, "init_failed", "kind")
-  lib.ok(tostring(err):find("owned by the supervisor itself", 1, true),
-         "names the cause: " .. tostring(err))
-  lib.no_leftovers()
-end)
-
 lib.test("a failing start shuts the started children down in reverse",
          function()
   local failures = {
