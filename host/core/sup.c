@@ -8,6 +8,10 @@
 ** fail for lack of memory.  `cursor` is the next step the executor must
 ** report; a status changes only when its step is reported.  The intensity
 ** window is a ring of max_restarts + 1 times, oldest at `win_head`.
+** Children are found by key through `index`, an array sorted by key
+** (keys only grow, so a new child is appended; a removed one leaves a
+** hole until holes outnumber children), so a step costs O(log n), not a
+** walk of the list: a 20,000-child plan stays linear.
 **
 ** OTP's rules, with gleam_otp's rest_for_one default: one child exit that
 ** restarts = one intensity event; bystanders are shut down newest first
@@ -36,6 +40,12 @@ typedef struct child_s {
 
 enum { MARK_OUT, MARK_START, MARK_DROP };
 
+/* An entry of the index by key; c is NULL for a removed child (a hole). */
+typedef struct slot_s {
+  uint32_t key;
+  child_t *c;
+} slot_t;
+
 /* What the current plan's START steps belong to (for start failures). */
 enum { CTX_NONE, CTX_INIT, CTX_MANUAL, CTX_RESTART };
 
@@ -51,6 +61,10 @@ struct arb_sup_s {
   size_t cursor;       /* next unreported step of plan */
   int ctx;
   arb_sup_plan_t plan;
+  slot_t *index;       /* children by key, ascending; see the header */
+  size_t index_len, index_cap, index_holes;
+  child_t *last_insert; /* where the next insert's walk may start, or NULL */
+  size_t last_insert_pos;
 };
 
 #define CHILD(p) arb_container_of(p, child_t, node)
@@ -73,13 +87,47 @@ static int valid_spec(const arb_sup_spec_t *sp) {
 
 static int busy(const arb_sup_t *s) { return s->cursor < s->plan.nsteps; }
 
-static child_t *find(const arb_sup_t *s, uint32_t key) {
-  arb_list_t *p;
-  if (key == 0) return NULL;
-  arb_list_each(p, &s->children) {
-    if (CHILD(p)->key == key) return CHILD(p);
+/* The index entry for key (a child's or a hole), or NULL. */
+static slot_t *index_slot(const arb_sup_t *s, uint32_t key) {
+  size_t lo = 0, hi = s->index_len;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (s->index[mid].key < key)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
-  return NULL;
+  return lo < s->index_len && s->index[lo].key == key ? &s->index[lo] : NULL;
+}
+
+static child_t *find(const arb_sup_t *s, uint32_t key) {
+  const slot_t *slot = key ? index_slot(s, key) : NULL;
+  return slot ? slot->c : NULL;
+}
+
+static void index_compact(arb_sup_t *s) {
+  size_t j = 0;
+  for (size_t i = 0; i < s->index_len; i++)
+    if (s->index[i].c) s->index[j++] = s->index[i];
+  s->index_len = j;
+  s->index_holes = 0;
+}
+
+/* Makes room for one more index entry.  Returns 0 or ARB_SUP_ENOMEM
+** (nothing changed). */
+static int index_reserve(arb_sup_t *s) {
+  if (s->index_len < s->index_cap) return 0;
+  if (s->index_holes > 0) {
+    index_compact(s);
+    return 0;
+  }
+  size_t cap = s->index_cap ? s->index_cap * 2 : 8;
+  slot_t *index = arb_realloc(s->index, s->index_cap * sizeof(*index),
+                              cap * sizeof(*index));
+  if (!index) return ARB_SUP_ENOMEM;
+  s->index = index;
+  s->index_cap = cap;
+  return 0;
 }
 
 static void info_of(const child_t *c, size_t index, arb_sup_info_t *out) {
@@ -93,6 +141,9 @@ static void info_of(const child_t *c, size_t index, arb_sup_info_t *out) {
 }
 
 static void unlink_child(arb_sup_t *s, child_t *c) {
+  index_slot(s, c->key)->c = NULL;
+  if (++s->index_holes * 2 > s->index_len) index_compact(s);
+  s->last_insert = NULL;
   arb_list_remove(&c->node);
   arb_free(c, sizeof(*c));
   s->n--;
@@ -234,6 +285,7 @@ void arb_sup_free(arb_sup_t *s) {
     unlink_child(s, CHILD(s->children.next));
   arb_free(s->win, s->win_cap * sizeof(*s->win));
   arb_free(s->steps, s->steps_cap * sizeof(*s->steps));
+  arb_free(s->index, s->index_cap * sizeof(*s->index));
   arb_free(s, sizeof(*s));
 }
 
@@ -282,6 +334,7 @@ int arb_sup_insert(arb_sup_t *s, size_t pos, const arb_sup_spec_t *spec,
     s->steps_cap = cap;
     s->plan.steps = steps;
   }
+  if (index_reserve(s) != 0) return ARB_SUP_ENOMEM;
   child_t *c = arb_calloc(1, sizeof(*c));
   if (!c) return ARB_SUP_ENOMEM;
   c->key = s->next_key++;
@@ -289,12 +342,28 @@ int arb_sup_insert(arb_sup_t *s, size_t pos, const arb_sup_spec_t *spec,
   c->restart = (unsigned char)spec->restart;
   c->kind = (unsigned char)spec->kind;
   c->status = c->after = ARB_SUP_STOPPED;
-  arb_list_t *at = &s->children; /* insert before `at` */
+  /* Insert before `at`, the child now at pos.  The walk to it starts at
+  ** the nearer end, or at the last child inserted when it is on the way
+  ** (a reload inserts its new children in ascending positions). */
+  arb_list_t *at = &s->children;
   if (pos < s->n) {
+    size_t i = 0;
     at = s->children.next;
-    while (pos-- > 0) at = at->next;
+    if (s->last_insert && s->last_insert_pos <= pos) {
+      at = &s->last_insert->node;
+      i = s->last_insert_pos;
+    }
+    if (s->n - pos < pos - i) {
+      at = &s->children;
+      for (i = s->n; i > pos; i--) at = at->prev;
+    }
+    for (; i < pos; i++) at = at->next;
   }
   arb_list_insert_tail(at, &c->node);
+  s->index[s->index_len].key = c->key;
+  s->index[s->index_len++].c = c;
+  s->last_insert = c;
+  s->last_insert_pos = pos;
   s->n++;
   if (key) *key = c->key;
   return 0;
@@ -392,9 +461,13 @@ int arb_sup_check(const arb_sup_t *s) {
     CHECK(c->status <= ARB_SUP_STOPPED && c->after <= ARB_SUP_STOPPED);
     for (q = p->next; q != &s->children; q = q->next)
       CHECK(CHILD(q)->key != c->key);
+    CHECK(find(s, c->key) == c);
     n++;
   }
   CHECK(n == s->n && s->steps_cap >= 2 * s->n);
+  CHECK(s->index_len <= s->index_cap && s->index_len - s->index_holes == n);
+  for (size_t i = 0; i < s->index_len; i++)
+    CHECK(i == 0 || s->index[i - 1].key < s->index[i].key);
   CHECK(s->ctx >= CTX_NONE && s->ctx <= CTX_RESTART);
   CHECK(s->plan.nsteps <= s->steps_cap && s->cursor <= s->plan.nsteps);
   CHECK(s->plan.nsteps == 0 || s->plan.steps == s->steps);
