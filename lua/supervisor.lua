@@ -157,8 +157,13 @@ function Sup:shutdown_child(child)
 end
 
 function Sup:drop_child(child)
-  table.remove(self.children, child.index)
   self.by_key[child.key] = nil
+  if self.dropped then
+    -- A batch (a reload's removals): the list is compacted once after it.
+    self.dropped[child] = true
+    return
+  end
+  table.remove(self.children, child.index)
   self:reindex()
 end
 
@@ -322,6 +327,51 @@ function Sup:management(op, id)
   return true
 end
 
+-- Puts a reload's added children in their places, stopped, in one pass
+-- over the new order (edit.ids): each goes right after the nearest earlier
+-- child this supervisor has (the new list's positions count children it
+-- no longer has, such as temporary ones that ended).  Returns the added
+-- children in start order, to be started in that order: each one's
+-- argument comes from the child before it.
+function Sup:place_added(edit)
+  if #edit.added == 0 then return {} end
+  local have, added = {}, {}
+  for _, child in ipairs(self.children) do have[child.id] = child end
+  for _, a in ipairs(edit.added) do added[a.id] = a end
+  local order, placed, fresh = {}, {}, {}
+  local old, next_old = self.children, 1
+  for _, id in ipairs(edit.ids) do
+    local child = have[id]
+    if child and not placed[child] then
+      -- Old children keep their relative order; any the new list does
+      -- not name come along in their places.
+      repeat
+        local c = old[next_old]
+        next_old = next_old + 1
+        if not placed[c] then
+          order[#order + 1] = c
+          placed[c] = true
+        end
+      until c == child
+    elseif child == nil and added[id] then
+      local a = added[id]
+      local new = { spec = a.spec, id = a.id }
+      order[#order + 1] = new
+      fresh[#fresh + 1] = new
+      -- Inserted at its final position: everything before it in the new
+      -- order is already in the engine.
+      new.key = self.engine:insert(#order, a.spec.restart_type, a.spec.kind)
+      self.by_key[new.key] = new
+    end
+  end
+  for i = next_old, #old do
+    if not placed[old[i]] then order[#order + 1] = old[i] end
+  end
+  self.children = order
+  self:reindex()
+  return fresh
+end
+
 -- Applies a reload's edit (arbor.diff) to this supervisor, in an order
 -- that keeps "never an old child beside its replacement": removals
 -- newest first, then restarts of changed children as the strategy says
@@ -348,11 +398,23 @@ function Sup:apply(edit, path)
     end
   end
   if edit.argument_changed then self.argument = edit.argument end
-  for i = #self.children, 1, -1 do
-    local child = self.children[i]
-    if edit.removed[child.id] then
-      self:run_plan(self.engine:remove(child.key))
+  if next(edit.removed) ~= nil then
+    -- Newest first; the list is compacted once, not once per child (a
+    -- reload that removes half of 20,000 children stays linear).
+    self.dropped = {}
+    for i = #self.children, 1, -1 do
+      local child = self.children[i]
+      if edit.removed[child.id] then
+        self:run_plan(self.engine:remove(child.key))
+      end
     end
+    local kept = {}
+    for _, child in ipairs(self.children) do
+      if not self.dropped[child] then kept[#kept + 1] = child end
+    end
+    self.dropped = nil
+    self.children = kept
+    self:reindex()
   end
   for _, child in ipairs(self.children) do
     local spec = edit.changed[child.id]
@@ -377,24 +439,9 @@ function Sup:apply(edit, path)
       end)
     end
   end
-  for _, a in ipairs(edit.added) do
-    -- The new list's position counts children this supervisor no longer
-    -- has (temporary ones that ended): insert after the nearest earlier
-    -- child that it does have.
-    local at = 1
-    for i = a.index - 1, 1, -1 do
-      local before = self:find(edit.ids[i])
-      if before then
-        at = before.index + 1
-        break
-      end
-    end
-    local key = self.engine:insert(at, a.spec.restart_type, a.spec.kind)
-    local child = { spec = a.spec, key = key, id = a.id }
-    table.insert(self.children, at, child)
-    self.by_key[key] = child
-    self:reindex()
+  for _, child in ipairs(self:place_added(edit)) do
     self.start_error = nil
+    local key = child.key
     local done, names = self:run_plan(self.engine:restart_child(key))
     note(names)
     if done.outcome == "fail" then
@@ -423,7 +470,10 @@ end
 function Sup:on_request(msg)
   local op, reply = msg.op, msg.reply
   if op == "apply" then
-    send(reply, self:apply(msg.edit, msg.path or ""))
+    -- An edit that cannot be applied is the reload's failure, never the
+    -- tree's: the supervisor answers with the error and goes on.
+    local ok, restarted = pcall(self.apply, self, msg.edit, msg.path or "")
+    send(reply, ok and { restarted = restarted } or { err = restarted })
   elseif op == "which_children" then
     send(reply, self:which_children())
   elseif op == "count_children" then
@@ -605,7 +655,9 @@ end
 -- Applies a reload's edit to a running supervisor; returns the paths of
 -- the children that were (re)started.
 function M.apply(sup, edit, path)
-  return sup_call(sup, { op = "apply", edit = edit, path = path })
+  local r = sup_call(sup, { op = "apply", edit = edit, path = path })
+  if r.err ~= nil then error(r.err, 0) end
+  return r.restarted
 end
 
 function M.stop(sup)

@@ -35,9 +35,16 @@ numbers.  The header is fixed-size for a given build: 4 + 1 + 1 + 6 + 3
 ]]
 local HEADER = 31 + 1
 
-local function code(f)
-  local ok, d = pcall(dump, f, true)
-  if not ok then return nil end
+-- A function's code never changes, so code(f) is worked out once per
+-- function and kept while the function lives (the old tree's functions
+-- are compared at every reload), and once per distinct dump during a
+-- reload: the closures one line makes for 20,000 children share one
+-- prototype, hence one dump.  by_dump is emptied by each M.tree, so it
+-- holds one reload's worth of code at most.
+local codes = setmetatable({}, { __mode = "k" })
+local by_dump = {}
+
+local function strip(d)
   local pos, out = HEADER + 1, { sub(d, 1, HEADER) }
   -- (Callers read size() into a local first: in `pos = pos + size()`
   -- the old pos would be read before size() moves it.)
@@ -88,6 +95,24 @@ local function code(f)
   end
   func()
   return table.concat(out)
+end
+
+local function code(f)
+  local c = codes[f]
+  if c == nil then
+    local ok, d = pcall(dump, f, true)
+    if ok then
+      c = by_dump[d]
+      if c == nil then
+        c = strip(d)
+        by_dump[d] = c
+      end
+    else
+      c = false -- a C function: no code to compare
+    end
+    codes[f] = c
+  end
+  return c or nil
 end
 
 M.code = code
@@ -174,7 +199,7 @@ M.tree(old, new) -> edit, for two resolved trees:
 A child whose position among the kept children changed is removed and
 added again: restart semantics depend on order.
 ]]
-function M.tree(old, new)
+local function tree(old, new)
   local edit = { removed = {}, changed = {}, added = {}, nested = {},
                  specs = new.specs, ids = new.ids }
   if not same_flags(flags_of(old.tree), flags_of(new.tree)) then
@@ -212,7 +237,7 @@ function M.tree(old, new)
       if argument_changed or not same_child(ospec, spec) then
         edit.changed[id] = spec
       elseif spec.tree then
-        local sub = M.tree(old.nested[oi], new.nested[i])
+        local sub = tree(old.nested[oi], new.nested[i])
         if not sub.empty then edit.nested[id] = sub end
       end
     end
@@ -223,15 +248,28 @@ function M.tree(old, new)
   return edit
 end
 
+function M.tree(old, new)
+  by_dump = {}
+  local edit = tree(old, new)
+  by_dump = {}
+  return edit
+end
+
+-- The ids edit adds, as a set.
+local function added_ids(edit)
+  local set = {}
+  for _, a in ipairs(edit.added) do set[a.id] = true end
+  return set
+end
+
 -- The children a strategy restarts when `changed` children change, in
 -- start order (a prediction for --dry-run; the apply step reports what
 -- really restarted).
 function M.predict_restarts(edit, strategy)
   local out, on = {}, false
+  local added = added_ids(edit)
   for _, id in ipairs(edit.ids) do
-    local added = false
-    for _, a in ipairs(edit.added) do if a.id == id then added = true end end
-    if not added then
+    if not added[id] then
       if edit.changed[id] ~= nil then
         if strategy == "one_for_all" then return M.kept_ids(edit) end
         if strategy == "rest_for_one" then on = true end
@@ -246,10 +284,9 @@ end
 
 function M.kept_ids(edit)
   local out = {}
+  local added = added_ids(edit)
   for _, id in ipairs(edit.ids) do
-    local added = false
-    for _, a in ipairs(edit.added) do if a.id == id then added = true end end
-    if not added then out[#out + 1] = id end
+    if not added[id] then out[#out + 1] = id end
   end
   return out
 end
@@ -282,12 +319,11 @@ function M.summarize(edit, strategy, path, acc, predict)
       acc.restarted[#acc.restarted + 1] = join(path, id)
     end
   end
-  for _, id in ipairs(edit.ids) do
+  for i, id in ipairs(edit.ids) do
     local sub = edit.nested[id]
     if sub then
-      local spec
-      for i, sid in ipairs(edit.ids) do if sid == id then spec = edit.specs[i] end end
-      M.summarize(sub, spec.tree.strategy, join(path, id), acc, predict)
+      M.summarize(sub, edit.specs[i].tree.strategy, join(path, id), acc,
+                  predict)
     end
   end
   return acc

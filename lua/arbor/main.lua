@@ -8,47 +8,34 @@ host's ordered shutdown, exit 0) or until the root exits (exit 1 after
 it gave up).  While serving it answers the control socket (status,
 reload, stop), SIGHUP and --watch with reloads:
 
-  1. load the script again, and the Lua modules it required from its
-     folder, in a fresh environment; take the new root spec;
-  2. resolve it: run every init, nested trees included (init only
-     declares), so an invalid tree fails here;
-  3. diff it against the running tree (arbor.diff);
-  4. apply the edit through the supervisors.
-A failure in 1 or 2 changes nothing: it prints `file:line: message` and
-the old tree goes on.
+  1. in a process of its own, the loader (arbor.reload): load the script
+     again in a fresh environment, take the new root spec, resolve it
+     (every init, nested trees included), diff it against the running
+     tree;
+  2. here, when the loader answers: apply the edit through the
+     supervisors.
+Main never runs the script's code itself while serving: it keeps
+answering status and stop while a loader works, gives each loader a
+deadline (ARBOR_RELOAD_TIMEOUT_MS, default 10 s) and kills it when that
+passes.  A failure in 1 changes nothing: it prints `file:line: message`
+(or what went wrong) and the old tree goes on.  Reloads are served one
+at a time, in the order they arrived.
 ]]
--- process, supervisor and arbor.diff are required when a script turns
--- out to be a service: an ordinary script starts without compiling them.
+-- process, supervisor, arbor.diff and arbor.reload are required when a
+-- script turns out to be a service: an ordinary script starts without
+-- compiling them.
 local core = require "arbor.core"
-local process, supervisor, diff
+local process, supervisor, diff, reload
 
-local EXIT = {}
+-- Private keys tag the messages main maps out of its selectors.
+local EXIT, LOADED, LOADER_DOWN = {}, {}, {}
+
+-- How long a loader may work before it is killed, unless
+-- ARBOR_RELOAD_TIMEOUT_MS says otherwise.
+local DEFAULT_RELOAD_TIMEOUT_MS = 10000
 
 local function script_dir(script)
   return script:match("^(.*)/[^/]*$") or "."
-end
-
--- Loads the script afresh: a new environment, and modules from the
--- script's folder loaded again in it (others come from package.loaded).
-local function load_fresh(script, args)
-  local dir = script_dir(script)
-  local env = setmetatable({}, { __index = _G })
-  local fresh = {}
-  local path = dir .. "/?.lua;" .. dir .. "/?/init.lua"
-  env.require = function(name)
-    if fresh[name] ~= nil then return fresh[name] end
-    local file = package.searchpath(name, path)
-    if file == nil then return require(name) end
-    local chunk, err = loadfile(file, "bt", env)
-    if chunk == nil then error(err, 0) end
-    local value = chunk(name, file)
-    if value == nil then value = true end
-    fresh[name] = value
-    return value
-  end
-  local chunk, err = loadfile(script, "bt", env)
-  if chunk == nil then error(err, 0) end
-  return chunk(table.unpack(args, 1, args.n))
 end
 
 local function say(line)
@@ -88,7 +75,8 @@ local function status_lines(sup, prefix, lines, now)
     end
     row = row .. "  restarts " .. c.restarts
     if c.last_reason ~= nil then
-      row = row .. "  last exit: " .. tostring(c.last_reason)
+      -- A crash reason is the user's value: never its bare __tostring.
+      row = row .. "  last exit: " .. reload.describe(c.last_reason)
     end
     if c.kind == "supervisor" then row = row .. "  (supervisor)" end
     lines[#lines + 1] = row
@@ -121,38 +109,38 @@ end
 -- reload
 -- ======================================================================
 
--- Returns exit code and text.  current is the resolved running tree.
-local function reload(state, dry_run)
-  local ok, new_tree = pcall(load_fresh, state.script, state.args)
-  if not ok then
-    return 1, "reload failed: " .. tostring(new_tree)
+local function reload_timeout()
+  local text = os.getenv("ARBOR_RELOAD_TIMEOUT_MS")
+  if text == nil or text == "" then return DEFAULT_RELOAD_TIMEOUT_MS end
+  local ms = math.tointeger(tonumber(text))
+  if ms == nil or ms <= 0 then
+    error("ARBOR_RELOAD_TIMEOUT_MS must be a whole number of milliseconds "
+          .. "> 0, got '" .. text .. "'", 0)
   end
-  if not supervisor.is_spec(new_tree) then
-    return 1, string.format("reload failed: %s: the script returned a %s, "
-                            .. "not a supervisor.spec value", state.script,
-                            type(new_tree))
-  end
-  local resolved
-  ok, resolved = pcall(supervisor.resolve, new_tree)
-  if not ok then
-    return 1, "reload failed: " .. tostring(resolved)
-  end
-  local edit = diff.tree(state.current, resolved)
-  local strategy = state.current.tree.strategy
-  if dry_run then
-    local acc = diff.summarize(edit, strategy, "", nil, true)
-    return 0, "reload plan: " .. diff.line(acc)
-  end
-  local acc = diff.summarize(edit, strategy, "", nil, false)
-  if not edit.empty then
-    local applied, restarted = pcall(supervisor.apply, state.root, edit, "")
+  return ms
+end
+
+local function answer(request, code, text)
+  if code == 0 then say(text) else complain(text) end
+  if request.conn then core.control_reply(request.conn, code, text) end
+end
+
+-- Applies the plan a loader made (a dry run only prints it).  Returns exit
+-- code and text.
+local function apply_plan(state, plan, dry_run)
+  if dry_run then return 0, "reload plan: " .. diff.line(plan.prediction) end
+  local acc = plan.summary
+  if not plan.edit.empty then
+    local applied, restarted = pcall(supervisor.apply, state.root, plan.edit,
+                                     "")
     if not applied then
-      return 1, "reload failed while applying: " .. tostring(restarted)
+      return 1, "reload failed while applying: "
+                .. reload.describe(restarted)
     end
     acc.restarted = restarted
   end
-  state.current = resolved
-  state.tree = new_tree
+  state.current = plan.resolved
+  state.tree = plan.tree
   return 0, "reload: " .. diff.line(acc)
 end
 
@@ -161,6 +149,8 @@ end
 local function serve(tree, script, args)
   process = require "process"
   diff = require "arbor.diff"
+  reload = require "arbor.reload"
+  local timeout = reload_timeout()
   -- The control socket first: a second host on the same socket is
   -- refused before it starts anything.
   local control = process.new_subject()
@@ -176,25 +166,97 @@ local function serve(tree, script, args)
   local state = { script = script, args = args, current = current,
                   tree = tree, root = root }
   local started_at = core.now()
-  local sel = process.new_selector()
+  local function on_exit(e) return { [EXIT] = e } end
+  local idle = process.new_selector()
     :selecting(control)
-    :selecting_trapped_exits(function(e) return { [EXIT] = e } end)
+    :selecting_trapped_exits(on_exit)
+  local pending = {} -- reload requests not started yet, oldest first
+  local loading      -- the loader at work (arbor.reload's start, and more)
+
+  local function start_next()
+    if loading or #pending == 0 then return end
+    local request = table.remove(pending, 1)
+    if not request.dry_run then notify.reloading("reloading " .. script) end
+    loading = reload.start(state.current, script, args, request.dry_run)
+    loading.request = request
+    loading.deadline = core.now() + timeout
+    loading.selector = process.new_selector()
+      :selecting(control)
+      :selecting_trapped_exits(on_exit)
+      :selecting(loading.reply, function(m) return { [LOADED] = m } end)
+      :selecting_process_down(loading.monitor,
+                              function(d) return { [LOADER_DOWN] = d } end)
+  end
+
+  -- The loader is done (answered, ended, or overdue): forget it, answer
+  -- its request, start the next one.
+  local function finish(code, text)
+    process.demonitor(loading.monitor)
+    local request = loading.request
+    loading = nil
+    if not request.dry_run then notify.ready(text) end
+    answer(request, code, text)
+    start_next()
+  end
+
+  -- Main is leaving: no loader outlives it, no request goes unanswered.
+  local function leave()
+    if loading then
+      process.kill(loading.pid)
+      process.demonitor(loading.monitor)
+      pending[#pending + 1] = loading.request
+      loading = nil
+    end
+    for _, request in ipairs(pending) do
+      if request.conn then
+        core.control_reply(request.conn, 1, "the host is shutting down")
+      end
+    end
+  end
+
   while true do
-    local msg = process.select(sel)
-    if msg[EXIT] then
+    local msg
+    if loading then
+      local left = loading.deadline - core.now()
+      if left > 0 then msg = process.select(loading.selector, left) end
+      if msg == nil then
+        process.kill(loading.pid)
+        finish(1, string.format(
+          "reload failed: %s: loading did not finish within %d ms (an "
+          .. "endless loop, or a wait, at load time or in an init?); the "
+          .. "old tree goes on", script, timeout))
+      end
+    else
+      msg = process.select(idle)
+    end
+    if msg == nil then
+      -- (the overdue loader, handled above)
+    elseif msg[EXIT] then
       local e = msg[EXIT]
       if e.pid == root_pid then
+        leave()
         if e.reason == "normal" then return end
-        error("root supervisor exited: " .. tostring(e.reason), 0)
+        error("root supervisor exited: " .. reload.describe(e.reason), 0)
       end
       -- The host's ordered shutdown asks main to stop last.
-      if e.reason == "shutdown" then return end
+      if e.reason == "shutdown" then
+        leave()
+        return
+      end
+    elseif msg[LOADED] then
+      local result = msg[LOADED]
+      if result.err then
+        finish(1, "reload failed: " .. result.err)
+      else
+        finish(apply_plan(state, result.plan, loading.request.dry_run))
+      end
+    elseif msg[LOADER_DOWN] then
+      finish(1, "reload failed: " .. script .. ": the loading process "
+                .. "ended before it answered: "
+                .. reload.describe(msg[LOADER_DOWN].reason))
     elseif msg.cmd == "reload" then
-      if not msg.dry_run then notify.reloading("reloading " .. script) end
-      local code, text = reload(state, msg.dry_run)
-      if not msg.dry_run then notify.ready(text) end
-      if code == 0 then say(text) else complain(text) end
-      if msg.conn then core.control_reply(msg.conn, code, text) end
+      pending[#pending + 1] = { dry_run = msg.dry_run, conn = msg.conn }
+      start_next()
     elseif msg.cmd == "status" then
       local ok, text = pcall(status, root, state.tree, started_at)
       if msg.conn then

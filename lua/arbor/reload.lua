@@ -1,0 +1,170 @@
+--[[
+arbor.reload: what a reload works out before anything changes, and the
+process that works it out.
+
+plan(current, script, args, source, dry_run) is the whole decision,
+in order: load the script again in a fresh environment (with the Lua
+modules it requires from its folder, loaded again too), check that it
+returned a supervisor.spec value, resolve it (every init, nested trees
+included), and diff it against `current`, the running tree resolved
+(arbor.diff).  It starts nothing and changes nothing; any failure
+raises.  `source`, when given, is the script's text instead of the file
+(the fuzz target feeds it that way).
+
+start(...) runs plan in a process of its own, the loader.  Whatever the
+script does while it loads -- raise a value whose __tostring raises,
+yields or loops, call os.exit, loop forever, wait forever in an init --
+ends at worst that process: the main process keeps serving its control
+socket, gives the loader a deadline and kills it when it passes.  The
+loader answers with one message: {plan = ...} or {err = text}, where text
+is a one-line string made without trusting the error value.
+
+Depends on process, arbor.core, arbor.spec and arbor.diff; never on the
+main process's state (it is handed what it needs).
+]]
+local process = require "process"
+local core = require "arbor.core"
+local spec = require "arbor.spec"
+local diff = require "arbor.diff"
+
+local M = {}
+
+-- Error texts longer than this are cut: a reload's answer is one line.
+local MAX_TEXT = 4000
+
+--[[
+M.describe(v) -> string: a one-line description of an error value
+nobody vouches for.  Strings are themselves; anything else goes through
+core.describe, which never lets a __tostring that raises, yields, loops
+or returns a non-string through (it gives "(error object is a <type>
+value)" then).  Long texts are cut.
+]]
+function M.describe(v)
+  local text
+  if type(v) == "string" then
+    text = v
+  else
+    local ok, t = pcall(core.describe, v)
+    text = ok and type(t) == "string" and t
+           or "(error object is a " .. type(v) .. " value)"
+  end
+  if #text > MAX_TEXT then
+    text = text:sub(1, MAX_TEXT) .. string.format(" ... (%d more bytes)",
+                                                  #text - MAX_TEXT)
+  end
+  return text
+end
+
+local function script_dir(script)
+  return script:match("^(.*)/[^/]*$") or "."
+end
+
+M.script_dir = script_dir
+
+--[[
+The fresh environment.  Globals come from _G; `require` loads modules
+from the script's folder afresh (once per load) and takes the others
+from package.loaded.  `os` is a copy whose exit refuses inside the
+loader: a script that calls os.exit while it loads must not end the
+host.  Functions the script defines keep this environment after the
+load; called from any other process (a child started from them), os.exit
+is Lua's own again.
+]]
+local function fresh_env(dir)
+  local env = setmetatable({}, { __index = _G })
+  local loader = process.self()
+  local real_exit = os.exit
+  local safe_os = setmetatable({
+    exit = function(...)
+      if process.self() == loader then
+        error("os.exit called while loading the script (a reload never "
+              .. "ends the host)", 2)
+      end
+      return real_exit(...)
+    end,
+  }, { __index = os })
+  env.os = safe_os
+  local fresh = {}
+  local path = dir .. "/?.lua;" .. dir .. "/?/init.lua"
+  env.require = function(name)
+    if name == "os" then return safe_os end
+    if fresh[name] ~= nil then return fresh[name] end
+    local file = type(name) == "string" and package.searchpath(name, path)
+    if not file then return require(name) end
+    local chunk, err = loadfile(file, "bt", env)
+    if chunk == nil then error(err, 0) end
+    local value = chunk(name, file)
+    if value == nil then value = true end
+    fresh[name] = value
+    return value
+  end
+  return env
+end
+
+-- Loads the script (or source, its text) in a fresh environment and runs
+-- it with the script's arguments; returns what it returned.
+local function load_fresh(script, args, source)
+  local env = fresh_env(script_dir(script))
+  local chunk, err
+  if source ~= nil then
+    chunk, err = load(source, "@" .. script, "bt", env)
+  else
+    chunk, err = loadfile(script, "bt", env)
+  end
+  if chunk == nil then error(err, 0) end
+  return chunk(table.unpack(args, 1, args.n))
+end
+
+--[[
+M.plan(current, script, args, source, dry_run) -> plan (source and dry_run
+may be nil):
+  { tree = the new root spec, resolved = it resolved,
+    edit = arbor.diff's edit from current to resolved,
+    summary = diff.summarize of it (restarted left empty: the apply step
+      says what really restarted),
+    prediction = the same with restarts predicted (dry runs only) }
+Raises on a script that cannot load, raises while loading, returns
+anything but a supervisor.spec value, or declares an invalid tree.
+]]
+function M.plan(current, script, args, source, dry_run)
+  local tree = load_fresh(script, args, source)
+  if not spec.is_spec(tree) then
+    error(string.format("%s: the script returned a %s, not a "
+                        .. "supervisor.spec value", script, type(tree)), 0)
+  end
+  local resolved = spec.resolve(tree)
+  local edit = diff.tree(current, resolved)
+  local strategy = current.tree.strategy
+  local out = { tree = tree, resolved = resolved, edit = edit,
+                summary = diff.summarize(edit, strategy, "", nil, false) }
+  if dry_run then
+    out.prediction = diff.summarize(edit, strategy, "", nil, true)
+  end
+  return out
+end
+
+-- The loader's body: one answer to reply, whatever happens.
+local function loader(reply, current, script, args, dry_run)
+  local ok, result = pcall(M.plan, current, script, args, nil, dry_run)
+  if ok then
+    process.send(reply, { plan = result })
+    return
+  end
+  local described, text = pcall(M.describe, result)
+  process.send(reply, { err = described and text
+                              or "(the error could not be described)" })
+end
+
+--[[
+M.start(current, script, args, dry_run) -> loading: spawns the loader,
+unlinked (its end is never the caller's) and monitored.  The caller
+selects on loading.reply (the answer) and loading.monitor (a DOWN: the
+loader ended without answering), and kills loading.pid when it gives up.
+]]
+function M.start(current, script, args, dry_run)
+  local reply = process.new_subject()
+  local pid = process.spawn(loader, reply, current, script, args, dry_run)
+  return { pid = pid, reply = reply, monitor = process.monitor(pid) }
+end
+
+return M

@@ -1,0 +1,3 @@
+-- Kills the process that loads it.
+local process = require "process"
+process.kill(process.self())

@@ -1,0 +1,2 @@
+-- Calls os.exit while it loads.
+os.exit(3)

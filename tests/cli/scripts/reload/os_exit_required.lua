@@ -1,0 +1,2 @@
+-- Reaches os.exit through require "os".
+require("os").exit(true)
