@@ -10,8 +10,10 @@ edits for nested trees.
 "Changed" is decided from code and values, never from object identity,
 so reloading an unchanged file changes nothing:
 - functions are equal when their stripped bytecode is equal (line
-  numbers and local names do not count) and their upvalues are equal,
-  except _ENV (each load has its own environment);
+  numbers, local names and where their upvalues sit in the function
+  that made them do not count) and their upvalues are equal by value,
+  in their own order, except _ENV (each load has its own environment):
+  adding, removing or moving a sibling never changes a function;
 - tables are equal when their contents and metatables are equal (cycles
   are handled by assuming equality while comparing a pair);
 - anything else (userdata such as subjects and pids, threads) is equal
@@ -62,7 +64,7 @@ local function strip(d)
     local n = size()
     if n > 0 then pos = pos + n - 1 end
   end
-  local function func()
+  local function func(top)
     local from = pos
     string_()            -- source (empty when stripped)
     keep(from)
@@ -81,10 +83,21 @@ local function strip(d)
       end
     end
     n = size()                                -- upvalues
-    pos = pos + 3 * n
+    if top then
+      -- The compared function's own upvalue descriptors name slots of
+      -- the function that made it (instack, index, kind), which shift
+      -- when a sibling is added, removed or moved: dropped here, the
+      -- upvalues are compared by value instead (same_function).  Nested
+      -- functions' descriptors name slots of this function: kept.
+      keep(from)
+      pos = pos + 3 * n
+      from = pos
+    else
+      pos = pos + 3 * n
+    end
     local nested = size()
     keep(from)
-    for _ = 1, nested do func() end
+    for _ = 1, nested do func(false) end
     from = pos
     n = size()              -- lineinfo (one byte each; empty when stripped)
     pos = pos + n
@@ -93,7 +106,7 @@ local function strip(d)
     for _ = 1, size() do string_() end        -- upvalue names
     keep(from)
   end
-  func()
+  func(true)
   return table.concat(out)
 end
 

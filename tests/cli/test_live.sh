@@ -408,5 +408,33 @@ if serve "$(tree one_for_one ':add(w("a", 1)):add(w("b", 1))')"; then
 fi
 case_end
 
+new_case "an inline child keeps its pid when an inline sibling is removed"
+# The start functions are written inline in init: their upvalues (say,
+# process) sit in init's upvalue list by first use, which the removal
+# renumbers.  Only what a function reaches decides "changed".
+inline_child() { # inline_child ID [FIRST]: a worker written inline; FIRST
+  # is its first line (what it names first orders init's upvalues).
+  printf ':add(supervisor.worker(function()
+      %s
+      local ready = process.new_subject()
+      process.spawn_link(function()
+        say("start", "%s")
+        process.send(ready, process.new_subject())
+        process.sleep_forever()
+      end)
+      return process.receive(ready, 2000)
+    end):id("%s"))' "${2:-}" "$1" "$1"
+}
+if serve "$(tree one_for_one "$(inline_child a 'local _ = say')$(inline_child b)")"; then
+  snap before
+  save "$d/tree.lua" "$(tree one_for_one "$(inline_child b)")"
+  reload_ok "reload: removed a"
+  snap after
+  ids_are b
+  same_pids b
+  stop_host
+fi
+case_end
+
 [ "$failed" = 0 ] && echo "all $count cases passed"
 exit "$failed"

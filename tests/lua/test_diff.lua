@@ -407,4 +407,50 @@ function()
                          .. table.concat(problems, "; "))
 end)
 
+-- Children declared inline: their start functions' upvalues sit in init's
+-- upvalue list in order of first use, so removing, adding or moving a
+-- sibling renumbers them.  Only what a function reaches counts.
+local function inline_src(children)
+  local lines = { 'local process = require "process"',
+                  'local supervisor = require "supervisor"',
+                  'local tag, limit = "t", 3',
+                  'return supervisor.spec { init = function(c)' }
+  local bodies = {
+    a = 'c:add(supervisor.worker(function() return process.self(), limit end):id("a"))',
+    b = 'c:add(supervisor.worker(function() return tag, process end):id("b"))',
+    c = 'c:add(supervisor.worker(function() local l = limit; return function() return l, tag end end):id("c"))',
+    d = 'c:add(supervisor.worker(function() return supervisor, tag end):id("d"))',
+  }
+  for _, id in ipairs(children) do lines[#lines + 1] = bodies[id] end
+  lines[#lines + 1] = 'return c end }'
+  return table.concat(lines, "\n")
+end
+
+lib.test("tree: inline siblings added, removed or moved change nothing else",
+         function()
+  local function edit(old, new)
+    return diff.tree(supervisor.resolve(run(inline_src(old))),
+                     supervisor.resolve(run(inline_src(new))))
+  end
+  local cases = {
+    { { "a", "b", "c", "d" }, { "b", "c", "d" } },
+    { { "a", "b", "c", "d" }, { "a", "c", "d" } },
+    { { "b", "c" }, { "d", "a", "b", "c" } },
+    { { "a", "b", "c", "d" }, { "a", "b", "d", "c" } },
+    { { "d", "c", "b", "a" }, { "c", "a" } },
+  }
+  for _, case in ipairs(cases) do
+    local e = edit(case[1], case[2])
+    local what = table.concat(case[1], ",") .. " -> " .. table.concat(case[2], ",")
+    lib.ok(next(e.changed) == nil, what .. ": nothing changed, got "
+                                   .. table.concat(keys(e.changed), ","))
+  end
+  -- A real change among shifted siblings is still seen.
+  local old = supervisor.resolve(run(inline_src { "a", "b", "c" }))
+  local src = inline_src { "b", "c" }:gsub('local tag, limit = "t", 3',
+                                           'local tag, limit = "t", 4')
+  local e = diff.tree(old, supervisor.resolve(run(src)))
+  lib.eq(table.concat(keys(e.changed), ","), "c", "c reaches limit")
+end)
+
 lib.no_leftovers("test_diff")
