@@ -74,9 +74,16 @@ end
 local Sup = {}
 Sup.__index = Sup
 
+-- A report is a logger event: the text block, and as fields the
+-- supervisor's name and, for a child's exit, the child's id, pid, reason
+-- and the restart count (self.event, set by on_exit).
 function Sup:report(lines)
+  local ev = self.event or {}
   report(string.format("=SUPERVISOR REPORT==== %s %s\n  %s\n", self.name,
-                       tostring(self.pid), table.concat(lines, "\n  ")))
+                       tostring(self.pid), table.concat(lines, "\n  ")),
+         { kind = "supervisor", supervisor = self.name, child = ev.child,
+           child_pid = ev.child_pid, reason = ev.reason,
+           restarts = ev.restarts })
 end
 
 -- The argument child k starts with: what the child before it returned,
@@ -203,6 +210,7 @@ end
 function Sup:finish_plan(plan, started, why)
   local outcome = plan.outcome
   local quiet = core.quiet()
+  if self.event then self.event.restarts = plan.restarts end
   if outcome == "retry" then
     if not quiet then
       local e = self.start_error
@@ -265,7 +273,10 @@ function Sup:on_exit(e)
   end
   self.report_none = cls == "abnormal"
   local done, started = self:run_plan(plan)
+  self.event = { child = child_label(child), child_pid = tostring(e.pid),
+                 reason = e.reason }
   self:finish_plan(done, started, why)
+  self.event = nil
 end
 
 function Sup:on_retry(key)
@@ -372,15 +383,20 @@ function Sup:place_added(edit)
   return fresh
 end
 
--- Applies a reload's edit (arbor.diff) to this supervisor, in an order
--- that keeps "never an old child beside its replacement": removals
--- newest first, then restarts of changed children as the strategy says
--- (a child already restarted by an earlier one's restart is not
--- restarted twice), then additions in their new positions, then edits
--- of nested trees, forwarded to those supervisors.  Returns the ids that
--- were (re)started, by path.
+-- Applies a reload's edit (arbor.diff) to this supervisor, by the rules
+-- arbor.diff.predict states (a dry run's plan is that prediction), in an
+-- order that keeps "never an old child beside its replacement": flags;
+-- removals, newest first; every kept child takes its new spec (so any
+-- later start, a nested tree's included, runs the file now in force);
+-- restarts of changed children as the strategy says (a child an earlier
+-- restart of this reload already started or dropped is not touched
+-- again); additions in their new positions; then edits of nested trees
+-- that this reload did not restart, forwarded to those supervisors.
+-- Returns { restarted = paths, removed = paths of temporary children a
+-- restart dropped, failed = {{path =, reason = text}, ...}: children that
+-- did not start }, nested trees included.
 function Sup:apply(edit, path)
-  local restarted = {}
+  local out = { restarted = {}, removed = {}, failed = {} }
   local function label(id)
     return path == "" and tostring(id) or path .. "/" .. tostring(id)
   end
@@ -416,55 +432,79 @@ function Sup:apply(edit, path)
     self.children = kept
     self:reindex()
   end
+  local spec_of = {}
+  for i, id in ipairs(edit.ids) do spec_of[id] = edit.specs[i] end
   for _, child in ipairs(self.children) do
-    local spec = edit.changed[child.id]
-    if spec then
-      child.spec = spec
-      self.engine:update(child.key, spec.restart_type, spec.kind)
+    local new = spec_of[child.id]
+    if new then
+      if edit.changed[child.id] ~= nil then
+        self.engine:update(child.key, new.restart_type, new.kind)
+      end
+      child.spec = new
     end
   end
-  -- Names of the children a plan really started, to report and to skip.
-  local started = {}
-  local function note(names)
-    for _, name in ipairs(names) do started[name] = true end
+  -- What this reload did to each child: "restarted" or "dropped".
+  local handled = {}
+  local function failed(child)
+    local e = self.start_error
+    if e then
+      out.failed[#out.failed + 1] = { path = label(e.child.id),
+                                      reason = describe(e.reason) }
+    end
   end
-  for _, child in ipairs(self.children) do
-    if edit.changed[child.id] ~= nil and not started[child_label(child)] then
+  -- (A copy: a restart may drop temporary children from the list.)
+  local before = table.move(self.children, 1, #self.children, 1, {})
+  for _, child in ipairs(before) do
+    if edit.changed[child.id] ~= nil and handled[child] == nil
+       and self.by_key[child.key] == child then
       self.start_error = nil
-      local done, names = self:run_plan(self.engine:changed(child.key))
-      note(names)
+      local plan = self.engine:changed(child.key)
+      -- The plan's steps say which children it starts and drops (read
+      -- before it runs: a failed start replaces it).
+      for _, step in ipairs(plan) do
+        local c = self.by_key[step.key]
+        if c and step.op == "drop" then handled[c] = "dropped"
+        elseif c and step.op == "start" then handled[c] = "restarted" end
+      end
+      local done, names = self:run_plan(plan)
+      failed(child)
       -- A child that fails to start is handled like any failed restart.
       self:finish_plan(done, names, function()
         return "reload: child " .. child_label(child) .. " changed"
       end)
     end
   end
+  for _, child in ipairs(before) do
+    if handled[child] == "restarted" then
+      out.restarted[#out.restarted + 1] = label(child.id)
+    elseif handled[child] == "dropped" then
+      out.removed[#out.removed + 1] = label(child.id)
+    end
+  end
   for _, child in ipairs(self:place_added(edit)) do
     self.start_error = nil
-    local key = child.key
-    local done, names = self:run_plan(self.engine:restart_child(key))
-    note(names)
+    local done = self:run_plan(self.engine:restart_child(child.key))
     if done.outcome == "fail" then
+      failed(child)
       self:report { string.format("reload: added child %s failed to start: %s",
                                   child_label(child),
                                   describe(self.start_error.reason)) }
     end
   end
   for _, child in ipairs(self.children) do
-    if started[child_label(child)] then
-      restarted[#restarted + 1] = label(child.id)
-    end
-  end
-  for _, child in ipairs(self.children) do
     local sub = edit.nested[child.id]
-    if sub and child.subject and child.pid then
+    -- A nested tree this reload restarted already runs its new spec; one
+    -- that is not running starts from it when it starts.
+    if sub and handled[child] == nil and child.subject and child.pid then
       local ok, more = pcall(M.apply, child.subject, sub, label(child.id))
       if ok then
-        for _, name in ipairs(more) do restarted[#restarted + 1] = name end
+        for _, k in ipairs { "restarted", "removed", "failed" } do
+          table.move(more[k], 1, #more[k], #out[k] + 1, out[k])
+        end
       end
     end
   end
-  return restarted
+  return out
 end
 
 function Sup:on_request(msg)
@@ -472,8 +512,8 @@ function Sup:on_request(msg)
   if op == "apply" then
     -- An edit that cannot be applied is the reload's failure, never the
     -- tree's: the supervisor answers with the error and goes on.
-    local ok, restarted = pcall(self.apply, self, msg.edit, msg.path or "")
-    send(reply, ok and { restarted = restarted } or { err = restarted })
+    local ok, outcome = pcall(self.apply, self, msg.edit, msg.path or "")
+    send(reply, ok and { outcome = outcome } or { err = outcome })
   elseif op == "which_children" then
     send(reply, self:which_children())
   elseif op == "count_children" then
@@ -652,12 +692,12 @@ function M.restart_child(sup, id)
   return r.value
 end
 
--- Applies a reload's edit to a running supervisor; returns the paths of
--- the children that were (re)started.
+-- Applies a reload's edit to a running supervisor; returns what it did
+-- (Sup:apply): { restarted = paths, removed = paths, failed = list }.
 function M.apply(sup, edit, path)
   local r = sup_call(sup, { op = "apply", edit = edit, path = path })
   if r.err ~= nil then error(r.err, 0) end
-  return r.restarted
+  return r.outcome
 end
 
 function M.stop(sup)

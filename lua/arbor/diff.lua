@@ -275,24 +275,78 @@ local function added_ids(edit)
   return set
 end
 
--- The children a strategy restarts when `changed` children change, in
--- start order (a prediction for --dry-run; the apply step reports what
--- really restarted).
-function M.predict_restarts(edit, strategy)
-  local out, on = {}, false
+--[[
+M.predict(edit, strategy, live) -> restarted, dropped, handled: what
+applying edit to one running supervisor does, by the rules Sup:apply and
+the restart engine follow (docs/reference.md, "Live editing"):
+- removed children are stopped and dropped first;
+- then each changed child, in order, that runs and that no earlier
+  restart of this reload already took care of, restarts as the strategy
+  says -- the new strategy when the same save changes it: itself, those
+  after it (rest_for_one) or all (one_for_all); a temporary child in the
+  set other than itself is stopped and dropped (OTP), by its new restart
+  type; every other member starts again, stopped ones too;
+- a changed child that is not running is not started: its new spec is
+  the one its next start uses;
+- added children start in their places: listed as added, never as
+  restarted.
+live is the running supervisor: { ids = its children in order, status =
+{[id] = "running" | "stopped" | "restarting"} }, or true for "every kept
+child runs".  Returns the restarted and dropped ids in children order,
+and handled: {[id] = "restarted" | "dropped"}.
+]]
+function M.predict(edit, strategy, live)
+  strategy = edit.flags and edit.flags.strategy or strategy
   local added = added_ids(edit)
-  for _, id in ipairs(edit.ids) do
-    if not added[id] then
-      if edit.changed[id] ~= nil then
-        if strategy == "one_for_all" then return M.kept_ids(edit) end
-        if strategy == "rest_for_one" then on = true end
-        out[#out + 1] = id
-      elseif on then
-        out[#out + 1] = id
+  local spec_of = {}
+  for i, id in ipairs(edit.ids) do spec_of[id] = edit.specs[i] end
+  local list, status = {}, {}
+  if live == true or live == nil then
+    for _, id in ipairs(edit.ids) do
+      if not added[id] then
+        list[#list + 1] = id
+        status[id] = "running"
+      end
+    end
+  else
+    for _, id in ipairs(live.ids) do
+      -- (A child the file no longer has, yet not removed, cannot be:
+      -- the diff removes every id the new file lacks.)
+      if not edit.removed[id] and spec_of[id] then
+        list[#list + 1] = id
+        status[id] = live.status[id]
       end
     end
   end
-  return out
+  local handled = {}
+  for i, id in ipairs(list) do
+    if edit.changed[id] ~= nil and not handled[id]
+       and status[id] == "running" then
+      for j, member in ipairs(list) do
+        if not (handled[member] == "dropped")
+           and (j == i or strategy == "one_for_all"
+                or (strategy == "rest_for_one" and j > i)) then
+          if member ~= id and spec_of[member].restart_type == "temporary" then
+            handled[member] = "dropped"
+          else
+            handled[member] = "restarted"
+          end
+        end
+      end
+    end
+  end
+  local restarted, dropped = {}, {}
+  for _, id in ipairs(list) do
+    if handled[id] == "restarted" then restarted[#restarted + 1] = id end
+    if handled[id] == "dropped" then dropped[#dropped + 1] = id end
+  end
+  return restarted, dropped, handled, status
+end
+
+-- The children a strategy restarts when `changed` children change, in
+-- start order, every kept child running.
+function M.predict_restarts(edit, strategy)
+  return (M.predict(edit, strategy, true))
 end
 
 function M.kept_ids(edit)
@@ -309,11 +363,19 @@ local function join(path, id)
   return path .. "/" .. tostring(id)
 end
 
--- Flattens an edit into lists of ids (paths like "sessions/worker-2").
--- With predict, restarted children are predicted from the strategies.
+--[[
+M.summarize(edit, strategy, path, acc, predict) flattens an edit into
+lists of paths (like "sessions/worker-2"): changed, added, removed and
+flags from the diff.  With predict (true, or the running tree as
+reload.live gives it: { ids, status, nested = {[id] = live} }), restarts
+are predicted too (M.predict): restarted, and the temporary children a
+restart drops, listed as removed.  Nested trees are predicted only where
+the reload reaches them: running, and neither restarted nor dropped by
+it (a restarted nested tree starts from its new spec as a whole).
+]]
 function M.summarize(edit, strategy, path, acc, predict)
   acc = acc or { changed = {}, added = {}, removed = {}, restarted = {},
-                 flags = {} }
+                 flags = {}, failed = {} }
   path = path or ""
   if edit.flags then acc.flags[#acc.flags + 1] = path == "" and "root" or path end
   local ids = {}
@@ -326,23 +388,34 @@ function M.summarize(edit, strategy, path, acc, predict)
     end
   end
   for _, a in ipairs(edit.added) do acc.added[#acc.added + 1] = join(path, a.id) end
+  local handled, status = {}, {}
   if predict then
-    local s = edit.flags and edit.flags.strategy or strategy
-    for _, id in ipairs(M.predict_restarts(edit, s)) do
+    local restarted, dropped
+    restarted, dropped, handled, status = M.predict(edit, strategy, predict)
+    for _, id in ipairs(restarted) do
       acc.restarted[#acc.restarted + 1] = join(path, id)
+    end
+    for _, id in ipairs(dropped) do
+      acc.removed[#acc.removed + 1] = join(path, id)
     end
   end
   for i, id in ipairs(edit.ids) do
     local sub = edit.nested[id]
     if sub then
+      local inner = false
+      if predict and handled[id] == nil and status[id] == "running" then
+        inner = predict == true
+                or (predict.nested and predict.nested[id]) or false
+      end
       M.summarize(sub, edit.specs[i].tree.strategy, join(path, id), acc,
-                  predict)
+                  inner)
     end
   end
   return acc
 end
 
--- One line: "changed a, b; added c; removed d; restarted a, b, e".
+-- One line: "changed a, b; added c; removed d; restarted a, b, e;
+-- failed to start c: reason".
 function M.line(acc)
   local parts = {}
   local function part(label, list)
@@ -351,8 +424,13 @@ function M.line(acc)
   part("flags of", acc.flags)
   part("changed", acc.changed)
   part("added", acc.added)
-  part("removed", acc.removed)
+  -- Removed children come from the diff and from restarts (temporary
+  -- ones dropped): sorted, so a plan and its outcome read the same.
+  local removed = table.move(acc.removed, 1, #acc.removed, 1, {})
+  table.sort(removed)
+  part("removed", removed)
   part("restarted", acc.restarted)
+  part("failed to start", acc.failed or {})
   if #parts == 0 then return "no changes" end
   return table.concat(parts, "; ")
 end

@@ -121,7 +121,9 @@ local function reload_timeout()
 end
 
 local function answer(request, code, text)
-  if code == 0 then say(text) else complain(text) end
+  -- With --log-format json or --log-file the result is a log event.
+  if core.log_reload(code, text) then
+  elseif code == 0 then say(text) else complain(text) end
   if request.conn then core.control_reply(request.conn, code, text) end
 end
 
@@ -131,13 +133,28 @@ local function apply_plan(state, plan, dry_run)
   if dry_run then return 0, "reload plan: " .. diff.line(plan.prediction) end
   local acc = plan.summary
   if not plan.edit.empty then
-    local applied, restarted = pcall(supervisor.apply, state.root, plan.edit,
-                                     "")
+    local applied, outcome = pcall(supervisor.apply, state.root, plan.edit,
+                                   "")
     if not applied then
       return 1, "reload failed while applying: "
-                .. reload.describe(restarted)
+                .. reload.describe(outcome)
     end
-    acc.restarted = restarted
+    -- What happened, in the lists a dry run predicts: restarted, the
+    -- temporary children restarts dropped (removed), and the children
+    -- that did not start (not "added": they do not run).
+    acc.restarted = outcome.restarted
+    table.move(outcome.removed, 1, #outcome.removed, #acc.removed + 1,
+               acc.removed)
+    local not_started = {}
+    for _, f in ipairs(outcome.failed) do
+      not_started[f.path] = true
+      acc.failed[#acc.failed + 1] = f.path .. ": " .. f.reason
+    end
+    local added = {}
+    for _, p in ipairs(acc.added) do
+      if not not_started[p] then added[#added + 1] = p end
+    end
+    acc.added = added
   end
   state.current = plan.resolved
   state.tree = plan.tree
@@ -177,7 +194,8 @@ local function serve(tree, script, args)
     if loading or #pending == 0 then return end
     local request = table.remove(pending, 1)
     if not request.dry_run then notify.reloading("reloading " .. script) end
-    loading = reload.start(state.current, script, args, request.dry_run)
+    loading = reload.start(state.current, script, args, request.dry_run,
+                           state.root)
     loading.request = request
     loading.deadline = core.now() + timeout
     loading.selector = process.new_selector()

@@ -116,17 +116,45 @@ local function load_fresh(script, args, source)
 end
 
 --[[
-M.plan(current, script, args, source, dry_run) -> plan (source and dry_run
-may be nil):
+M.live(sup) -> the running tree as arbor.diff.predict reads it:
+{ ids = children in order, status = {[id] = status}, nested = {[id] =
+live} } for the nested supervisors that run (one that does not answer
+is left out: the reload does not reach it either).  Children a tree no
+longer has (temporary ones that ended, or that a restart dropped) are
+not in it: a reload never starts them again unless the file adds them.
+]]
+function M.live(sup)
+  local supervisor = require "supervisor"
+  local out = { ids = {}, status = {}, nested = {} }
+  local owner = process.subject_owner(sup)
+  for i, c in ipairs(supervisor.which_children(sup)) do
+    out.ids[i] = c.id
+    out.status[c.id] = c.status
+    if c.kind == "supervisor" and c.status == "running" and c.subject
+       and c.pid ~= owner then
+      local ok, inner = pcall(M.live, c.subject)
+      if ok then out.nested[c.id] = inner end
+    end
+  end
+  return out
+end
+
+--[[
+M.plan(current, script, args, source, dry_run, live) -> plan (source,
+dry_run and live may be nil):
   { tree = the new root spec, resolved = it resolved,
     edit = arbor.diff's edit from current to resolved,
     summary = diff.summarize of it (restarted left empty: the apply step
-      says what really restarted),
-    prediction = the same with restarts predicted (dry runs only) }
+      says what really restarted and dropped),
+    prediction = the same with restarts predicted (dry runs only) from
+      live, the running tree (M.live), or, without it, as if every kept
+      child ran }
+current is the tree the running one was started or last reloaded from:
+the supervisors hold the same specs (every restart uses them).
 Raises on a script that cannot load, raises while loading, returns
 anything but a supervisor.spec value, or declares an invalid tree.
 ]]
-function M.plan(current, script, args, source, dry_run)
+function M.plan(current, script, args, source, dry_run, live)
   local tree = load_fresh(script, args, source)
   if not spec.is_spec(tree) then
     error(string.format("%s: the script returned a %s, not a "
@@ -138,14 +166,19 @@ function M.plan(current, script, args, source, dry_run)
   local out = { tree = tree, resolved = resolved, edit = edit,
                 summary = diff.summarize(edit, strategy, "", nil, false) }
   if dry_run then
-    out.prediction = diff.summarize(edit, strategy, "", nil, true)
+    out.prediction = diff.summarize(edit, strategy, "", nil, live or true)
   end
   return out
 end
 
 -- The loader's body: one answer to reply, whatever happens.
-local function loader(reply, current, script, args, dry_run)
-  local ok, result = pcall(M.plan, current, script, args, nil, dry_run)
+local function loader(reply, current, script, args, dry_run, root)
+  local ok, result = pcall(function()
+    -- A dry run reads the running tree first: its plan is what applying
+    -- would do to that tree.
+    local live = dry_run and root and M.live(root) or nil
+    return M.plan(current, script, args, nil, dry_run, live)
+  end)
   if ok then
     process.send(reply, { plan = result })
     return
@@ -156,14 +189,17 @@ local function loader(reply, current, script, args, dry_run)
 end
 
 --[[
-M.start(current, script, args, dry_run) -> loading: spawns the loader,
+M.start(current, script, args, dry_run, root) -> loading: spawns the
+loader (a dry run reads the running tree from root, the root
+supervisor's subject),
 unlinked (its end is never the caller's) and monitored.  The caller
 selects on loading.reply (the answer) and loading.monitor (a DOWN: the
 loader ended without answering), and kills loading.pid when it gives up.
 ]]
-function M.start(current, script, args, dry_run)
+function M.start(current, script, args, dry_run, root)
   local reply = process.new_subject()
-  local pid = process.spawn(loader, reply, current, script, args, dry_run)
+  local pid = process.spawn(loader, reply, current, script, args, dry_run,
+                            root)
   return { pid = pid, reply = reply, monitor = process.monitor(pid) }
 end
 

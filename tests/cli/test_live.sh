@@ -71,7 +71,7 @@ if serve "$(abc 1)"; then
   snap before
   save "$d/tree.lua" "$(tree rest_for_one \
     ':add(w("a", 1)):add(w("b", 1)):add(w("d", 1)):add(w("c", 1))')"
-  reload_ok "reload: added d; restarted d"
+  reload_ok "reload: added d"
   snap after
   ids_are a b d c
   same_pids a b c
@@ -98,7 +98,7 @@ if serve "$(abc 1)"; then
   snap before
   save "$d/tree.lua" "$(tree rest_for_one \
     ':add(w("a", 1)):add(w("c", 1)):add(w("b", 1))')"
-  reload_ok "reload: added b; removed b; restarted b"
+  reload_ok "reload: added b; removed b"
   snap after
   ids_are a c b
   same_pids a c
@@ -386,7 +386,7 @@ if serve "$(tree one_for_one ':add(w("a", 1)):add(w("t", "quit"):restart("tempor
     sleep 0.05
   done
   save "$d/tree.lua" "$(tree one_for_one ':add(w("a", 1)):add(w("t", "quit"):restart("temporary")):add(w("b", 1)):add(w("c", 1))')"
-  reload_ok "reload: added c; restarted c"
+  reload_ok "reload: added c"
   if snap after; then
     ids_are a b c
     same_pids a b
@@ -435,6 +435,124 @@ if serve "$(tree one_for_one "$(inline_child a 'local _ = say')$(inline_child b)
   stop_host
 fi
 case_end
+
+# {=== issue 11: restarts run the spec in force; plans are what happens
+
+# nest A X: a (value A), n (one_for_one: x with value X, z), c; rest_for_one.
+nest() {
+  tree rest_for_one ':add(w("a", '"$1"'))
+      :add(supervisor.supervisor(supervisor.spec {
+        name = "n", strategy = "one_for_one",
+        init = function(c)
+          return c:add(w("x", '"$2"')):add(w("z", 1))
+        end }):id("n"))
+      :add(w("c", 1))'
+}
+
+# starts_after MARK ID VALUE...: the values ID started with in the host's
+# stdout after the line MARK, one per line.
+starts_after() {
+  awk -v mark="$1" -v id="$2" 'seen && $1 == "start" && $2 == id { print $3 }
+                               $0 == mark { seen = 1 }' "$d/out" | tr '\n' ' '
+}
+
+new_case "a nested tree restarted after an edit inside it runs the edited spec"
+if serve "$(nest 1 1)"; then
+  save "$d/tree.lua" "$(nest 1 2)"
+  reload_ok "reload: changed n/x; restarted n/x"
+  # Now a change before n: rest_for_one restarts a, n and c; n must come
+  # back with x = 2, the spec in force, not the one it first started with.
+  save "$d/tree.lua" "$(nest 2 2)"
+  snap before
+  reload_ok "reload plan: changed a; restarted a, n, c" --dry-run
+  reload_ok "reload: changed a; restarted a, n, c"
+  snap after
+  new_pids a n x z c
+  got=$(starts_after "reload: changed a; restarted a, n, c" x)
+  [ "$got" = "" ] || fail "x started again after the reload line: $got"
+  # And once more: every restart of n runs the spec in force.
+  save "$d/tree.lua" "$(nest 3 2)"
+  reload_ok "reload: changed a; restarted a, n, c"
+  got=$(awk '$1 == "start" && $2 == "x" { print $3 }' "$d/out" | tr '\n' ' ')
+  [ "$got" = "1 2 2 2 " ] || fail "x started with '$got', expected '1 2 2 2 '"
+  stop_host
+fi
+case_end
+
+new_case "one save that edits inside n and restarts n never starts the old n"
+if serve "$(nest 1 1)"; then
+  save "$d/tree.lua" "$(nest 2 2)"
+  snap before
+  reload_ok "reload plan: changed a, n/x; restarted a, n, c" --dry-run
+  reload_ok "reload: changed a, n/x; restarted a, n, c"
+  snap after
+  new_pids a n x z c
+  # Since the first start: x started once more, with 2 only.
+  got=$(awk '$1 == "start" && $2 == "x" { print $3 }' "$d/out" | tr '\n' ' ')
+  [ "$got" = "1 2 " ] || fail "x started with '$got', expected '1 2 '"
+  stop_host
+fi
+case_end
+
+new_case "rest_for_one: a changes and b turns temporary: b is dropped, and said so"
+if serve "$(abc 1)"; then
+  snap before
+  save "$d/tree.lua" "$(tree rest_for_one \
+    ':add(w("a", 2)):add(w("b", 1):restart("temporary")):add(w("c", 1))')"
+  reload_ok "reload plan: changed a, b; removed b; restarted a, c" --dry-run
+  reload_ok "reload: changed a, b; removed b; restarted a, c"
+  snap after
+  ids_are a c
+  new_pids a c
+  stop_host
+fi
+case_end
+
+new_case "rest_for_one: an unchanged temporary child in a restart set is removed"
+if serve "$(tree rest_for_one \
+    ':add(w("a", 1)):add(w("t", 1):restart("temporary")):add(w("c", 1))')"; then
+  snap before
+  save "$d/tree.lua" "$(tree rest_for_one \
+    ':add(w("a", 2)):add(w("t", 1):restart("temporary")):add(w("c", 1))')"
+  reload_ok "reload plan: changed a; removed t; restarted a, c" --dry-run
+  reload_ok "reload: changed a; removed t; restarted a, c"
+  snap after
+  ids_are a c
+  # The file still lists t: an unchanged save does not bring it back.
+  reload_ok "reload plan: no changes" --dry-run
+  reload_ok "reload: no changes"
+  stop_host
+fi
+case_end
+
+new_case "editing a temporary child that already ended restarts nothing"
+if serve "$(tree one_for_one ':add(w("a", 1)):add(w("t", "quit"):restart("temporary"))')"; then
+  for ((i = 0; i < 100; i++)); do
+    snap before
+    grep -q '^t ' "$d/before" || break
+    sleep 0.05
+  done
+  save "$d/tree.lua" "$(tree one_for_one ':add(w("a", 1)):add(w("t", "quit2"):restart("temporary"))')"
+  reload_ok "reload plan: changed t" --dry-run
+  reload_ok "reload: changed t"
+  snap after
+  ids_are a
+  same_pids a
+  stop_host
+fi
+case_end
+
+new_case "an added child that fails to start is listed as failed, not added"
+if serve "$(tree one_for_one ':add(w("a", 1))')"; then
+  save "$d/tree.lua" "$(tree one_for_one ':add(w("a", 1))
+    :add(supervisor.worker(function() return nil, "no database" end):id("db"))')"
+  reload_ok "reload plan: added db" --dry-run
+  reload_ok "reload: failed to start db: no database"
+  stop_host
+fi
+case_end
+
+# }===
 
 [ "$failed" = 0 ] && echo "all $count cases passed"
 exit "$failed"

@@ -346,6 +346,45 @@ lib.test("summarize and line: the one-line plan", function()
          "flags of n; added x, y; removed n/z", "paths")
 end)
 
+lib.test("predict: temporary members are dropped, the running tree counts",
+         function()
+  local TEMP = '1):restart("temporary"'
+  -- a changes and b turns temporary in the same save: b is dropped.
+  local e = edit_of({ children = ABC },
+                    { children = { { "a", 2 }, { "b", TEMP }, { "c", 1 } } })
+  local restarted, dropped = diff.predict(e, "rest_for_one", true)
+  lib.same(restarted, { "a", "c" }, "a and c restart")
+  lib.same(dropped, { "b" }, "b is dropped")
+  local acc = diff.summarize(e, "rest_for_one", "", nil, true)
+  lib.eq(diff.line(acc), "changed a, b; removed b; restarted a, c", "line")
+  -- b alone changes to temporary: it restarts itself (OTP's from child).
+  e = edit_of({ children = ABC },
+              { children = { { "a", 1 }, { "b", TEMP }, { "c", 1 } } })
+  lib.same((diff.predict(e, "one_for_one", true)), { "b" }, "b restarts")
+  -- The running tree: a child that is gone (a temporary that ended) or
+  -- stopped is not restarted by its own change; a stopped bystander is.
+  e = edit_of({ children = ABC },
+              { children = { { "a", 2 }, { "b", 2 }, { "c", 1 } } })
+  local live = { ids = { "a", "c" }, status = { a = "stopped", c = "running" } }
+  lib.same((diff.predict(e, "rest_for_one", live)), {}, "nothing runs")
+  live = { ids = { "a", "b", "c" },
+           status = { a = "running", b = "running", c = "stopped" } }
+  lib.same((diff.predict(e, "rest_for_one", live)), { "a", "b", "c" },
+           "stopped c restarts with the set")
+  -- A strategy change in the same save: the new strategy is used.
+  e = edit_of({ children = ABC, strategy = "one_for_one" },
+              { children = { { "a", 1 }, { "b", 2 }, { "c", 1 } },
+                strategy = "one_for_all" })
+  lib.same((diff.predict(e, "one_for_one", true)), { "a", "b", "c" },
+           "one_for_all, the new strategy")
+  -- Added children are never restarts, even in a one_for_all set.
+  e = edit_of({ children = ABC, strategy = "one_for_all" },
+              { children = { { "a", 1 }, { "b", 2 }, { "n", 1 }, { "c", 1 } },
+                strategy = "one_for_all" })
+  acc = diff.summarize(e, "one_for_all", "", nil, true)
+  lib.eq(diff.line(acc), "changed b; added n; restarted a, b, c", "added")
+end)
+
 -- }===
 
 -- {=== supervisor.resolve

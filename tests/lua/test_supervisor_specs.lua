@@ -211,7 +211,7 @@ lib.test("the engine rejects bad flags with nil, err, and a running tree "
               frequency_period = 5 },
     removed = {}, changed = {}, added = {}, nested = {}, ids = {},
   }, "")
-  lib.same(restarted, {}, "nothing restarted")
+  lib.same(restarted.restarted, {}, "nothing restarted")
   supervisor.apply(sup, {
     flags = { strategy = "one_for_all", max_frequency = 1.5,
               frequency_period = math.huge },
