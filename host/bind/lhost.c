@@ -21,6 +21,7 @@
 
 #include "alloc.h"
 #include "larb.h"
+#include "lfs.h"
 #include "lnotify.h"
 #include "registry.h"
 
@@ -326,6 +327,8 @@ static void preload_modules(lua_State *L) {
   lua_setfield(L, -2, "arbor.core.sup");
   lua_pushcfunction(L, larb_open_notify);
   lua_setfield(L, -2, "arbor.notify");
+  lua_pushcfunction(L, larb_open_fs);
+  lua_setfield(L, -2, "fs");
   for (const larb_embedded_t *m = larb_embedded; m->name; m++) {
     lua_pushlightuserdata(L, (void *)m);
     if (strcmp(m->name, "process") == 0)
