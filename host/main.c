@@ -1,7 +1,8 @@
 /*
 ** main.c: the arbor command line.
 **
-**   arbor [run] [--watch] [--control PATH] [--max-memory SIZE] SCRIPT [ARGS...]
+**   arbor [run] [--watch] [--control PATH] [--max-memory SIZE]
+**             [--log-format F] [--log-level L] [--log-file PATH] SCRIPT [ARGS...]
 **   arbor status [--control PATH] [--timeout SECONDS] [SCRIPT]
 **   arbor reload [--dry-run] [--control PATH] [--timeout SECONDS] [SCRIPT]
 **   arbor stop [--control PATH] [--timeout SECONDS] [SCRIPT]
@@ -26,7 +27,8 @@
 
 static const char usage[] =
     "usage: arbor [run] [--watch] [--control PATH] [--max-memory SIZE]\n"
-    "             SCRIPT [ARGS...]\n"
+    "             [--log-format text|json] [--log-level LEVEL]\n"
+    "             [--log-file PATH] SCRIPT [ARGS...]\n"
     "       arbor status [--control PATH] [--timeout SECONDS] [SCRIPT]\n"
     "       arbor reload [--dry-run] [--control PATH] [--timeout SECONDS] "
     "[SCRIPT]\n"
@@ -41,6 +43,10 @@ static const char usage[] =
     "         --max-memory SIZE bounds the Lua heap (bytes, or with K, M\n"
     "         or G): an allocation past it fails in the process that made\n"
     "         it, which ends with \"not enough memory\"; the host goes on.\n"
+    "         --log-format text|json (default text), --log-level debug|\n"
+    "         info|notice|warning|error (default info), --log-file PATH\n"
+    "         (default stderr; reopened on SIGUSR1) set up the logger that\n"
+    "         crash and supervisor reports and `logger` events go to.\n"
     "status   prints the running tree of the host serving SCRIPT.\n"
     "reload   reloads SCRIPT in its host and applies the difference;\n"
     "         --dry-run prints the plan and changes nothing.\n"
@@ -198,6 +204,20 @@ int main(int argc, char **argv) {
       if (opts.max_memory == 0)
         return usage_error("--max-memory: '%s' is not a size (bytes, or "
                            "a number with K, M or G)", argv[i]);
+    } else if (strcmp(argv[i], "--log-format") == 0 && i + 1 < argc) {
+      opts.log_format = argv[++i];
+      if (larb_log_format_from(opts.log_format) < 0)
+        return usage_error("--log-format: '%s' is not text or json",
+                           argv[i]);
+    } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+      opts.log_level = argv[++i];
+      if (larb_log_level_from(opts.log_level) < 0)
+        return usage_error("--log-level: '%s' is not debug, info, notice, "
+                           "warning or error", argv[i]);
+    } else if (strcmp(argv[i], "--log-file") == 0 && i + 1 < argc) {
+      opts.log_file = argv[++i];
+      if (opts.log_file[0] == '\0')
+        return usage_error("--log-file: '%s' is not a path", argv[i]);
     } else {
       return usage_error("unknown option '%s'", argv[i]);
     }

@@ -31,6 +31,15 @@ function M.stop(reason)
   return { [STOP] = true, reason = reason == nil and "normal" or reason }
 end
 
+-- The user's function as file:line, for errors the actor raises on its
+-- behalf: the traceback ends here, in actor.lua, after loop returned, so
+-- the message itself must point at the user's code.
+local function where(fn)
+  local info = debug.getinfo(fn, "S")
+  return string.format("%s:%d (loop function)", info.short_src,
+                       info.linedefined)
+end
+
 local function run(init, loop, parent, reply)
   local ok, state, err = pcall(init)
   if not ok then
@@ -50,15 +59,16 @@ local function run(init, loop, parent, reply)
   while true do
     local next = loop(receive(inbox), state)
     if type(next) ~= "table" then
-      error("actor loop must return actor.continue(state) or "
-            .. "actor.stop(reason), got " .. type(next), 0)
+      error(string.format("%s: actor loop must return actor.continue(state) "
+                          .. "or actor.stop(reason), got %s", where(loop),
+                          type(next)), 0)
     elseif next[CONTINUE] then
       state = next.state
     elseif next[STOP] then
       core.exit_self(next.reason)
     else
-      error("actor loop must return actor.continue(state) or "
-            .. "actor.stop(reason)", 0)
+      error(where(loop) .. ": actor loop must return actor.continue(state) "
+            .. "or actor.stop(reason)", 0)
     end
   end
 end

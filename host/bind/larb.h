@@ -209,6 +209,48 @@ int larb_open_core(lua_State *L);
 /* Bytes the Lua state holds (lhost.c's allocator counts them). */
 size_t larb_lua_bytes(void);
 
+/* The logger (llogger.c): levels, events, the describer of values. */
+enum { LARB_LOG_DEBUG, LARB_LOG_INFO, LARB_LOG_NOTICE, LARB_LOG_WARNING,
+       LARB_LOG_ERROR };
+/* Bytes a described value may take in an event. */
+#define LARB_LOG_VALUE_MAX 4096
+typedef struct larb_log_field_s {
+  const char *key;
+  const char *text;
+  size_t len;
+  int raw; /* a number or boolean: a JSON value as it is */
+} larb_log_field_t;
+/* A level's or format's index from its name, or -1. */
+int larb_log_level_from(const char *name);
+int larb_log_format_from(const char *name); /* 0 text, 1 json */
+/* Sets the log up from the options; -1 with a message if the file cannot
+** be opened. */
+int larb_log_setup(const char *format, const char *level, const char *path,
+                   char *err, size_t errlen);
+void larb_log_close(void);
+/* SIGUSR1: the log file is opened again at its path. */
+void larb_log_reopen(void);
+/* Events from text already made (plain C, never raise). */
+void larb_log_emit(int level, arb_pid_t pid, const char *msg, size_t msglen,
+                   const larb_log_field_t *fields, int nfields);
+void larb_log_report(int level, arb_pid_t pid, const char *kind,
+                     const char *head, const char *body,
+                     const larb_log_field_t *fields, int nfields);
+void larb_log_crash_text(arb_pid_t pid, int is_main, const char *verb,
+                         const char *reason, const char *traceback);
+void larb_log_main_exit_text(arb_pid_t pid, const char *reason);
+/* Pushes the bounded text of the value at idx (tables with contents) and
+** returns it.  May raise a memory error only. */
+const char *larb_log_describe(lua_State *L, int idx);
+/* Crash reports from Lua values; may raise a memory error only. */
+void larb_log_crash(lua_State *L, arb_pid_t pid, int is_main, int ridx,
+                    lua_State *co);
+void larb_log_main_exit(lua_State *L, arb_pid_t pid, int ridx);
+/* The logger module, arbor.core.report and arbor.core.log_reload. */
+int larb_open_logger(lua_State *L);
+int larb_log_lua_report(lua_State *L);
+int larb_log_lua_reload(lua_State *L);
+
 /* The host (lhost.c): set up a state, run a script, tear down. */
 typedef struct larb_host_opts_s {
   const char *script;
@@ -219,6 +261,9 @@ typedef struct larb_host_opts_s {
   int watch;                /* --watch */
   const char *control_path; /* --control PATH, or NULL for the default */
   size_t max_memory;        /* --max-memory: Lua heap limit, 0 = none */
+  const char *log_format;   /* --log-format text|json, NULL: text */
+  const char *log_level;    /* --log-level NAME, NULL: info */
+  const char *log_file;     /* --log-file PATH, NULL: stderr */
 } larb_host_opts_t;
 
 /* Runs a script as the main process and serves until the host stops.

@@ -64,16 +64,6 @@ static int host_now(lua_State *L) {
   return 1;
 }
 
-/* arbor.core.report(text): a report block on stderr, unless quiet. */
-static int host_report(lua_State *L) {
-  const char *text = luaL_checkstring(L, 1);
-  if (!larb_ctx(L)->quiet) {
-    fputs(text, stderr);
-    fflush(stderr);
-  }
-  return 0;
-}
-
 /* arbor.core.exit_self(reason): ends the caller with reason, trapping or
 ** not (Erlang's exit/1). */
 static int host_exit(lua_State *L) {
@@ -158,7 +148,8 @@ static const luaL_Reg core_funcs[] = {
     {"take_preempted", host_take_preempted},
     {"preempt", host_preempt},
     {"is_subject", host_is_subject},
-    {"report", host_report},
+    {"report", larb_log_lua_report}, /* llogger.c */
+    {"log_reload", larb_log_lua_reload},
     {NULL, NULL}};
 
 /* arbor.core: these and the service functions (lservice.c). */

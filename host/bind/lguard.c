@@ -56,15 +56,8 @@ static int self_has_ended(larb_ctx_t *ctx) {
 static void end_runaway(lua_State *L, larb_ctx_t *ctx, const char *why) {
   arb_proc_t *p = ctx->node->current;
   if (p->state != ARB_PROC_DEAD) {
-    char text[256];
-    snprintf(text, sizeof(text),
-             "=CRASH REPORT==== process <0.%u.%u> ended\n"
-             "reason: %s\n",
-             arb_pid_slot(p->pid), arb_pid_gen(p->pid), why);
-    if (!ctx->quiet || p->pid == ctx->main_pid) {
-      fputs(text, stderr);
-      fflush(stderr);
-    }
+    if (!ctx->quiet || p->pid == ctx->main_pid)
+      larb_log_crash_text(p->pid, 0, "ended", why, NULL);
     arb_node_exit(ctx->node, p, ctx->runaway_reason);
   }
   luaL_error(L, "%s", why);
@@ -424,10 +417,11 @@ const char *larb_tostring_safe(lua_State *L, int idx) {
                          luaL_typename(L, idx));
 }
 
-/* arbor.core.describe(value) -> text: tostring for reports. */
+/* arbor.core.describe(value) -> text for reports: the logger's (tables
+** with their contents, bounded; __tostring through larb_tostring_safe). */
 static int guard_describe(lua_State *L) {
   luaL_checkany(L, 1);
-  larb_tostring_safe(L, 1);
+  larb_log_describe(L, 1);
   return 1;
 }
 

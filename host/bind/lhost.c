@@ -15,6 +15,7 @@
 */
 #include <errno.h>
 #include <lualib.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,16 +140,7 @@ static int report_crash_unprotected(lua_State *L) {
   if (!lua_checkstack(co, 1)) return luaL_error(L, "not enough memory");
   lua_pushvalue(co, -1);
   lua_xmove(co, L, 1);
-  const char *msg = larb_tostring_safe(L, -1);
-  luaL_traceback(L, co, msg, 0);
-  if (p->pid == ctx->main_pid)
-    fprintf(stderr, "arbor: %s\n", lua_tostring(L, -1));
-  else
-    fprintf(stderr,
-            "=CRASH REPORT==== process <0.%u.%u> crashed\n"
-            "reason: %s\n",
-            arb_pid_slot(p->pid), arb_pid_gen(p->pid), lua_tostring(L, -1));
-  fflush(stderr);
+  larb_log_crash(L, p->pid, p->pid == ctx->main_pid, -1, co);
   return 0;
 }
 
@@ -168,15 +160,9 @@ static void report_crash(larb_ctx_t *ctx, arb_proc_t *p, lua_State *co) {
   if (lua_type(L, -1) != LUA_TTHREAD ||
       lua_pcall(L, 2, 0, 0) != LUA_OK) {
     /* Out of memory: the report without the value's text. */
-    if (p->pid == ctx->main_pid)
-      fprintf(stderr, "arbor: (error could not be described: %s)\n",
-              "not enough memory");
-    else
-      fprintf(stderr,
-              "=CRASH REPORT==== process <0.%u.%u> crashed\n"
-              "reason: (error could not be described: not enough memory)\n",
-              arb_pid_slot(p->pid), arb_pid_gen(p->pid));
-    fflush(stderr);
+    larb_log_crash_text(p->pid, p->pid == ctx->main_pid, "crashed",
+                        "(error could not be described: not enough memory)",
+                        NULL);
   }
   lua_settop(L, top);
 }
@@ -209,9 +195,7 @@ static arb_reason_t *crash_reason(larb_ctx_t *ctx, lua_State *co) {
 static int describe_reason_unprotected(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
   larb_push_reason(L, ctx->main_reason);
-  fprintf(stderr, "arbor: main process exited: %s\n",
-          larb_tostring_safe(L, -1));
-  fflush(stderr);
+  larb_log_main_exit(L, ctx->main_pid, -1);
   return 0;
 }
 
@@ -226,11 +210,9 @@ static void report_main_killed(larb_ctx_t *ctx) {
   }
   int top = lua_gettop(L);
   lua_pushcfunction(L, describe_reason_unprotected);
-  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
-    fprintf(stderr, "arbor: main process exited: (reason could not be "
-                    "described: not enough memory)\n");
-    fflush(stderr);
-  }
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK)
+    larb_log_main_exit_text(ARB_PID_NONE, "(reason could not be described: "
+                                          "not enough memory)");
   lua_settop(L, top);
   arb_reason_release(ctx->node, ctx->main_reason);
   ctx->main_reason = NULL;
@@ -327,6 +309,8 @@ static void preload_modules(lua_State *L) {
   lua_setfield(L, -2, "arbor.core.sup");
   lua_pushcfunction(L, larb_open_notify);
   lua_setfield(L, -2, "arbor.notify");
+  lua_pushcfunction(L, larb_open_logger);
+  lua_setfield(L, -2, "logger");
   lua_pushcfunction(L, larb_open_fs);
   lua_setfield(L, -2, "fs");
   for (const larb_embedded_t *m = larb_embedded; m->name; m++) {
@@ -367,6 +351,15 @@ static void set_arg_table(lua_State *L, const larb_host_opts_t *o) {
   lua_setglobal(L, "arg");
 }
 
+/* SIGUSR1 reopens the log file (logrotate's convention); the others are
+** the service's (lservice.c). */
+static void host_signal(void *ud, int signum) {
+  if (signum == SIGUSR1)
+    larb_log_reopen();
+  else
+    larb_host_signal(ud, signum);
+}
+
 int larb_host_run(const larb_host_opts_t *opts) {
   larb_ctx_t ctx;
   arb_rt_t rt;
@@ -397,6 +390,13 @@ int larb_host_run(const larb_host_opts_t *opts) {
   larb_cache_metatables(L);
   set_arg_table(L, opts);
 
+  char log_err[600];
+  if (larb_log_setup(opts->log_format, opts->log_level, opts->log_file,
+                     log_err, sizeof(log_err)) != 0) {
+    fprintf(stderr, "arbor: %s\n", log_err);
+    lua_close(L);
+    return 2;
+  }
   int status = luaL_loadfile(L, opts->script);
   if (status != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
@@ -406,12 +406,13 @@ int larb_host_run(const larb_host_opts_t *opts) {
     else
       fprintf(stderr, "arbor: %s\n", msg);
     lua_close(L);
+    larb_log_close();
     return 2;
   }
 
   static const arb_node_ops_t node_ops = {free_value, free_value, proc_ended,
                                           timer_fired};
-  static const arb_rt_ops_t rt_ops = {host_resume, larb_host_signal};
+  static const arb_rt_ops_t rt_ops = {host_resume, host_signal};
   ctx.node = arb_node_new(&node_ops, &ctx);
   ctx.names = arb_names_new();
   if (ctx.node == NULL || ctx.names == NULL || arb_rt_init(&rt, ctx.node, &rt_ops, &ctx) != 0) {
@@ -419,6 +420,7 @@ int larb_host_run(const larb_host_opts_t *opts) {
     arb_node_free(ctx.node);
     arb_names_free(ctx.names);
     lua_close(L);
+    larb_log_close();
     return 1;
   }
   ctx.rt = &rt;
@@ -459,6 +461,7 @@ int larb_host_run(const larb_host_opts_t *opts) {
   arb_rt_close(&rt);
   lua_close(L);
   free(ctx.free_refs);
+  larb_log_close();
   return code;
 }
 

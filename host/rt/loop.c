@@ -21,7 +21,11 @@
 #define SLICES_PER_TIMER_CHECK 16
 
 static const int handled_signals[ARB_RT_NSIGNALS] = {SIGINT, SIGTERM,
-                                                     SIGHUP};
+                                                     SIGHUP, SIGUSR1};
+
+static int asks_to_stop(int signum) {
+  return signum == SIGINT || signum == SIGTERM;
+}
 
 /* Signals are caught by a plain handler rather than uv_signal_t, so that
 ** code which cannot return to the loop (Lua called back from C) can still
@@ -36,7 +40,7 @@ static void on_os_signal(int signum) {
   int saved = errno;
   for (int i = 0; i < ARB_RT_NSIGNALS; i++)
     if (handled_signals[i] == signum) pending_signals[i] = 1;
-  if (signum != SIGHUP) stop_requested = 1;
+  if (asks_to_stop(signum)) stop_requested = 1;
   if (signal_rt) uv_async_send(&signal_rt->signal_async);
   errno = saved;
 }
@@ -88,7 +92,7 @@ static void on_signal_async(uv_async_t *h) {
   for (int i = 0; i < ARB_RT_NSIGNALS; i++) {
     if (!pending_signals[i]) continue;
     pending_signals[i] = 0;
-    if (handled_signals[i] != SIGHUP) stop_requested = 0;
+    if (asks_to_stop(handled_signals[i])) stop_requested = 0;
     if (rt->ops.signal) rt->ops.signal(rt->ud, handled_signals[i]);
   }
 }

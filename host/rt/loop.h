@@ -5,7 +5,7 @@
 ** only while processes are runnable (so the loop polls without blocking),
 ** a prepare handle that decides that before each poll, one uv timer armed
 ** to the node's earliest deadline, and an async handle woken by its
-** signal handlers (SIGINT, SIGTERM, SIGHUP).  Processes run in
+** signal handlers (SIGINT, SIGTERM, SIGHUP, SIGUSR1).  Processes run in
 ** slices from the idle callback, a bounded number per loop turn so timers
 ** and I/O are never starved by a busy run queue.
 **
@@ -23,11 +23,12 @@ typedef struct arb_rt_ops_s {
   /* Runs one slice of p, which arb_node_next made current.  Must call
   ** arb_node_release(node, p) before returning. */
   void (*resume)(void *ud, arb_proc_t *p);
-  /* A signal the host listens to arrived (SIGINT, SIGTERM, SIGHUP). */
+  /* A signal the host listens to arrived (SIGINT, SIGTERM, SIGHUP,
+  ** SIGUSR1). */
   void (*signal)(void *ud, int signum);
 } arb_rt_ops_t;
 
-#define ARB_RT_NSIGNALS 3 /* SIGINT, SIGTERM, SIGHUP */
+#define ARB_RT_NSIGNALS 4 /* SIGINT, SIGTERM, SIGHUP, SIGUSR1 */
 
 typedef struct arb_rt_s {
   uv_loop_t loop;

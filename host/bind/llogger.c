@@ -1,0 +1,800 @@
+/*
+** llogger.c: the `logger` module and the host's log events.
+**
+** Every line the host logs is an event: a UTC time to the millisecond, a
+** level, the pid of the process that logged it, a message and fields.
+** User code logs with logger.debug|info|notice|warning|error; crash
+** reports (lhost.c, lguard.c), supervisor reports (arbor.core.report) and
+** reload results (arbor.core.log_reload) are events of the same logger.
+**
+** It owns the log's settings (format, level) and its sink (an
+** arb_logfile_t from host/rt/logfile.c: stderr or --log-file, reopened on
+** SIGUSR1), the two formats, and the describer that turns any Lua value
+** into bounded text: tables with their contents (depth, item and size
+** limits, cycles marked), values with a __tostring through
+** larb_tostring_safe (never unbounded), never "table: 0x...".
+**
+** Formats.  text: one line per event, "TIME LEVEL PID message key=value
+** ...", and for reports the lines that follow (reason, traceback) as
+** before.  json: one object per line; strings are escaped so that control
+** characters and invalid UTF-8 (as U+FFFD) cannot break a parser.
+**
+** Building and writing a line is plain C and never raises: the host's
+** crash paths call it after every Lua value is already text.  There is
+** one log per OS process, as there is one host.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "larb.h"
+#include "logfile.h"
+
+/* {======================================================================
+** Settings and the sink
+** ======================================================================*/
+
+static const char *const level_names[] = {"debug", "info", "notice",
+                                          "warning", "error", NULL};
+
+static struct {
+  arb_logfile_t sink;
+  int json;
+  int level;
+  int custom; /* json or a file: reload results are events, not lines */
+} lg = {{NULL, 2}, 0, LARB_LOG_INFO, 0};
+
+int larb_log_level_from(const char *name) {
+  for (int i = 0; level_names[i]; i++)
+    if (strcmp(name, level_names[i]) == 0) return i;
+  return -1;
+}
+
+int larb_log_format_from(const char *name) {
+  if (strcmp(name, "text") == 0) return 0;
+  if (strcmp(name, "json") == 0) return 1;
+  return -1;
+}
+
+int larb_log_setup(const char *format, const char *level, const char *path,
+                   char *err, size_t errlen) {
+  lg.json = format ? larb_log_format_from(format) == 1 : 0;
+  lg.level = level ? larb_log_level_from(level) : LARB_LOG_INFO;
+  if (lg.level < 0) lg.level = LARB_LOG_INFO;
+  lg.custom = lg.json || path != NULL;
+  return arb_logfile_open(&lg.sink, path, err, errlen);
+}
+
+void larb_log_close(void) { arb_logfile_close(&lg.sink); }
+
+void larb_log_reopen(void) {
+  char err[512];
+  if (arb_logfile_reopen(&lg.sink, err, sizeof(err)) != 0)
+    larb_log_report(LARB_LOG_ERROR, ARB_PID_NONE, "log", err, NULL, NULL, 0);
+}
+
+int larb_log_enabled(int level) { return level >= lg.level; }
+
+int larb_log_is_custom(void) { return lg.custom; }
+
+int larb_log_is_json(void) { return lg.json; }
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Building lines (plain C, never raises)
+** ======================================================================*/
+
+typedef struct line_s {
+  char *data;
+  size_t len, cap;
+  int failed; /* out of memory: the event is dropped */
+} line_t;
+
+static void add(line_t *b, const char *s, size_t n) {
+  if (b->failed || n == 0) return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (b->len + n + 1 > cap) cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (p == NULL) {
+      b->failed = 1;
+      return;
+    }
+    b->data = p;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+}
+
+static void adds(line_t *b, const char *s) { add(b, s, strlen(s)); }
+
+static void add_time(line_t *b) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  char text[40];
+  int n = snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                   tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+  add(b, text, (size_t)n);
+}
+
+static void add_pid(line_t *b, arb_pid_t pid) {
+  char text[40];
+  int n = pid == ARB_PID_NONE
+              ? snprintf(text, sizeof(text), "-")
+              : snprintf(text, sizeof(text), "<0.%u.%u>", arb_pid_slot(pid),
+                         arb_pid_gen(pid));
+  add(b, text, (size_t)n);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+  unsigned c = s[0];
+  size_t len;
+  unsigned min;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) len = 2, min = 0x80;
+  else if (c >= 0xE0 && c <= 0xEF) len = 3, min = 0x800;
+  else if (c >= 0xF0 && c <= 0xF4) len = 4, min = 0x10000;
+  else return 0;
+  if (n < len) return 0;
+  unsigned cp = c & (0x3F >> (len - 1));
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+/* A JSON string: quotes, escapes, control characters as \uXXXX, invalid
+** UTF-8 as U+FFFD. */
+static void add_json_string(line_t *b, const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  add(b, "\"", 1);
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = u[i];
+    size_t run = i;
+    while (run < n && u[run] >= 0x20 && u[run] < 0x7F && u[run] != '"' &&
+           u[run] != '\\')
+      run++;
+    if (run > i) {
+      add(b, s + i, run - i);
+      i = run;
+      continue;
+    }
+    char esc[8];
+    switch (c) {
+      case '"': adds(b, "\\\""); i++; continue;
+      case '\\': adds(b, "\\\\"); i++; continue;
+      case '\n': adds(b, "\\n"); i++; continue;
+      case '\r': adds(b, "\\r"); i++; continue;
+      case '\t': adds(b, "\\t"); i++; continue;
+      default: break;
+    }
+    if (c < 0x20 || c == 0x7F) {
+      snprintf(esc, sizeof(esc), "\\u%04x", c);
+      adds(b, esc);
+      i++;
+      continue;
+    }
+    size_t len = utf8_len(u + i, n - i);
+    if (len == 0) {
+      adds(b, "\\ufffd");
+      i++;
+    } else {
+      add(b, s + i, len);
+      i += len;
+    }
+  }
+  add(b, "\"", 1);
+}
+
+/* Text format: a value that needs no quotes is written as is; others
+** quoted, with newlines and control characters escaped so the event stays
+** on one line. */
+static void add_text_value(line_t *b, const char *s, size_t n, int quote) {
+  int needs = 0;
+  for (size_t i = 0; i < n && !needs; i++) {
+    unsigned char c = (unsigned char)s[i];
+    needs = c <= ' ' || c == '"' || c == '=' || c == 0x7F;
+  }
+  if (n == 0) needs = 1;
+  if (!quote) needs = 0;
+  if (needs) add(b, "\"", 1);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    char esc[8];
+    if (c == '\n') adds(b, "\\n");
+    else if (c == '"' && needs) adds(b, "\\\"");
+    else if (c == '\\' && needs) adds(b, "\\\\");
+    else if ((c < 0x20 && c != '\t') || c == 0x7F) {
+      snprintf(esc, sizeof(esc), "\\%03u", c);
+      adds(b, esc);
+    } else {
+      add(b, s + i, 1);
+    }
+  }
+  if (needs) add(b, "\"", 1);
+}
+
+static int reserved_key(const char *k) {
+  return strcmp(k, "time") == 0 || strcmp(k, "level") == 0 ||
+         strcmp(k, "pid") == 0 || strcmp(k, "msg") == 0 ||
+         strcmp(k, "kind") == 0;
+}
+
+static void build_json(line_t *b, int level, arb_pid_t pid, const char *kind,
+                       const char *msg, size_t msglen,
+                       const larb_log_field_t *f, int nf) {
+  adds(b, "{\"time\":\"");
+  add_time(b);
+  adds(b, "\",\"level\":\"");
+  adds(b, level_names[level]);
+  adds(b, "\",\"pid\":\"");
+  add_pid(b, pid);
+  adds(b, "\"");
+  if (kind) {
+    adds(b, ",\"kind\":");
+    add_json_string(b, kind, strlen(kind));
+  }
+  adds(b, ",\"msg\":");
+  add_json_string(b, msg, msglen);
+  for (int i = 0; i < nf; i++) {
+    add(b, ",", 1);
+    if (reserved_key(f[i].key)) {
+      char k[80];
+      snprintf(k, sizeof(k), "_%s", f[i].key);
+      add_json_string(b, k, strlen(k));
+    } else {
+      add_json_string(b, f[i].key, strlen(f[i].key));
+    }
+    add(b, ":", 1);
+    if (f[i].raw)
+      add(b, f[i].text, f[i].len);
+    else
+      add_json_string(b, f[i].text, f[i].len);
+  }
+  adds(b, "}\n");
+}
+
+static void build_text_head(line_t *b, int level, arb_pid_t pid) {
+  add_time(b);
+  add(b, " ", 1);
+  char lv[16];
+  snprintf(lv, sizeof(lv), "%-7s ", level_names[level]);
+  adds(b, lv);
+  add_pid(b, pid);
+  add(b, " ", 1);
+}
+
+static void write_line(line_t *b) {
+  if (!b->failed) arb_logfile_write(&lg.sink, b->data, b->len);
+  free(b->data);
+}
+
+void larb_log_emit(int level, arb_pid_t pid, const char *msg, size_t msglen,
+                   const larb_log_field_t *fields, int nfields) {
+  if (level < lg.level) return;
+  line_t b = {NULL, 0, 0, 0};
+  if (lg.json) {
+    build_json(&b, level, pid, NULL, msg, msglen, fields, nfields);
+  } else {
+    build_text_head(&b, level, pid);
+    add_text_value(&b, msg, msglen, 0);
+    for (int i = 0; i < nfields; i++) {
+      add(&b, " ", 1);
+      adds(&b, fields[i].key);
+      add(&b, "=", 1);
+      add_text_value(&b, fields[i].text, fields[i].len, 1);
+    }
+    add(&b, "\n", 1);
+  }
+  write_line(&b);
+}
+
+void larb_log_report(int level, arb_pid_t pid, const char *kind,
+                     const char *head, const char *body,
+                     const larb_log_field_t *fields, int nfields) {
+  if (level < lg.level) return;
+  line_t b = {NULL, 0, 0, 0};
+  if (lg.json) {
+    build_json(&b, level, pid, kind, head, strlen(head), fields, nfields);
+  } else {
+    build_text_head(&b, level, pid);
+    adds(&b, head);
+    add(&b, "\n", 1);
+    if (body && *body) {
+      adds(&b, body);
+      if (body[strlen(body) - 1] != '\n') add(&b, "\n", 1);
+    }
+  }
+  write_line(&b);
+}
+
+/* A crash report from text already made.  For main, the line "arbor:
+** <reason>" (and the traceback) goes to stderr as the command line's
+** contract says, unless stderr carries JSON; it is an event too when the
+** log is not the default. */
+void larb_log_crash_text(arb_pid_t pid, int is_main, const char *verb,
+                         const char *reason, const char *traceback) {
+  char head[96];
+  if (is_main) {
+    if (!(lg.json && lg.sink.path == NULL)) {
+      fprintf(stderr, "arbor: %s\n", reason);
+      if (traceback) fprintf(stderr, "%s\n", traceback);
+      fflush(stderr);
+    }
+    if (!lg.custom) return;
+    snprintf(head, sizeof(head), "main process %s", verb);
+  } else {
+    snprintf(head, sizeof(head), "process <0.%u.%u> %s", arb_pid_slot(pid),
+             arb_pid_gen(pid), verb);
+  }
+  larb_log_field_t f[2] = {{"reason", reason, strlen(reason), 0},
+                           {"traceback", traceback,
+                            traceback ? strlen(traceback) : 0, 0}};
+  if (lg.json) {
+    larb_log_report(LARB_LOG_ERROR, pid, "crash", head, NULL, f,
+                    traceback ? 2 : 1);
+    return;
+  }
+  line_t text = {NULL, 0, 0, 0}, body = {NULL, 0, 0, 0};
+  adds(&text, "=CRASH REPORT==== ");
+  adds(&text, head);
+  add(&text, "", 1); /* the terminating zero */
+  adds(&body, "reason: ");
+  adds(&body, reason);
+  if (traceback) {
+    add(&body, "\n", 1);
+    adds(&body, traceback);
+  }
+  add(&body, "", 1);
+  if (!text.failed && !body.failed)
+    larb_log_report(LARB_LOG_ERROR, pid, "crash", text.data, body.data, NULL,
+                    0);
+  free(text.data);
+  free(body.data);
+}
+
+void larb_log_main_exit_text(arb_pid_t pid, const char *reason) {
+  if (!(lg.json && lg.sink.path == NULL)) {
+    fprintf(stderr, "arbor: main process exited: %s\n", reason);
+    fflush(stderr);
+  }
+  if (!lg.custom) return;
+  larb_log_field_t f = {"reason", reason, strlen(reason), 0};
+  if (lg.json) {
+    larb_log_report(LARB_LOG_ERROR, pid, "exit", "main process exited", NULL,
+                    &f, 1);
+  } else {
+    line_t b = {NULL, 0, 0, 0};
+    adds(&b, "main process exited: ");
+    adds(&b, reason);
+    add(&b, "", 1);
+    if (!b.failed)
+      larb_log_report(LARB_LOG_ERROR, pid, "exit", b.data, NULL, NULL, 0);
+    free(b.data);
+  }
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Describing Lua values
+** ======================================================================*/
+
+#define DESCRIBE_MAX_DEPTH 5
+#define DESCRIBE_MAX_ITEMS 50
+#define TRUNCATED "...(truncated)"
+
+typedef struct desc_s {
+  size_t len, cap;
+  int full;
+  char data[LARB_LOG_VALUE_MAX];
+} desc_t;
+
+static void put(desc_t *d, const char *s, size_t n) {
+  if (d->full) return;
+  if (d->len + n > d->cap) {
+    n = d->cap - d->len;
+    d->full = 1;
+  }
+  memcpy(d->data + d->len, s, n);
+  d->len += n;
+}
+
+static void puts_(desc_t *d, const char *s) { put(d, s, strlen(s)); }
+
+static void put_quoted(desc_t *d, const char *s, size_t n) {
+  put(d, "\"", 1);
+  for (size_t i = 0; i < n && !d->full; i++) {
+    unsigned char c = (unsigned char)s[i];
+    char esc[8];
+    if (c == '"' || c == '\\') {
+      esc[0] = '\\', esc[1] = (char)c;
+      put(d, esc, 2);
+    } else if (c == '\n') {
+      put(d, "\\n", 2);
+    } else if (c < 0x20 || c == 0x7F) {
+      snprintf(esc, sizeof(esc), "\\%u", c);
+      puts_(d, esc);
+    } else {
+      put(d, s + i, 1);
+    }
+  }
+  put(d, "\"", 1);
+}
+
+static int is_identifier(const char *s, size_t n) {
+  if (n == 0 || !(s[0] == '_' || ((s[0] | 32) >= 'a' && (s[0] | 32) <= 'z')))
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    char c = s[i];
+    if (!(c == '_' || (c >= '0' && c <= '9') ||
+          ((c | 32) >= 'a' && (c | 32) <= 'z')))
+      return 0;
+  }
+  return 1;
+}
+
+/* Appends the text of the value at idx.  quoted: strings in quotes (inside
+** a table).  visited: a table of the tables on the current path. */
+static void describe(lua_State *L, desc_t *d, int idx, int depth, int visited,
+                     int quoted) {
+  idx = lua_absindex(L, idx);
+  luaL_checkstack(L, 8, "describing a value");
+  size_t n;
+  const char *s;
+  int t = lua_type(L, idx);
+  if (t == LUA_TSTRING) {
+    s = lua_tolstring(L, idx, &n);
+    if (quoted) put_quoted(d, s, n);
+    else put(d, s, n);
+    return;
+  }
+  if (t != LUA_TTABLE ||
+      luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL ||
+      luaL_getmetafield(L, idx, "__name") != LUA_TNIL) {
+    if (t == LUA_TTABLE) lua_pop(L, 1); /* the metafield */
+    s = larb_tostring_safe(L, idx);
+    n = lua_rawlen(L, -1);
+    put(d, s, n);
+    lua_pop(L, 1);
+    return;
+  }
+  if (depth >= DESCRIBE_MAX_DEPTH) {
+    puts_(d, "{...}");
+    return;
+  }
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, visited) != LUA_TNIL) {
+    lua_pop(L, 1);
+    puts_(d, "<cycle>");
+    return;
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, visited);
+  put(d, "{", 1);
+  lua_Unsigned len = lua_rawlen(L, idx);
+  int count = 0, stopped = 0;
+  for (lua_Unsigned i = 1; i <= len && !d->full; i++) {
+    if (count == DESCRIBE_MAX_ITEMS) {
+      puts_(d, ", ...");
+      stopped = 1;
+      break;
+    }
+    if (count++) put(d, ", ", 2);
+    lua_rawgeti(L, idx, (lua_Integer)i);
+    describe(L, d, -1, depth + 1, visited, 1);
+    lua_pop(L, 1);
+  }
+  int top = lua_gettop(L);
+  lua_pushnil(L);
+  while (!stopped && !d->full && lua_next(L, idx)) {
+    if (lua_isinteger(L, -2)) {
+      lua_Integer k = lua_tointeger(L, -2);
+      if (k >= 1 && (lua_Unsigned)k <= len) {
+        lua_pop(L, 1);
+        continue;
+      }
+    }
+    if (count == DESCRIBE_MAX_ITEMS) {
+      puts_(d, ", ...");
+      lua_pop(L, 2);
+      break;
+    }
+    if (count++) put(d, ", ", 2);
+    if (lua_type(L, -2) == LUA_TSTRING &&
+        is_identifier(lua_tostring(L, -2), lua_rawlen(L, -2))) {
+      put(d, lua_tostring(L, -2), lua_rawlen(L, -2));
+    } else {
+      put(d, "[", 1);
+      describe(L, d, -2, depth + 1, visited, 1);
+      put(d, "]", 1);
+    }
+    put(d, " = ", 3);
+    describe(L, d, -1, depth + 1, visited, 1);
+    lua_pop(L, 1);
+  }
+  lua_settop(L, top); /* a key left when the text filled up */
+  put(d, "}", 1);
+  lua_pushvalue(L, idx);
+  lua_pushnil(L);
+  lua_rawset(L, visited);
+}
+
+const char *larb_log_describe(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TSTRING &&
+      lua_rawlen(L, idx) <= LARB_LOG_VALUE_MAX) {
+    lua_pushvalue(L, idx);
+    return lua_tostring(L, -1);
+  }
+  desc_t *d = lua_newuserdatauv(L, sizeof(desc_t), 0);
+  d->len = 0;
+  d->cap = LARB_LOG_VALUE_MAX - sizeof(TRUNCATED);
+  d->full = 0;
+  lua_newtable(L);
+  int top = lua_gettop(L);
+  describe(L, d, idx, 0, top, 0);
+  lua_settop(L, top);
+  if (d->full) {
+    d->cap = LARB_LOG_VALUE_MAX;
+    d->full = 0;
+    put(d, TRUNCATED, sizeof(TRUNCATED) - 1);
+  }
+  lua_pushlstring(L, d->data, d->len);
+  lua_replace(L, top - 1);
+  lua_settop(L, top - 1);
+  return lua_tostring(L, -1);
+}
+
+/* The crash report of pid: the error value at ridx, the traceback of co.
+** May raise a memory error: call under protection. */
+void larb_log_crash(lua_State *L, arb_pid_t pid, int is_main, int ridx,
+                    lua_State *co) {
+  ridx = lua_absindex(L, ridx);
+  const char *reason = larb_log_describe(L, ridx);
+  luaL_traceback(L, co, NULL, 0);
+  larb_log_crash_text(pid, is_main, "crashed", reason, lua_tostring(L, -1));
+  lua_pop(L, 2);
+}
+
+/* The line for main ended by an exit signal (reason at ridx). */
+void larb_log_main_exit(lua_State *L, arb_pid_t pid, int ridx) {
+  larb_log_main_exit_text(pid, larb_log_describe(L, ridx));
+  lua_pop(L, 1);
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Events made from Lua values
+** ======================================================================*/
+
+#define MAX_FIELDS 64
+
+static arb_pid_t current_pid(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  arb_proc_t *p = ctx->node ? ctx->node->current : NULL;
+  return p ? p->pid : ARB_PID_NONE;
+}
+
+/* A field's value: numbers and booleans stay JSON values (NaN and
+** infinities are text); anything else is described.  Pushes one string. */
+static larb_log_field_t field_value(lua_State *L, int idx, const char *key) {
+  larb_log_field_t f = {key, NULL, 0, 0};
+  int t = lua_type(L, idx);
+  if (t == LUA_TBOOLEAN ||
+      (t == LUA_TNUMBER &&
+       (lua_isinteger(L, idx) || isfinite(lua_tonumber(L, idx))))) {
+    f.raw = 1;
+    f.text = luaL_tolstring(L, idx, &f.len);
+  } else {
+    f.text = larb_log_describe(L, idx);
+    f.len = lua_rawlen(L, -1);
+  }
+  return f;
+}
+
+static int compare_fields(const void *a, const void *b) {
+  return strcmp(((const larb_log_field_t *)a)->key,
+                ((const larb_log_field_t *)b)->key);
+}
+
+/* Collects the fields of the table at idx (all but skip_a and skip_b),
+** sorted by name; their texts stay on the stack.  Returns the count. */
+static int collect_fields(lua_State *L, int idx, larb_log_field_t *f,
+                          const char *skip_a, const char *skip_b) {
+  int nf = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int kt = lua_type(L, -2);
+    if (kt != LUA_TSTRING && kt != LUA_TNUMBER) {
+      lua_pop(L, 1);
+      continue; /* only names and numbers are field names */
+    }
+    lua_pushvalue(L, -2);
+    const char *key = lua_tostring(L, -1); /* a copy: lua_next needs the key */
+    if ((skip_a && strcmp(key, skip_a) == 0) ||
+        (skip_b && strcmp(key, skip_b) == 0) || nf == MAX_FIELDS) {
+      lua_pop(L, 2);
+      continue;
+    }
+    /* stack: key, value, key copy.  Keep the copy and the text below the
+    ** iteration key. */
+    luaL_checkstack(L, 4, "logging fields");
+    f[nf] = field_value(L, -2, key);
+    lua_rotate(L, -4, 2); /* key copy, text, key, value */
+    lua_pop(L, 1);
+    nf++;
+  }
+  qsort(f, (size_t)nf, sizeof(*f), compare_fields);
+  return nf;
+}
+
+/* logger.<level>(fmt, ...) or logger.<level>{msg = ..., key = value} */
+static int log_at(lua_State *L) {
+  int level = (int)lua_tointeger(L, lua_upvalueindex(1));
+  if (level < lg.level) return 0;
+  int n = lua_gettop(L);
+  arb_pid_t pid = current_pid(L);
+  if (n == 1 && lua_type(L, 1) == LUA_TTABLE &&
+      !luaL_getmetafield(L, 1, "__tostring")) {
+    larb_log_field_t f[MAX_FIELDS];
+    lua_pushliteral(L, "msg");
+    lua_rawget(L, 1);
+    const char *msg = lua_isnil(L, -1) ? "" : larb_log_describe(L, -1);
+    size_t msglen = strlen(msg);
+    int nf = collect_fields(L, 1, f, "msg", NULL);
+    larb_log_emit(level, pid, msg, msglen, f, nf);
+    return 0;
+  }
+  if (n == 1 && lua_type(L, 1) == LUA_TTABLE) lua_pop(L, 1); /* metafield */
+  luaL_checkany(L, 1);
+  if (lua_type(L, 1) != LUA_TSTRING) {
+    /* One value that is not a format: logged as its description. */
+    const char *s = larb_log_describe(L, 1);
+    larb_log_emit(level, pid, s, lua_rawlen(L, -1), NULL, 0);
+    return 0;
+  }
+  lua_pushvalue(L, lua_upvalueindex(2)); /* string.format */
+  lua_insert(L, 1);
+  lua_call(L, n, 1);
+  size_t len;
+  const char *msg = lua_tolstring(L, -1, &len);
+  if (len > LARB_LOG_VALUE_MAX) msg = larb_log_describe(L, -1);
+  larb_log_emit(level, pid, msg, strlen(msg), NULL, 0);
+  return 0;
+}
+
+/* logger.set_level(name) -> previous level's name */
+static int log_set_level(lua_State *L) {
+  int level = luaL_checkoption(L, 1, NULL, level_names);
+  lua_pushstring(L, level_names[lg.level]);
+  lg.level = level;
+  return 1;
+}
+
+/* logger.level() -> the current level's name */
+static int log_level(lua_State *L) {
+  lua_pushstring(L, level_names[lg.level]);
+  return 1;
+}
+
+/* logger.describe(value) -> text: how the logger prints a value. */
+static int log_describe(lua_State *L) {
+  luaL_checkany(L, 1);
+  larb_log_describe(L, 1);
+  return 1;
+}
+
+int larb_open_logger(lua_State *L) {
+  lua_createtable(L, 0, 8);
+  lua_getglobal(L, "string");
+  lua_getfield(L, -1, "format");
+  lua_remove(L, -2);
+  int fmt = lua_gettop(L);
+  for (int i = 0; level_names[i]; i++) {
+    lua_pushinteger(L, i);
+    lua_pushvalue(L, fmt);
+    lua_pushcclosure(L, log_at, 2);
+    lua_setfield(L, -3, level_names[i]);
+  }
+  lua_pop(L, 1);
+  lua_pushcfunction(L, log_set_level);
+  lua_setfield(L, -2, "set_level");
+  lua_pushcfunction(L, log_level);
+  lua_setfield(L, -2, "level");
+  lua_pushcfunction(L, log_describe);
+  lua_setfield(L, -2, "describe");
+  return 1;
+}
+
+/* arbor.core.report(text [, fields]): a report block ("=NAME==== ...\n
+** lines") as an event; fields (supervisor, child, restarts, reason, level
+** ...) become the event's fields.  Nothing when quiet. */
+int larb_log_lua_report(lua_State *L) {
+  const char *text = luaL_checkstring(L, 1);
+  if (larb_ctx(L)->quiet) return 0;
+  int level = LARB_LOG_ERROR;
+  larb_log_field_t f[MAX_FIELDS];
+  int nf = 0;
+  const char *kind = "report";
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    if (lua_getfield(L, 2, "level") == LUA_TSTRING) {
+      int lv = larb_log_level_from(lua_tostring(L, -1));
+      if (lv >= 0) level = lv;
+    }
+    if (lua_getfield(L, 2, "kind") == LUA_TSTRING) kind = lua_tostring(L, -1);
+    nf = collect_fields(L, 2, f, "level", "kind");
+  }
+  if (level < lg.level) return 0;
+  arb_pid_t pid = current_pid(L);
+  const char *nl = strchr(text, '\n');
+  size_t headlen = nl ? (size_t)(nl - text) : strlen(text);
+  if (lg.json) {
+    /* msg: the lines after the header, joined. */
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    const char *p = nl ? nl + 1 : text;
+    int first = 1;
+    while (*p) {
+      while (*p == ' ') p++;
+      const char *e = strchr(p, '\n');
+      size_t n = e ? (size_t)(e - p) : strlen(p);
+      if (n) {
+        if (!first) luaL_addstring(&b, "; ");
+        luaL_addlstring(&b, p, n);
+        first = 0;
+      }
+      p += n + (e ? 1 : 0);
+    }
+    luaL_pushresult(&b);
+    larb_log_report(level, pid, kind, lua_tostring(L, -1), NULL, f, nf);
+  } else {
+    lua_pushlstring(L, text, headlen);
+    larb_log_report(level, pid, kind, lua_tostring(L, -1), nl ? nl + 1 : NULL,
+                    NULL, 0);
+  }
+  return 0;
+}
+
+/* arbor.core.log_reload(code, text) -> logged: with json or a log file a
+** reload's result is an event (info if code is 0, else error) and this
+** returns true; otherwise the caller prints the line as before. */
+int larb_log_lua_reload(lua_State *L) {
+  lua_Integer code = luaL_checkinteger(L, 1);
+  size_t len;
+  const char *text = luaL_checklstring(L, 2, &len);
+  if (!lg.custom) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  larb_log_field_t f = {"code", NULL, 0, 1};
+  f.text = luaL_tolstring(L, 1, &f.len);
+  int level = code == 0 ? LARB_LOG_INFO : LARB_LOG_ERROR;
+  if (level >= lg.level) {
+    if (lg.json) {
+      line_t b = {NULL, 0, 0, 0};
+      build_json(&b, level, current_pid(L), "reload", text, len, &f, 1);
+      write_line(&b);
+    } else {
+      larb_log_emit(level, current_pid(L), text, len, &f, 1);
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* }====================================================================== */
