@@ -131,30 +131,9 @@ end
 -- code and text.
 local function apply_plan(state, plan, dry_run)
   if dry_run then return 0, "reload plan: " .. diff.line(plan.prediction) end
-  local acc = plan.summary
-  if not plan.edit.empty then
-    local applied, outcome = pcall(supervisor.apply, state.root, plan.edit,
-                                   "")
-    if not applied then
-      return 1, "reload failed while applying: "
-                .. reload.describe(outcome)
-    end
-    -- What happened, in the lists a dry run predicts: restarted, the
-    -- temporary children restarts dropped (removed), and the children
-    -- that did not start (not "added": they do not run).
-    acc.restarted = outcome.restarted
-    table.move(outcome.removed, 1, #outcome.removed, #acc.removed + 1,
-               acc.removed)
-    local not_started = {}
-    for _, f in ipairs(outcome.failed) do
-      not_started[f.path] = true
-      acc.failed[#acc.failed + 1] = f.path .. ": " .. f.reason
-    end
-    local added = {}
-    for _, p in ipairs(acc.added) do
-      if not not_started[p] then added[#added + 1] = p end
-    end
-    acc.added = added
+  local applied, acc = pcall(reload.apply, state.root, plan)
+  if not applied then
+    return 1, "reload failed while applying: " .. reload.describe(acc)
   end
   state.current = plan.resolved
   state.tree = plan.tree

@@ -171,6 +171,36 @@ function M.plan(current, script, args, source, dry_run, live)
   return out
 end
 
+--[[
+M.apply(root, plan) -> summary: applies plan's edit to the running tree
+(supervisor.apply, from root, the root supervisor's subject) and returns
+what happened, in the lists a dry run predicts (arbor.diff.summarize):
+changed, added, removed, flags from the diff; restarted and the
+temporary children restarts dropped (under removed) from the apply;
+children that did not start under failed ("path: reason"), and not
+under added.  Raises if the edit cannot be applied.
+]]
+function M.apply(root, plan)
+  local acc = plan.summary
+  if plan.edit.empty then return acc end
+  local supervisor = require "supervisor"
+  local outcome = supervisor.apply(root, plan.edit, "")
+  acc.restarted = outcome.restarted
+  table.move(outcome.removed, 1, #outcome.removed, #acc.removed + 1,
+             acc.removed)
+  local not_started = {}
+  for _, f in ipairs(outcome.failed) do
+    not_started[f.path] = true
+    acc.failed[#acc.failed + 1] = f.path .. ": " .. f.reason
+  end
+  local added = {}
+  for _, p in ipairs(acc.added) do
+    if not not_started[p] then added[#added + 1] = p end
+  end
+  acc.added = added
+  return acc
+end
+
 -- The loader's body: one answer to reply, whatever happens.
 local function loader(reply, current, script, args, dry_run, root)
   local ok, result = pcall(function()
