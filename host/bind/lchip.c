@@ -8,6 +8,17 @@
 ** pointing at the data while it lives.  Every operation is a direct call:
 ** register takes effect before it returns, members never waits, and a
 ** member's death delists it inside the core's exit path.
+**
+** members answers from a cache of read-only snapshots, one per group,
+** kept in the handle's user value: group -> proxy.  A proxy is an empty
+** table whose metatable reads through to the list (__index is the list
+** table, so reads stay in the VM) and raises on writes; the metatable
+** also holds the core's change stamp for the group the list was built
+** at.  While the stamp is unchanged a call returns the same proxy and
+** allocates nothing, which matters in a large heap where every fresh
+** table brings the next collection closer.  Entries of groups that have
+** gone are dropped when asked for again or by a sweep once the cache
+** outgrows the live groups, and the whole cache goes with the registry.
 */
 #include <string.h>
 
@@ -71,14 +82,18 @@ static void release_value(void *ud, intptr_t ref) {
   larb_unref(ctx->L, ref);
 }
 
-/* The registry's process ended: forget the pointer.  Only table writes of
-** nil here (no allocation, so no finalizer can run mid-exit). */
+/* The registry's process ended: forget the pointer and the members
+** cache.  Only writes of nil here (no allocation, so no finalizer can run
+** mid-exit). */
 static void registry_destroyed(void *ud, arb_registry_t *reg) {
   larb_ctx_t *ctx = ud;
   lua_State *L = ctx->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->registries_ref);
-  if (lua_rawgetp(L, -1, reg) == LUA_TUSERDATA)
+  if (lua_rawgetp(L, -1, reg) == LUA_TUSERDATA) {
     ((larb_registry_subject_t *)lua_touserdata(L, -1))->registry = NULL;
+    lua_pushnil(L);
+    lua_setiuservalue(L, -2, 1);
+  }
   lua_pop(L, 1);
   lua_pushnil(L);
   lua_rawsetp(L, -2, reg);
@@ -103,7 +118,7 @@ static int lchip_start(lua_State *L) {
   }
   lua_pushcfunction(L, registry_main);
   arb_proc_t *p = larb_spawn(L, 0);
-  larb_registry_subject_t *s = lua_newuserdatauv(L, sizeof(*s), 0);
+  larb_registry_subject_t *s = lua_newuserdatauv(L, sizeof(*s), 1);
   s->registry = NULL;
   luaL_setmetatable(L, LARB_SUBJECT);
   arb_subject_init(ctx->node, &s->base.sub, p);
@@ -159,11 +174,173 @@ static arb_registry_t *live_registry(lua_State *L, const char *fn) {
   return reg;
 }
 
-/* chip.members(registry, group [, timeout_ms]) -> {subject, ...} */
+/* {======================================================================
+** members: read-only snapshots, cached per group
+** ======================================================================*/
+
+/* Keys of the cache table that no group can be (groups are strings,
+** numbers and booleans): the shared empty list and the entry count. */
+static const char EMPTY_KEY = 0, COUNT_KEY = 0;
+
+/* Where a snapshot's metatable keeps the stamp it was built at. */
+#define STAMP_SLOT 1
+
+static const char READ_ONLY[] = "chip.members list is read-only";
+
+/* __newindex: every write raises. */
+static int snapshot_write(lua_State *L) {
+  return luaL_error(L, "%s (copy it to change it)", READ_ONLY);
+}
+
+/* Pushes the list table behind the snapshot at idx. */
+static void push_list(lua_State *L, int idx) {
+  lua_getmetatable(L, idx);
+  lua_getfield(L, -1, "__index"); /* the metatable has none: a raw get */
+  lua_remove(L, -2);
+}
+
+/* __len */
+static int snapshot_len(lua_State *L) {
+  push_list(L, 1);
+  lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+  return 1;
+}
+
+/* The iterator __pairs returns: (list, i) -> i + 1, list[i + 1]. */
+static int snapshot_next(lua_State *L) {
+  lua_Integer i = luaL_checkinteger(L, 2) + 1;
+  if (lua_rawgeti(L, 1, i) == LUA_TNIL) return 1;
+  lua_pushinteger(L, i);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* __pairs: the members in order, as ipairs gives them. */
+static int snapshot_pairs(lua_State *L) {
+  lua_pushcfunction(L, snapshot_next);
+  push_list(L, 1);
+  lua_pushinteger(L, 0);
+  return 3;
+}
+
+/* Turns a list table (top of the stack) into a read-only snapshot built
+** at stamp, replacing the list by the snapshot. */
+static void seal_list(lua_State *L, uint64_t stamp) {
+  lua_createtable(L, 0, 0);         /* the snapshot: always empty */
+  lua_createtable(L, 1, 6);         /* its metatable */
+  lua_pushvalue(L, -3);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, snapshot_write);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, snapshot_len);
+  lua_setfield(L, -2, "__len");
+  lua_pushcfunction(L, snapshot_pairs);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushstring(L, READ_ONLY);     /* getmetatable's answer; no setmetatable */
+  lua_setfield(L, -2, "__metatable");
+  lua_pushstring(L, "chip.members");
+  lua_setfield(L, -2, "__name");
+  lua_pushinteger(L, (lua_Integer)stamp);
+  lua_rawseti(L, -2, STAMP_SLOT);
+  lua_setmetatable(L, -2);
+  lua_remove(L, -2);
+}
+
+/* The stamp a snapshot (at idx) was built at. */
+static uint64_t snapshot_stamp(lua_State *L, int idx) {
+  lua_getmetatable(L, idx);
+  lua_rawgeti(L, -1, STAMP_SLOT);
+  uint64_t stamp = (uint64_t)lua_tointeger(L, -1);
+  lua_pop(L, 2);
+  return stamp;
+}
+
+/* A cache key back as a group key; 0 for the cache's own keys. */
+static int cache_key(lua_State *L, int idx, arb_registry_key_t *key) {
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+      size_t len;
+      const char *str = lua_tolstring(L, idx, &len);
+      *key = arb_registry_key_str(str, len);
+      return 1;
+    }
+    case LUA_TNUMBER:
+      *key = lua_isinteger(L, idx)
+                 ? arb_registry_key_int(lua_tointeger(L, idx))
+                 : arb_registry_key_float(lua_tonumber(L, idx));
+      return 1;
+    case LUA_TBOOLEAN:
+      *key = arb_registry_key_bool(lua_toboolean(L, idx));
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* Drops the entries (from the cache at idx) whose group has changed or
+** gone, and returns how many are left.  Clearing fields during next is
+** allowed; nothing is added. */
+static lua_Integer cache_sweep(lua_State *L, int idx, arb_registry_t *reg) {
+  lua_Integer left = 0;
+  arb_registry_key_t key;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (cache_key(L, -2, &key)) {
+      if (arb_registry_stamp(reg, &key) != snapshot_stamp(L, -1)) {
+        lua_pushvalue(L, -2);
+        lua_pushnil(L);
+        lua_rawset(L, idx);
+      } else {
+        left++;
+      }
+    }
+    lua_pop(L, 1);
+  }
+  return left;
+}
+
+/* Pushes the members cache of the registry handle at 1, making it on
+** first use. */
+static void push_cache(lua_State *L) {
+  if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 0);
+  seal_list(L, 0);
+  lua_rawsetp(L, -2, &EMPTY_KEY);
+  lua_pushinteger(L, 0);
+  lua_rawsetp(L, -2, &COUNT_KEY);
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, 1, 1);
+}
+
+/* chip.members(registry, group [, timeout_ms]) -> {subject, ...}, a
+** read-only list shared by every call while the group is unchanged. */
 static int lchip_members(lua_State *L) {
   arb_registry_t *reg = live_registry(L, "members");
   arb_registry_key_t key = check_group(L, 2);
   luaL_optinteger(L, 3, 5000); /* answered at once: never times out */
+  lua_settop(L, 2);
+  uint64_t stamp = arb_registry_stamp(reg, &key);
+  push_cache(L);                   /* 3 */
+  lua_pushvalue(L, 2);
+  int cached = lua_rawget(L, 3) == LUA_TTABLE; /* 4 */
+  if (stamp == 0) {                /* unknown: the shared empty list */
+    if (cached) {
+      lua_pushvalue(L, 2);
+      lua_pushnil(L);
+      lua_rawset(L, 3);
+      lua_rawgetp(L, 3, &COUNT_KEY);
+      lua_Integer n = lua_tointeger(L, -1) - 1;
+      lua_pop(L, 1);
+      lua_pushinteger(L, n);
+      lua_rawsetp(L, 3, &COUNT_KEY);
+    }
+    lua_rawgetp(L, 3, &EMPTY_KEY);
+    return 1;
+  }
+  if (cached && snapshot_stamp(L, 4) == stamp) return 1;
+  lua_pop(L, 1);
   larb_ctx_t *ctx = larb_ctx(L);
   arb_registry_iter_t it;
   uint32_t n = arb_registry_members(reg, &key, &it);
@@ -176,8 +353,25 @@ static int lchip_members(lua_State *L) {
     lua_rawseti(L, -3, ++i);
   }
   lua_pop(L, 1);
+  seal_list(L, stamp);             /* 4 */
+  if (!cached) {
+    /* A new entry: sweep once the cache holds more than twice the live
+    ** groups (plus slack), so stale entries cost O(1) amortised. */
+    lua_rawgetp(L, 3, &COUNT_KEY);
+    lua_Integer count = lua_tointeger(L, -1) + 1;
+    lua_pop(L, 1);
+    if (count > 2 * (lua_Integer)arb_registry_ngroups(reg) + 16)
+      count = cache_sweep(L, 3, reg) + 1;
+    lua_pushinteger(L, count);
+    lua_rawsetp(L, 3, &COUNT_KEY);
+  }
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 4);
+  lua_rawset(L, 3);
   return 1;
 }
+
+/* }====================================================================== */
 
 /* chip.groups(registry) -> {group, ...}: groups that have members */
 static int lchip_groups(lua_State *L) {

@@ -110,6 +110,7 @@ typedef struct group_s {
   arb_list_t node;     /* in reg->groups, oldest first */
   arb_list_t members;  /* entry_t.gnode, registration order */
   uint32_t count;
+  uint64_t stamp;      /* reg->clock at the group's last change */
   int kind;            /* normalised key */
   int64_t i;
   double f;
@@ -156,6 +157,7 @@ struct arb_registry_s {
   htab_t groups_h, owners_h, entries_h;
   arb_list_t groups;
   size_t nentries;
+  uint64_t clock;      /* last stamp handed out; stamps are never reused */
   arb_names_t *names;
   name_t *name;
 };
@@ -283,6 +285,8 @@ static void drop_entry(arb_registry_t *reg, entry_t *e) {
     hdel(&reg->groups_h, &g->h);
     arb_list_remove(&g->node);
     arb_free(g, group_size(g));
+  } else {
+    g->stamp = ++reg->clock;
   }
   intptr_t value = e->value;
   arb_free(e, sizeof(*e));
@@ -370,6 +374,7 @@ static group_t *new_group(const arb_registry_key_t *k) {
   if (g == NULL) return NULL;
   arb_list_init(&g->members);
   g->count = 0;
+  g->stamp = 0;
   g->kind = k->kind;
   g->i = k->i;
   g->f = k->f;
@@ -435,6 +440,7 @@ int arb_registry_register(arb_registry_t *reg, const arb_registry_key_t *key,
   arb_list_insert_tail(&g->members, &e->gnode);
   arb_list_insert_tail(&o->entries, &e->onode);
   g->count++;
+  g->stamp = ++reg->clock;
   reg->nentries++;
   return ARB_REGISTRY_ADDED;
 release:
@@ -488,6 +494,12 @@ uint32_t arb_registry_count(const arb_registry_t *reg,
   return g ? g->count : 0;
 }
 
+uint64_t arb_registry_stamp(const arb_registry_t *reg,
+                            const arb_registry_key_t *key) {
+  const group_t *g = lookup(reg, key);
+  return g ? g->stamp : 0;
+}
+
 size_t arb_registry_size(const arb_registry_t *reg) { return reg->nentries; }
 
 uint32_t arb_registry_ngroups(const arb_registry_t *reg) {
@@ -506,6 +518,7 @@ int arb_registry_check(const arb_registry_t *reg) {
     const group_t *g = arb_container_of(n, group_t, node);
     arb_registry_key_t k = {g->kind, g->i, g->f, g->str, g->len};
     if (g->count == 0 || find_group(reg, &k, key_hash(&k)) != g) return -3;
+    if (g->stamp == 0 || g->stamp > reg->clock) return -3;
     if (g->h.hash != key_hash(&k)) return -3;
     uint32_t count = 0;
     arb_list_each(m, &g->members) {

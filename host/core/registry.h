@@ -146,6 +146,16 @@ int arb_registry_group_next(arb_registry_iter_t *it, arb_registry_key_t *key,
 uint32_t arb_registry_count(const arb_registry_t *reg,
                             const arb_registry_key_t *key);
 
+/* Returns group key's change stamp: a number that changes whenever the
+** group's member list does (a register that adds, a delisting, a
+** member's death) and never otherwise, or 0 for an unknown or invalid
+** key.  Stamps come from one counter per registry that only grows, so a
+** group that empties (and is freed) and is later created again never gets
+** a stamp it had before: a caller may cache what it derived from a group
+** and trust it while the stamp it saw is still the group's. */
+uint64_t arb_registry_stamp(const arb_registry_t *reg,
+                            const arb_registry_key_t *key);
+
 /* Returns the number of entries in all groups. */
 size_t arb_registry_size(const arb_registry_t *reg);
 

@@ -437,11 +437,159 @@ lib.test("unknown group gives {}; members takes an optional timeout",
   same_subjects(chip.members(reg, "g"), { s }, "default timeout")
   same_subjects(chip.members(reg, "g", 50), { s }, "explicit timeout")
   same_subjects(chip.members(reg, "g", 5000), { s }, "5000 ms")
-  -- A fresh list each time: changing it changes nothing.
+  stop_registry(reg)
+  lib.no_leftovers()
+end)
+
+lib.test("members lists are read-only: every way of writing raises",
+         function()
+  local reg = new_registry()
+  local s1, s2 = process.new_subject(), process.new_subject()
+  chip.register(reg, "g", s1)
+  chip.register(reg, "g", s2)
   local ms = chip.members(reg, "g")
-  ms[1], ms[2] = nil, s
-  same_subjects(chip.members(reg, "g"), { s }, "the registry is unchanged")
-  lib.ok(chip.members(reg, "g") ~= chip.members(reg, "g"), "fresh tables")
+  local ro = "chip.members list is read-only"
+  lib.raises(function() ms[1] = s2 end, ro, "overwrite a member")
+  lib.raises(function() ms[1] = nil end, ro, "remove a member")
+  lib.raises(function() ms[3] = s1 end, ro, "append")
+  lib.raises(function() ms.extra = true end, ro, "a string key")
+  lib.raises(function() table.insert(ms, s1) end, ro, "table.insert")
+  lib.raises(function() table.insert(ms, 1, s1) end, ro, "insert at 1")
+  lib.raises(function() table.remove(ms) end, ro, "table.remove")
+  lib.raises(function() table.sort(ms, function(a, b)
+    return tostring(a) > tostring(b) end) end, ro, "table.sort")
+  lib.raises(function() setmetatable(ms, nil) end, "protected metatable",
+             "setmetatable")
+  lib.eq(getmetatable(ms), ro, "getmetatable names it")
+  -- The empty list of an unknown group is read-only too.
+  local none = chip.members(reg, "nobody")
+  lib.raises(function() none[1] = s1 end, ro, "write to the empty list")
+  lib.eq(#none, 0, "still empty")
+  -- Nothing was changed by the attempts.
+  same_subjects(chip.members(reg, "g"), { s1, s2 }, "the registry")
+  same_subjects(ms, { s1, s2 }, "the list")
+  stop_registry(reg)
+  lib.no_leftovers()
+end)
+
+lib.test("members lists read like plain arrays", function()
+  local reg = new_registry()
+  local s = {}
+  for i = 1, 5 do
+    s[i] = process.new_subject()
+    chip.register(reg, "r", s[i])
+  end
+  local ms = chip.members(reg, "r")
+  lib.eq(type(ms), "table", "a table")
+  lib.eq(#ms, 5, "#")
+  lib.ok(ms[0] == nil and ms[6] == nil and ms.x == nil, "missing keys")
+  for i = 1, 5 do lib.ok(rawequal(ms[i], s[i]), "ms[" .. i .. "]") end
+  local n = 0
+  for i, v in ipairs(ms) do
+    n = n + 1
+    lib.ok(i == n and rawequal(v, s[i]), "ipairs " .. i)
+  end
+  lib.eq(n, 5, "ipairs visits all")
+  n = 0
+  for k, v in pairs(ms) do
+    n = n + 1
+    lib.ok(k == n and rawequal(v, s[k]), "pairs " .. tostring(k))
+  end
+  lib.eq(n, 5, "pairs visits all")
+  local u = table.pack(table.unpack(ms))
+  lib.eq(u.n, 5, "table.unpack gives all")
+  for i = 1, 5 do lib.ok(rawequal(u[i], s[i]), "unpacked " .. i) end
+  lib.eq(table.pack(table.unpack(chip.members(reg, "none"))).n, 0,
+         "unpack of an empty list")
+  local copy = table.move(ms, 1, #ms, 1, {})
+  copy[1] = nil -- a copy is an ordinary table
+  lib.eq(#ms, 5, "the copy is separate")
+  stop_registry(reg)
+  lib.no_leftovers()
+end)
+
+lib.test("members returns the same list until the group changes", function()
+  local reg = new_registry()
+  local a, b = process.new_subject(), process.new_subject()
+  chip.register(reg, "g", a)
+  local first = chip.members(reg, "g")
+  lib.ok(rawequal(first, chip.members(reg, "g")), "same table, unchanged")
+  lib.ok(rawequal(first, chip.members(reg, "g", 50)), "with a timeout too")
+  -- Registering the same pair again, or in another group, changes nothing.
+  chip.register(reg, "g", a)
+  chip.register(reg, "other", b)
+  lib.ok(rawequal(first, chip.members(reg, "g")), "still the same")
+  -- A new member: a new list; the old one still shows what it showed.
+  chip.register(reg, "g", b)
+  local second = chip.members(reg, "g")
+  lib.ok(not rawequal(first, second), "a new table after register")
+  same_subjects(second, { a, b }, "after register")
+  same_subjects(first, { a }, "the old snapshot is unchanged")
+  -- A member's death: a new list again.
+  local o = spawn_owner(1)
+  chip.register(reg, "g", o.subs[1])
+  local third = chip.members(reg, "g")
+  same_subjects(third, { a, b, o.subs[1] }, "with the owner's subject")
+  end_owner(o)
+  local fourth = chip.members(reg, "g")
+  lib.ok(not rawequal(third, fourth), "a new table after delisting")
+  same_subjects(fourth, { a, b }, "delisted")
+  lib.ok(rawequal(fourth, chip.members(reg, "g")), "then stable again")
+  -- 1 and 1.0 are one group, so one list.
+  chip.register(reg, 1, a)
+  lib.ok(rawequal(chip.members(reg, 1), chip.members(reg, 1.0)), "1 is 1.0")
+  stop_registry(reg)
+  lib.no_leftovers()
+end)
+
+lib.test("a group emptied and made again gets a fresh list", function()
+  local reg = new_registry()
+  local o1 = spawn_owner(1)
+  chip.register(reg, "again", o1.subs[1])
+  local old = chip.members(reg, "again")
+  same_subjects(old, { o1.subs[1] }, "first life")
+  end_owner(o1)
+  same_subjects(chip.members(reg, "again"), {}, "emptied")
+  local o2 = spawn_owner(1)
+  chip.register(reg, "again", o2.subs[1])
+  local new = chip.members(reg, "again")
+  lib.ok(not rawequal(old, new), "not the old list")
+  same_subjects(new, { o2.subs[1] }, "second life")
+  -- Also when the group empties and comes back between two calls.
+  end_owner(o2)
+  local o3 = spawn_owner(1)
+  chip.register(reg, "again", o3.subs[1])
+  same_subjects(chip.members(reg, "again"), { o3.subs[1] }, "third life")
+  end_owner(o3)
+  stop_registry(reg)
+  lib.no_leftovers()
+end)
+
+lib.test("the members cache stays bounded by the live groups", function()
+  local reg = new_registry()
+  -- 2,000 short-lived groups, each listed once while it lives.
+  for i = 1, 2000 do
+    local o = spawn_owner(1)
+    chip.register(reg, "tmp" .. i, o.subs[1])
+    lib.eq(#chip.members(reg, "tmp" .. i), 1, "tmp" .. i)
+    end_owner(o)
+  end
+  collectgarbage()
+  collectgarbage()
+  local before = collectgarbage("count")
+  for i = 2001, 4000 do
+    local o = spawn_owner(1)
+    chip.register(reg, "tmp" .. i, o.subs[1])
+    lib.eq(#chip.members(reg, "tmp" .. i), 1, "tmp" .. i)
+    end_owner(o)
+  end
+  collectgarbage()
+  collectgarbage()
+  -- Another 2,000 groups have come and gone: the heap has not grown by
+  -- their lists (each is several hundred bytes; allow 64 KiB of noise).
+  lib.ok(collectgarbage("count") - before < 64,
+         string.format("heap grew by %.1f KiB",
+                       collectgarbage("count") - before))
   stop_registry(reg)
   lib.no_leftovers()
 end)

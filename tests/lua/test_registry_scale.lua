@@ -49,8 +49,15 @@ local function round(reg, label)
     end
   end
   local per_group = NPROCS * PER_PROC // NGROUPS
+  local before = {}
   for g = 0, NGROUPS - 1 do
-    lib.eq(#chip.members(reg, g, 1000), per_group, label .. ": group " .. g)
+    before[g] = chip.members(reg, g, 1000)
+    lib.eq(#before[g], per_group, label .. ": group " .. g)
+  end
+  -- Unchanged groups answer with the very same (read-only) lists.
+  for g = 0, NGROUPS - 1 do
+    lib.ok(rawequal(chip.members(reg, g), before[g]),
+           label .. ": group " .. g .. " list reused")
   end
   local all = chip.members(reg, SHARED)
   lib.eq(#all, NPROCS * PER_PROC, label .. ": shared group size")
@@ -87,6 +94,15 @@ local function round(reg, label)
   for g = 0, NGROUPS - 1 do
     local ms, want = chip.members(reg, g), left[g] or {}
     lib.eq(#ms, #want, label .. ": group " .. g .. " after half")
+    if #want == per_group then
+      lib.ok(rawequal(ms, before[g]), label .. ": group " .. g
+             .. " lost no member: the same list")
+    else
+      lib.ok(not rawequal(ms, before[g]), label .. ": group " .. g
+             .. " has a new list after its members died")
+    end
+    lib.eq(#before[g], per_group, label .. ": group " .. g
+           .. " old list kept its members")
     for k = 1, #want do
       lib.ok(rawequal(ms[k], want[k]),
              label .. ": group " .. g .. " after half, member " .. k)

@@ -603,6 +603,96 @@ static void test_registry_node_free_ends_registry_and_members(void **state) {
 /* }====================================================================== */
 
 /* {======================================================================
+** Change stamps
+** ======================================================================*/
+
+static uint64_t stamp_of(arb_registry_t *reg, arb_registry_key_t key) {
+  return arb_registry_stamp(reg, &key);
+}
+
+static void test_registry_stamp_zero_for_unknown_and_invalid(void **state) {
+  (void)state;
+  arb_registry_t *reg = new_registry(NULL);
+  assert_int_equal(stamp_of(reg, S("nobody")), 0);
+  assert_int_equal(stamp_of(reg, arb_registry_key_float(0.0 / 0.0)), 0);
+  arb_registry_key_t junk = {99, 0, 0.0, NULL, 0};
+  assert_int_equal(stamp_of(reg, junk), 0);
+  reg_in(reg, S("g"), subject(spawn()), 1);
+  assert_true(stamp_of(reg, S("g")) != 0);
+  assert_int_equal(stamp_of(reg, S("h")), 0);
+  /* 2.0 is the group 2. */
+  reg_in(reg, I(2), subject(spawn()), 2);
+  assert_int_equal(stamp_of(reg, arb_registry_key_float(2.0)),
+                   stamp_of(reg, I(2)));
+}
+
+static void test_registry_stamp_changes_only_with_members(void **state) {
+  (void)state;
+  arb_registry_t *reg = new_registry(NULL);
+  arb_proc_t *pa = spawn(), *pb = spawn();
+  arb_pid_t a = pa->pid;
+  arb_subject_t *a1 = subject(pa), *b1 = subject(pb);
+  reg_in(reg, S("x"), a1, 1);
+  uint64_t x1 = stamp_of(reg, S("x"));
+  /* Reading does not change it; other groups' changes do not either. */
+  intptr_t v[1];
+  values_of(reg, S("x"), v, 1);
+  assert_int_equal(stamp_of(reg, S("x")), x1);
+  reg_in(reg, S("y"), b1, 2);
+  reg_in(reg, S("y"), a1, 3);
+  assert_int_equal(stamp_of(reg, S("x")), x1);
+  uint64_t y1 = stamp_of(reg, S("y"));
+  assert_true(y1 != x1);
+  /* A duplicate pair and a dead subject change nothing. */
+  assert_int_equal(reg_in(reg, S("x"), a1, 4), ARB_REGISTRY_PRESENT);
+  assert_int_equal(stamp_of(reg, S("x")), x1);
+  /* A new member does. */
+  assert_int_equal(reg_in(reg, S("x"), b1, 5), ARB_REGISTRY_ADDED);
+  uint64_t x2 = stamp_of(reg, S("x"));
+  assert_true(x2 != x1);
+  /* A member's death changes every group it was in, and only those. */
+  reg_in(reg, S("z"), b1, 6);
+  uint64_t z1 = stamp_of(reg, S("z"));
+  end(a);
+  uint64_t x3 = stamp_of(reg, S("x")), y2 = stamp_of(reg, S("y"));
+  assert_true(x3 != 0 && x3 != x2 && x3 != x1);
+  assert_true(y2 != 0 && y2 != y1);
+  assert_int_equal(stamp_of(reg, S("z")), z1);
+  arb_proc_t *pc = spawn();
+  assert_int_equal(reg_in(reg, S("z"), subject(pc), 7), ARB_REGISTRY_ADDED);
+  end(pc->pid);
+  assert_int_equal(reg_in(reg, S("z"), F.subs[F.nsubs - 1], 8),
+                   ARB_REGISTRY_DEAD);
+  uint64_t z2 = stamp_of(reg, S("z"));
+  assert_true(z2 != z1);
+  assert_int_equal(reg_in(reg, S("z"), F.subs[F.nsubs - 1], 9),
+                   ARB_REGISTRY_DEAD);
+  assert_int_equal(stamp_of(reg, S("z")), z2);
+}
+
+/* A group freed and made again never gets back a stamp it had: a cache
+** keyed by (group, stamp) cannot mistake the new group for the old. */
+static void test_registry_recreated_group_gets_a_new_stamp(void **state) {
+  (void)state;
+  arb_registry_t *reg = new_registry(NULL);
+  uint64_t seen[64];
+  int nseen = 0;
+  for (int round = 0; round < 16; round++) {
+    arb_proc_t *p = spawn();
+    reg_in(reg, S("again"), subject(p), round);
+    uint64_t st = stamp_of(reg, S("again"));
+    assert_true(st != 0);
+    for (int i = 0; i < nseen; i++) assert_true(seen[i] != st);
+    seen[nseen++] = st;
+    end(p->pid); /* the group empties and is freed, tables too */
+    assert_int_equal(stamp_of(reg, S("again")), 0);
+    assert_int_equal(arb_registry_ngroups(reg), 0);
+  }
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
 ** Names
 ** ======================================================================*/
 
@@ -797,6 +887,9 @@ int main(void) {
       T(test_registry_may_list_its_own_process),
       T(test_registry_own_entries_delisted_before_it_ends),
       T(test_registry_node_free_ends_registry_and_members),
+      T(test_registry_stamp_zero_for_unknown_and_invalid),
+      T(test_registry_stamp_changes_only_with_members),
+      T(test_registry_recreated_group_gets_a_new_stamp),
       T(test_names_take_lookup_and_conflict),
       T(test_names_freed_when_registry_ends),
       T(test_names_free_leaves_registries_nameless),
