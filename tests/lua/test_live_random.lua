@@ -4,7 +4,8 @@
 -- strategies and restart types; workers written through a helper or
 -- inline in init, so upvalue slots shift when siblings move) and
 -- sequences of edits (values, restart types, added, removed and moved
--- children, strategies, edits inside nested trees, no-op saves).  Each
+-- children, strategies and flags, edits inside nested trees, no-op
+-- saves), with children stopped by terminate_child between them.  Each
 -- edit is saved to the script and reloaded the way the host does it
 -- (arbor.reload: plan against the running tree, a dry run's plan, then
 -- the apply and its summary).  An oracle written here from the rules in
@@ -108,9 +109,10 @@ local function child_source(c, out, indent)
       child_source(cc, inner, indent .. "    ")
     end
     s = string.format("supervisor.supervisor(supervisor.spec { strategy = %q,"
-                      .. " max_frequency = 100, init = function(c)\n%s"
+                      .. " max_frequency = %d, init = function(c)\n%s"
                       .. "%s  return c end }):id(%q)", c.node.strategy,
-                      table.concat(inner), indent, c.id)
+                      c.node.max_frequency or 100, table.concat(inner),
+                      indent, c.id)
   elseif c.style == 1 then
     s = string.format("w(%q, %d)", c.id, c.value)
   else
@@ -127,8 +129,9 @@ local function source(root)
   local body = {}
   for _, c in ipairs(root.children) do child_source(c, body, "  ") end
   return HEAD .. string.format("return supervisor.spec { name = 'root', "
-    .. "strategy = %q, max_frequency = 100, init = function(c)\n%s"
-    .. "  return c end }\n", root.strategy, table.concat(body))
+    .. "strategy = %q, max_frequency = %d, init = function(c)\n%s"
+    .. "  return c end }\n", root.strategy, root.max_frequency or 100,
+    table.concat(body))
 end
 
 local function save(text)
@@ -196,6 +199,10 @@ local EDITS = {
   function(root) -- a strategy
     pick(nodes(root)).strategy = pick(STRATEGIES)
   end,
+  function(root) -- a flag that changes in place
+    local node = pick(nodes(root))
+    node.max_frequency = node.max_frequency == 50 and 100 or 50
+  end,
   function() end, -- a save that changes nothing
 }
 
@@ -209,11 +216,13 @@ local function started()
   return generation
 end
 
--- The running tree as the oracle sees it: {list = {{id, kind, gen, sub}}}.
+-- The running tree as the oracle sees it: {list = {{id, kind, gen,
+-- status, sub}}}; status "running" or "stopped" (by terminate_child).
 local function fresh(node)
   local r = { list = {} }
   for _, c in ipairs(node.children) do
     r.list[#r.list + 1] = { id = c.id, kind = c.kind, gen = started(),
+                            status = "running",
                             sub = c.kind == "s" and fresh(c.node) or nil }
   end
   return r
@@ -237,7 +246,8 @@ kept nested tree neither changed nor restarted is edited in place.
 Adds to acc what the summary line lists.
 ]]
 local function oracle(r, old, new, path, acc)
-  if old.strategy ~= new.strategy then
+  if old.strategy ~= new.strategy
+     or (old.max_frequency or 100) ~= (new.max_frequency or 100) then
     acc.flags[#acc.flags + 1] = path == "" and "root" or path
   end
   local old_index, old_child = {}, {}
@@ -274,7 +284,7 @@ local function oracle(r, old, new, path, acc)
       if not removed[e.id] then list[#list + 1] = e end
     end
     for i, e in ipairs(list) do
-      if changed[e.id] and not handled[e.id] then
+      if changed[e.id] and not handled[e.id] and e.status == "running" then
         for j, m in ipairs(list) do
           if handled[m.id] ~= "dropped"
              and (j == i or new.strategy == "one_for_all"
@@ -292,7 +302,7 @@ local function oracle(r, old, new, path, acc)
     for _, e in ipairs(list) do
       if handled[e.id] == "restarted" then
         acc.restarted[#acc.restarted + 1] = join(path, e.id)
-        e.gen = started()
+        e.gen, e.status = started(), "running"
         if e.kind == "s" then e.sub = fresh(new_child[e.id].node) end
       elseif handled[e.id] == "dropped" then
         acc.removed[#acc.removed + 1] = join(path, e.id)
@@ -315,6 +325,7 @@ local function oracle(r, old, new, path, acc)
         flush_to(c.id)
       elseif not kept[c.id] then
         order[#order + 1] = { id = c.id, kind = c.kind, gen = started(),
+                              status = "running",
                               sub = c.kind == "s" and fresh(c.node) or nil }
       end
     end
@@ -330,7 +341,7 @@ local function oracle(r, old, new, path, acc)
       local sub
       if r and handled[c.id] == nil then
         for _, e in ipairs(r.list) do
-          if e.id == c.id then sub = e.sub end
+          if e.id == c.id and e.status == "running" then sub = e.sub end
         end
       end
       oracle(sub, old_child[c.id].node, c.node, join(path, c.id), acc)
@@ -348,7 +359,7 @@ local function observe(sup, path, out, orders)
   for _, c in ipairs(supervisor.which_children(sup)) do
     ids[#ids + 1] = c.id
     out[c.id] = { pid = c.pid, status = c.status }
-    if c.kind == "supervisor" and c.subject then
+    if c.kind == "supervisor" and c.status == "running" then
       observe(c.subject, join(path, c.id), out, orders)
     end
   end
@@ -359,8 +370,8 @@ local function expected_orders(r, path, orders, gens)
   local ids = {}
   for _, e in ipairs(r.list) do
     ids[#ids + 1] = e.id
-    gens[e.id] = e.gen
-    if e.sub then expected_orders(e.sub, join(path, e.id), orders, gens) end
+    gens[e.id] = e
+    if e.sub and e.status == "running" then expected_orders(e.sub, join(path, e.id), orders, gens) end
   end
   orders[path] = table.concat(ids, " ")
 end
@@ -395,13 +406,47 @@ local function sequence(n)
   for id, o in pairs(seen) do pids[id] = o.pid end
   local orders, gens = {}, {}
   expected_orders(r, "", orders, gens)
-  last_gen = gens
+  for id, e in pairs(gens) do last_gen[id] = e.gen end
+  -- Stops a random child through terminate_child (a temporary one is
+  -- dropped), as an operator might between saves.
+  local function terminate()
+    local sups = { { sub = r, subject = root } }
+    for _, e in ipairs(r.list) do
+      if e.kind == "s" and e.status == "running" then
+        for _, c in ipairs(supervisor.which_children(root)) do
+          if c.id == e.id then sups[#sups + 1] = { sub = e.sub,
+                                                   subject = c.subject } end
+        end
+      end
+    end
+    local at = pick(sups)
+    if #at.sub.list == 0 then return end
+    local i = math.random(#at.sub.list)
+    local e = at.sub.list[i]
+    assert(supervisor.terminate_child(at.subject, e.id))
+    local restart
+    for _, c in ipairs(all_children(model)) do
+      if c.id == e.id then restart = c.restart end
+    end
+    if restart == "temporary" then
+      table.remove(at.sub.list, i)
+    else
+      e.status, e.sub = "stopped", nil
+    end
+  end
   local function problem(step, what, text_old, text_new)
     problems[#problems + 1] = string.format(
       "seed %d, sequence %d, edit %d: %s\n--- before:\n%s--- after:\n%s",
       seed, n, step, what, text_old, text_new)
   end
   for step = 1, STEPS do
+    if math.random(4) == 1 then
+      terminate()
+      seen, orders, gens = {}, {}, {}
+      observe(root, "", seen, {})
+      pids = {}
+      for id, o in pairs(seen) do pids[id] = o.pid end
+    end
     local old = model
     model = copy(old)
     for _ = 1, math.random(3) do pick(EDITS)(model) end
@@ -443,10 +488,16 @@ local function sequence(n)
     local values = values_of(model, {})
     local last_value = {}
     for i = 1, #LIVE_LOG do last_value[LIVE_LOG[i][1]] = LIVE_LOG[i][2] end
-    for id, gen in pairs(gens) do
-      local o = seen[id]
-      if o == nil or o.status ~= "running" then
-        problem(step, id .. " is not running", text_old, text_new)
+    for id, e in pairs(gens) do
+      local o, gen = seen[id], e.gen
+      if o == nil or o.status ~= e.status then
+        problem(step, string.format("%s is %s, oracle says %s", id,
+                                    o and o.status or "gone", e.status),
+                text_old, text_new)
+      elseif e.status == "stopped" then
+        if o.pid ~= nil then
+          problem(step, id .. " is stopped with a pid", text_old, text_new)
+        end
       elseif (gen ~= last_gen[id]) ~= (o.pid ~= pids[id]) then
         problem(step, string.format("%s: pid %s -> %s, oracle says %s", id,
                                     tostring(pids[id]), tostring(o.pid),
@@ -466,7 +517,8 @@ local function sequence(n)
                 text_old, text_new)
       end
     end
-    pids, last_gen = {}, gens
+    pids, last_gen = {}, {}
+    for id, e in pairs(gens) do last_gen[id] = e.gen end
     for id, o in pairs(seen) do pids[id] = o.pid end
     if #problems > before then break end -- the next edits build on it
   end
