@@ -203,12 +203,27 @@ lib.test("an actor loop that returns nil is blamed on the loop's code",
       return nil
     end)
     process.send(s, "hi")
-    process.receive(process.new_subject(), 5000)
+    process.select(process.new_selector():selecting_trapped_exits(), 5000)
   ]])
   lib.ok(out:match("reason: [^\n]*:4 %(loop function%): actor loop "
                    .. "must return actor%.continue%(state%) or "
                    .. "actor%.stop%(reason%), got nil"),
          "names the loop's file and line: " .. out)
+end)
+
+lib.test("core.quiet(true) silences crash reports, not logger calls",
+         function()
+  local out = run_script([[
+    local process = require "process"
+    local logger = require "logger"
+    require("arbor.core").quiet(true)
+    local pid = process.spawn(function() error("quietly") end)
+    local m = process.monitor(pid)
+    process.select(process.new_selector():selecting_process_down(m))
+    logger.info("still logged")
+  ]])
+  lib.ok(not out:find("CRASH REPORT", 1, true), "no crash report: " .. out)
+  lib.ok(out:find(" still logged\n", 1, true), "the event: " .. out)
 end)
 
 -- }=====================================================================
