@@ -92,7 +92,10 @@ local function status_lines(sup, prefix, lines, now)
   end
 end
 
-local function status(root, tree, started_at)
+-- not_started: children the last reload could not start ("path:
+-- reason"): the running tree is not what the file says, and status says
+-- so under the tree.
+local function status(root, tree, started_at, not_started)
   local now = core.now()
   local lines = {
     string.format("%s %s  %s  up %s", tree.name or "root",
@@ -100,6 +103,10 @@ local function status(root, tree, started_at)
                   format_ms(now - started_at)),
   }
   status_lines(root, "", lines, now)
+  for _, text in ipairs(not_started or {}) do
+    lines[#lines + 1] = "not as the file says: the last reload could not "
+                        .. "start " .. text
+  end
   return table.concat(lines, "\n")
 end
 
@@ -137,6 +144,7 @@ local function apply_plan(state, plan, dry_run)
   end
   state.current = plan.resolved
   state.tree = plan.tree
+  state.not_started = acc.failed
   return 0, "reload: " .. diff.line(acc)
 end
 
@@ -255,7 +263,8 @@ local function serve(tree, script, args)
       pending[#pending + 1] = { dry_run = msg.dry_run, conn = msg.conn }
       start_next()
     elseif msg.cmd == "status" then
-      local ok, text = pcall(status, root, state.tree, started_at)
+      local ok, text = pcall(status, root, state.tree, started_at,
+                             state.not_started)
       if msg.conn then
         core.control_reply(msg.conn, ok and 0 or 1, tostring(text))
       end

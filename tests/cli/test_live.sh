@@ -548,6 +548,10 @@ if serve "$(tree one_for_one ':add(w("a", 1))')"; then
     :add(supervisor.worker(function() return nil, "no database" end):id("db"))')"
   reload_ok "reload plan: added db" --dry-run
   reload_ok "reload: failed to start db: no database"
+  # status says the running tree is not what the file says.
+  snap after
+  grep -q 'not as the file says: the last reload could not start db: no database' \
+    "$d/status.txt" || fail "status does not say db did not start"
   stop_host
 fi
 case_end
