@@ -203,14 +203,47 @@ local function same_flags(a, b)
 end
 
 --[[
+Which children keep their place: kept ones must stay in the same
+relative order, and as many as possible do, so moving one child moves
+only it.  The largest set of children in both lists whose old order
+matches their new order (a longest increasing subsequence of old
+positions, taken in new order; O(n log n)); when several are as large,
+the one that ends latest in the new list, each member preceded by the
+latest earlier child that ends a set one shorter.  Returns {[id] =
+true}.
+]]
+local function keep_in_place(new_ids, old_index)
+  local tails, pred = {}, {} -- tails[k]: new position ending a set of k
+  for i, id in ipairs(new_ids) do
+    local oi = old_index[id]
+    if oi then
+      local lo, hi = 1, #tails + 1 -- first k with old_index(tails[k]) >= oi
+      while lo < hi do
+        local mid = (lo + hi) // 2
+        if old_index[new_ids[tails[mid]]] < oi then lo = mid + 1 else hi = mid end
+      end
+      tails[lo] = i
+      pred[i] = tails[lo - 1]
+    end
+  end
+  local kept, i = {}, tails[#tails]
+  while i do
+    kept[new_ids[i]] = true
+    i = pred[i]
+  end
+  return kept
+end
+
+--[[
 M.tree(old, new) -> edit, for two resolved trees:
   { flags = {...} or nil, argument_changed = bool,
     removed = {[id] = true}, changed = {[id] = child spec},
     added = {{index = i, id = id, spec = spec}, ...} (ascending index),
     nested = {[id] = edit}, specs = new child specs in order, ids = ...,
     empty = true when nothing at all changes below this tree }
-A child whose position among the kept children changed is removed and
-added again: restart semantics depend on order.
+A moved child (keep_in_place: not among the most children whose order
+is unchanged) is removed and added again: restart semantics depend on
+order.
 ]]
 local function tree(old, new)
   local edit = { removed = {}, changed = {}, added = {}, nested = {},
@@ -227,16 +260,7 @@ local function tree(old, new)
   local new_index = {}
   for i, id in ipairs(new.ids) do new_index[id] = i end
 
-  -- Kept children must stay in the same relative order.
-  local last = 0
-  local kept = {}
-  for i, id in ipairs(new.ids) do
-    local oi = old_index[id]
-    if oi and oi > last then
-      kept[id] = true
-      last = oi
-    end
-  end
+  local kept = keep_in_place(new.ids, old_index)
   for _, id in ipairs(old.ids) do
     if not kept[id] then edit.removed[id] = true end
   end

@@ -223,13 +223,27 @@ lib.test("tree: a removed child", function()
 end)
 
 lib.test("tree: a moved child is removed and added again", function()
+  -- Two sets as large keep their order, {a, c} and {a, b}: the one that
+  -- ends latest in the new list keeps its place.
   local e = edit_of({}, { children = { { "a", 1 }, { "c", 1 }, { "b", 1 } } })
-  lib.same(keys(e.removed), { "b" }, "removed")
-  lib.same(added(e), { "b@3" }, "added")
-  lib.same(keys(e.changed), {}, "c and a are kept unchanged")
+  lib.same(keys(e.removed), { "c" }, "removed")
+  lib.same(added(e), { "c@2" }, "added")
+  lib.same(keys(e.changed), {}, "a and b are kept unchanged")
   e = edit_of({}, { children = { { "b", 1 }, { "c", 1 }, { "a", 1 } } })
   lib.same(keys(e.removed), { "a" }, "first to last: removed")
   lib.same(added(e), { "a@3" }, "first to last: added")
+  -- Last to first moves only that child (not every other one).
+  e = edit_of({ children = ABCD }, { children = { { "d", 1 }, { "a", 1 },
+                                                  { "b", 1 }, { "c", 1 } } })
+  lib.same(keys(e.removed), { "d" }, "last to first: removed")
+  lib.same(added(e), { "d@1" }, "last to first: added")
+  -- Several moves: the most children keep their place.
+  local from = {}
+  for i, id in ipairs { "a", "b", "c", "d", "e", "f", "g" } do from[i] = { id, 1 } end
+  local to = {}
+  for i, id in ipairs { "g", "a", "c", "b", "d", "f", "e" } do to[i] = { id, 1 } end
+  e = edit_of({ children = from }, { children = to })
+  lib.same(keys(e.removed), { "c", "f", "g" }, "kept a, b, d, e")
 end)
 
 lib.test("tree: flags change in place", function()

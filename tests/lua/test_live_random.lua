@@ -252,10 +252,29 @@ local function oracle(r, old, new, path, acc)
   end
   local old_index, old_child = {}, {}
   for i, c in ipairs(old.children) do old_index[c.id], old_child[c.id] = i, c end
-  local kept, last = {}, 0
-  for _, c in ipairs(new.children) do
+  -- The most children whose order is unchanged keep their place (of
+  -- sets as large, the one ending latest, each member preceded by the
+  -- latest earlier one a step shorter): a quadratic longest increasing
+  -- subsequence, written apart from arbor.diff's.
+  local len, best = {}, 0
+  for i, c in ipairs(new.children) do
     local oi = old_index[c.id]
-    if oi and oi > last then kept[c.id], last = true, oi end
+    if oi then
+      len[i] = 1
+      for j = 1, i - 1 do
+        local oj = old_index[new.children[j].id]
+        if oj and oj < oi and len[j] + 1 > len[i] then len[i] = len[j] + 1 end
+      end
+      if len[i] > best then best = len[i] end
+    end
+  end
+  local kept, want, bound = {}, best, math.huge
+  for i = #new.children, 1, -1 do
+    local oi = old_index[new.children[i].id]
+    if want > 0 and len[i] == want and oi < bound then
+      kept[new.children[i].id] = true
+      want, bound = want - 1, oi
+    end
   end
   local removed = {}
   for _, c in ipairs(old.children) do
