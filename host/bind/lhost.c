@@ -23,6 +23,7 @@
 #include "alloc.h"
 #include "larb.h"
 #include "lfs.h"
+#include "lnet.h"
 #include "lnotify.h"
 #include "registry.h"
 
@@ -313,6 +314,8 @@ static void preload_modules(lua_State *L) {
   lua_setfield(L, -2, "logger");
   lua_pushcfunction(L, larb_open_fs);
   lua_setfield(L, -2, "fs");
+  lua_pushcfunction(L, larb_open_net);
+  lua_setfield(L, -2, "net");
   for (const larb_embedded_t *m = larb_embedded; m->name; m++) {
     lua_pushlightuserdata(L, (void *)m);
     if (strcmp(m->name, "process") == 0)
@@ -444,7 +447,6 @@ int larb_host_run(const larb_host_opts_t *opts) {
   for (int i = 1; i < opts->argc; i++) lua_pushstring(L, opts->argv[i]);
   arb_proc_t *main = larb_spawn(L, opts->argc + 1);
   ctx.main_pid = main->pid;
-  larb_log_set_main_pid(main->pid);
 
   lua_limit = opts->max_memory;
   arb_rt_run(&rt);
@@ -456,6 +458,7 @@ int larb_host_run(const larb_host_opts_t *opts) {
   arb_control_close(ctx.control);
   arb_watch_close(ctx.watch);
   larb_notify_close();
+  larb_net_close();
   arb_node_free(ctx.node);
   ctx.node = NULL;
   arb_names_free(ctx.names);

@@ -1,0 +1,460 @@
+/*
+** lnet.c: the `net` module: TCP and Unix-domain stream sockets, passive
+** mode (host/rt/net.c does the libuv side and the framing).
+**
+** Waiting works as in process.receive: the caller registers as the
+** socket's waiter (or as a sender waiting for the queue to drain), waits
+** with arb_node_wait (with the deadline of its timeout, if any) and
+** yields; the continuation re-checks the socket.  Stack slot 1 holds the
+** socket (or listener) while waiting, so it cannot be collected; the
+** deadline travels in the continuation context.
+**
+** A listener or socket belongs to the process that made it (listen,
+** connect, accept): only it may accept, receive, shut down or close;
+** others raise.  Any process may send.  When the owner ends the socket
+** is closed (net.c's exit hook) and the peer sees end of stream.
+*/
+#include <stdint.h>
+#include <string.h>
+
+#include "fs.h" /* arb_err_kind */
+#include "larb.h"
+#include "lnet.h"
+#include "net.h"
+
+#define LNET_SOCKET "arbor.Socket"
+#define LNET_LISTENER "arbor.Listener"
+
+typedef struct lnet_handle_s {
+  arb_sock_t *s;
+} lnet_handle_t;
+
+static int64_t now(lua_State *L) { return arb_rt_now(larb_ctx(L)->rt); }
+
+static int64_t opt_deadline(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return -1;
+  lua_Integer ms = luaL_checkinteger(L, idx);
+  luaL_argcheck(L, ms >= 0, idx, "timeout must not be negative");
+  int64_t t = now(L);
+  return ms > INT64_MAX - t ? INT64_MAX : t + ms;
+}
+
+/* Waits until woken or the deadline (-1: none), continuing in k. */
+static int wait_for(lua_State *L, int64_t deadline, lua_KFunction k) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  int64_t t = now(L);
+  if (arb_node_wait(ctx->node, larb_self(L), t,
+                    deadline >= 0 ? deadline - t : -1))
+    return luaL_error(L, "out of memory");
+  return larb_yield(L, (lua_KContext)deadline, k);
+}
+
+static int timed_out(lua_State *L, int64_t deadline) {
+  return deadline >= 0 && now(L) >= deadline;
+}
+
+static int push_failure(lua_State *L, const char *what, int err) {
+  char kind[32];
+  const char *k;
+  if (err == UV_EOF)
+    k = "closed";
+  else if (err == UV_EAI_NONAME)
+    k = "nxdomain";
+  else
+    k = arb_err_kind(err, kind);
+  lua_pushfstring(L, "%s: %s (%s)", what,
+                  err == UV_EOF ? "the socket is closed" : uv_strerror(err), k);
+  return larb_push_error(L, k, lua_tostring(L, -1));
+}
+
+static int push_timeout(lua_State *L, const char *what) {
+  lua_pushfstring(L, "%s: timed out", what);
+  return larb_push_error(L, "timeout", lua_tostring(L, -1));
+}
+
+static arb_sock_t *check_sock(lua_State *L, int idx, const char *mt) {
+  lnet_handle_t *h = luaL_checkudata(L, idx, mt);
+  return h->s;
+}
+
+/* The socket at idx, which the caller must own. */
+static arb_sock_t *check_owned(lua_State *L, int idx, const char *mt) {
+  arb_sock_t *s = check_sock(L, idx, mt);
+  if (s->owner != larb_self(L)->pid)
+    luaL_argerror(L, idx, strcmp(mt, LNET_LISTENER) == 0
+                              ? "listener is owned by another process"
+                              : "socket is owned by another process");
+  return s;
+}
+
+/* Pushes a handle for a new socket owned by the caller. */
+static arb_sock_t *push_new(lua_State *L, const char *mt, int kind,
+                            int packet) {
+  lnet_handle_t *h = lua_newuserdatauv(L, sizeof(*h), 0);
+  h->s = NULL;
+  larb_ctx_t *ctx = larb_ctx(L);
+  h->s = arb_sock_new(&ctx->rt->loop, ctx->node, larb_self(L), kind, packet);
+  if (h->s == NULL) luaL_error(L, "out of memory");
+  luaL_setmetatable(L, mt);
+  return h->s;
+}
+
+static int handle_gc(lua_State *L) {
+  lnet_handle_t *h = lua_touserdata(L, 1);
+  if (h->s) arb_sock_release(h->s);
+  h->s = NULL;
+  return 0;
+}
+
+/* {======================================================================
+** Options
+** ======================================================================*/
+
+typedef struct opts_s {
+  const char *host, *path;
+  int port, backlog, packet;
+  int64_t deadline;
+} opts_t;
+
+static void read_opts(lua_State *L, opts_t *o, int is_listen) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  memset(o, 0, sizeof(*o));
+  o->deadline = -1;
+  o->backlog = 128;
+  lua_getfield(L, 1, "path");
+  o->path = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+  lua_getfield(L, 1, "host");
+  o->host = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+  lua_getfield(L, 1, "port");
+  if (!lua_isnil(L, -1)) {
+    lua_Integer port = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : -1;
+    luaL_argcheck(L, port >= 0 && port <= 65535, 1,
+                  "port must be an integer from 0 to 65535");
+    o->port = (int)port;
+  } else if (!o->path) {
+    luaL_argerror(L, 1, "needs host and port, or path");
+  }
+  if (!o->path && !o->host) {
+    if (!is_listen) luaL_argerror(L, 1, "needs host and port, or path");
+    o->host = "127.0.0.1";
+  }
+  lua_getfield(L, 1, "backlog");
+  if (!lua_isnil(L, -1)) {
+    lua_Integer b = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+    luaL_argcheck(L, b > 0 && b <= 65535, 1, "backlog must be a positive integer");
+    o->backlog = (int)b;
+  }
+  lua_getfield(L, 1, "packet");
+  if (lua_isnil(L, -1) || (lua_type(L, -1) == LUA_TSTRING &&
+                           strcmp(lua_tostring(L, -1), "raw") == 0))
+    o->packet = ARB_PACKET_RAW;
+  else if (lua_type(L, -1) == LUA_TSTRING &&
+           strcmp(lua_tostring(L, -1), "line") == 0)
+    o->packet = ARB_PACKET_LINE;
+  else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) == 4)
+    o->packet = ARB_PACKET_4;
+  else
+    luaL_argerror(L, 1, "packet must be \"raw\", \"line\" or 4");
+  lua_getfield(L, 1, "timeout");
+  if (!lua_isnil(L, -1)) {
+    luaL_argcheck(L, lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0, 1,
+                  "timeout must be a non-negative integer");
+    o->deadline = opt_deadline(L, -1);
+  }
+  lua_pop(L, 6);
+}
+
+/* Pushes "host:port" or the path, for messages. */
+static const char *address_text(lua_State *L, const opts_t *o) {
+  if (o->path) return lua_pushstring(L, o->path);
+  return lua_pushfstring(L, strchr(o->host, ':') ? "[%s]:%d" : "%s:%d",
+                         o->host, o->port);
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Listening, accepting, connecting
+** ======================================================================*/
+
+/* net.listen{host =, port = [, backlog =] [, packet =]} | {path = ...} */
+static int lnet_listen(lua_State *L) {
+  opts_t o;
+  read_opts(L, &o, 1);
+  lua_settop(L, 1);
+  arb_sock_t *s = push_new(L, LNET_LISTENER,
+                           o.path ? ARB_SOCK_PIPE : ARB_SOCK_TCP, o.packet);
+  int rc = o.path ? arb_sock_listen_pipe(s, o.path, o.backlog)
+                  : arb_sock_listen_tcp(s, o.host, o.port, o.backlog);
+  if (rc != 0) {
+    arb_sock_close(s);
+    lua_pushfstring(L, "listen %s", address_text(L, &o));
+    return push_failure(L, lua_tostring(L, -1), rc);
+  }
+  return 1;
+}
+
+static int accept_k(lua_State *L, int status, lua_KContext kctx);
+
+/* Stack: 1 listener.  Accepts one pending connection or waits. */
+static int accept_step(lua_State *L, int64_t deadline) {
+  arb_sock_t *l = check_sock(L, 1, LNET_LISTENER);
+  if (l->closing) return push_failure(L, "accept", UV_EOF);
+  if (l->pending_accepts > 0) {
+    lua_settop(L, 1);
+    arb_sock_t *c = push_new(L, LNET_SOCKET, l->kind, l->packet);
+    int rc = arb_sock_accept(l, c);
+    if (rc == 0) return 1;
+    arb_sock_close(c);
+    return push_failure(L, "accept", rc);
+  }
+  if (l->err) {
+    int err = l->err;
+    l->err = 0;
+    return push_failure(L, "accept", err);
+  }
+  if (timed_out(L, deadline)) return push_timeout(L, "accept");
+  l->waiter = larb_self(L)->pid;
+  return wait_for(L, deadline, accept_k);
+}
+
+static int accept_k(lua_State *L, int status, lua_KContext kctx) {
+  (void)status;
+  arb_sock_t *l = check_sock(L, 1, LNET_LISTENER);
+  l->waiter = ARB_PID_NONE;
+  arb_node_wait_done(larb_ctx(L)->node, larb_self(L));
+  return accept_step(L, (int64_t)kctx);
+}
+
+/* net.accept(listener [, timeout_ms]) -> socket | nil, err */
+static int lnet_accept(lua_State *L) {
+  check_owned(L, 1, LNET_LISTENER);
+  int64_t deadline = opt_deadline(L, 2);
+  lua_settop(L, 1);
+  return accept_step(L, deadline);
+}
+
+static int connect_k(lua_State *L, int status, lua_KContext kctx);
+
+/* Stack: 1 options, 2 the socket being connected, 3 the address text. */
+static int connect_step(lua_State *L, int64_t deadline) {
+  arb_sock_t *s = check_sock(L, 2, LNET_SOCKET);
+  if (s->connect_state == 1) {
+    lua_settop(L, 2);
+    return 1;
+  }
+  if (s->connect_state < 0 || timed_out(L, deadline)) {
+    int err = s->connect_state;
+    arb_sock_close(s);
+    lua_pushfstring(L, "connect %s", lua_tostring(L, 3));
+    return err < 0 ? push_failure(L, lua_tostring(L, -1), err)
+                   : push_timeout(L, lua_tostring(L, -1));
+  }
+  s->waiter = larb_self(L)->pid;
+  return wait_for(L, deadline, connect_k);
+}
+
+static int connect_k(lua_State *L, int status, lua_KContext kctx) {
+  (void)status;
+  arb_sock_t *s = check_sock(L, 2, LNET_SOCKET);
+  s->waiter = ARB_PID_NONE;
+  arb_node_wait_done(larb_ctx(L)->node, larb_self(L));
+  return connect_step(L, (int64_t)kctx);
+}
+
+/* net.connect{host =, port = [, timeout =] [, packet =]} | {path = ...} */
+static int lnet_connect(lua_State *L) {
+  opts_t o;
+  read_opts(L, &o, 0);
+  lua_settop(L, 1);
+  arb_sock_t *s = push_new(L, LNET_SOCKET,
+                           o.path ? ARB_SOCK_PIPE : ARB_SOCK_TCP, o.packet);
+  address_text(L, &o);
+  int rc = o.path ? arb_sock_connect_pipe(s, o.path)
+                  : arb_sock_connect_tcp(s, o.host, o.port);
+  if (rc != 0) {
+    arb_sock_close(s);
+    lua_pushfstring(L, "connect %s", lua_tostring(L, 3));
+    return push_failure(L, lua_tostring(L, -1), rc);
+  }
+  return connect_step(L, o.deadline);
+}
+
+/* listener:address() -> host, port | path */
+static int listener_address(lua_State *L) {
+  arb_sock_t *s = check_sock(L, 1, LNET_LISTENER);
+  char host[256];
+  int port;
+  int rc = arb_sock_name(s, 0, host, sizeof(host), &port);
+  if (rc != 0) return push_failure(L, "address", rc);
+  lua_pushstring(L, host);
+  if (port < 0) return 1;
+  lua_pushinteger(L, port);
+  return 2;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Sockets
+** ======================================================================*/
+
+static int receive_k(lua_State *L, int status, lua_KContext kctx);
+
+static int receive_step(lua_State *L, arb_sock_t *s, int64_t deadline) {
+  const char *data;
+  size_t len;
+  int rc = arb_sock_packet(s, &data, &len);
+  if (rc == 1) {
+    lua_pushlstring(L, data, len);
+    arb_sock_consume(s);
+    return 1;
+  }
+  if (rc < 0) return push_failure(L, "receive", rc);
+  if (timed_out(L, deadline)) return push_timeout(L, "receive");
+  arb_sock_want_packet(s, larb_self(L)->pid);
+  return wait_for(L, deadline, receive_k);
+}
+
+static int receive_k(lua_State *L, int status, lua_KContext kctx) {
+  (void)status;
+  arb_sock_t *s = check_sock(L, 1, LNET_SOCKET);
+  arb_node_wait_done(larb_ctx(L)->node, larb_self(L));
+  s->waiter = ARB_PID_NONE;
+  int n = receive_step(L, s, (int64_t)kctx);
+  if (s->waiter == ARB_PID_NONE) arb_sock_unwant(s);
+  return n;
+}
+
+/* socket:receive([timeout_ms]) -> data | nil, err */
+static int socket_receive(lua_State *L) {
+  arb_sock_t *s = check_owned(L, 1, LNET_SOCKET);
+  int64_t deadline = opt_deadline(L, 2);
+  lua_settop(L, 1);
+  return receive_step(L, s, deadline);
+}
+
+static int send_k(lua_State *L, int status, lua_KContext kctx);
+
+/* Waits while more than ARB_SOCK_SEND_HIGH bytes are queued. */
+static int send_drain(lua_State *L, arb_sock_t *s) {
+  if (s->closing) return push_failure(L, "send", UV_EOF);
+  if (s->queued <= ARB_SOCK_SEND_HIGH) {
+    if (s->err && s->err != UV_EOF) return push_failure(L, "send", s->err);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (arb_sock_wait_drain(s, larb_self(L)->pid) != 0)
+    return luaL_error(L, "out of memory");
+  return wait_for(L, -1, send_k);
+}
+
+static int send_k(lua_State *L, int status, lua_KContext kctx) {
+  (void)status;
+  (void)kctx;
+  arb_node_wait_done(larb_ctx(L)->node, larb_self(L));
+  return send_drain(L, check_sock(L, 1, LNET_SOCKET));
+}
+
+/* socket:send(data) -> true | nil, err (any process may send) */
+static int socket_send(lua_State *L) {
+  arb_sock_t *s = check_sock(L, 1, LNET_SOCKET);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  larb_self(L);
+  lua_settop(L, 1);
+  if (s->closing) return push_failure(L, "send", UV_EOF);
+  int rc = arb_sock_send(s, data, len);
+  if (rc != 0) return push_failure(L, "send", rc);
+  return send_drain(L, s);
+}
+
+/* socket:peer() -> host, port | path */
+static int socket_peer(lua_State *L) {
+  arb_sock_t *s = check_sock(L, 1, LNET_SOCKET);
+  char host[256];
+  int port;
+  int rc = arb_sock_name(s, 1, host, sizeof(host), &port);
+  if (rc != 0) return push_failure(L, "peer", rc);
+  lua_pushstring(L, host);
+  if (port < 0) return 1;
+  lua_pushinteger(L, port);
+  return 2;
+}
+
+/* socket:shutdown() -> true | nil, err */
+static int socket_shutdown(lua_State *L) {
+  arb_sock_t *s = check_owned(L, 1, LNET_SOCKET);
+  int rc = arb_sock_shutdown(s);
+  if (rc != 0) return push_failure(L, "shutdown", rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int close_owned(lua_State *L, const char *mt) {
+  arb_sock_t *s = check_owned(L, 1, mt);
+  arb_sock_close(s);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int socket_close(lua_State *L) { return close_owned(L, LNET_SOCKET); }
+static int listener_close(lua_State *L) {
+  return close_owned(L, LNET_LISTENER);
+}
+
+static int tostring_of(lua_State *L, const char *mt, const char *name) {
+  arb_sock_t *s = check_sock(L, 1, mt);
+  lua_pushfstring(L, "%s<%p of <0.%d.%d>%s>", name, (void *)s,
+                  (int)arb_pid_slot(s->owner), (int)arb_pid_gen(s->owner),
+                  s->closing ? ", closed" : "");
+  return 1;
+}
+
+static int socket_tostring(lua_State *L) {
+  return tostring_of(L, LNET_SOCKET, "Socket");
+}
+static int listener_tostring(lua_State *L) {
+  return tostring_of(L, LNET_LISTENER, "Listener");
+}
+
+/* }====================================================================== */
+
+static const luaL_Reg net_funcs[] = {{"listen", lnet_listen},
+                                     {"accept", lnet_accept},
+                                     {"connect", lnet_connect},
+                                     {NULL, NULL}};
+
+static const luaL_Reg socket_methods[] = {{"send", socket_send},
+                                          {"receive", socket_receive},
+                                          {"peer", socket_peer},
+                                          {"shutdown", socket_shutdown},
+                                          {"close", socket_close},
+                                          {NULL, NULL}};
+
+static const luaL_Reg listener_methods[] = {{"address", listener_address},
+                                            {"close", listener_close},
+                                            {NULL, NULL}};
+
+static void new_type(lua_State *L, const char *mt, const luaL_Reg *methods,
+                     lua_CFunction tostring) {
+  if (luaL_newmetatable(L, mt)) {
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, handle_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+}
+
+int larb_open_net(lua_State *L) {
+  new_type(L, LNET_SOCKET, socket_methods, socket_tostring);
+  new_type(L, LNET_LISTENER, listener_methods, listener_tostring);
+  luaL_newlib(L, net_funcs);
+  return 1;
+}
+
+void larb_net_close(void) { arb_net_close_orphans(); }

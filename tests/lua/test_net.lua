@@ -1,0 +1,329 @@
+-- test_net: the net module, passive mode: TCP on 127.0.0.1 and Unix
+-- sockets, packet framing in C, backpressure, ownership.
+local lib = require "testlib"
+local process = require "process"
+local net = require "net"
+local fs = require "fs"
+
+local send, receive, spawn = process.send, process.receive, process.spawn
+lib.quiet()
+
+local function fd_count() return #assert(fs.list("/proc/self/fd")) end
+
+-- Polls (with a deadline) until the host has n descriptors open: closing
+-- a handle completes on a later loop turn.
+local function await_fd_count(n, what)
+  for _ = 1, 400 do
+    if fd_count() == n then break end
+    process.sleep(5)
+  end
+  lib.eq(fd_count(), n, what)
+end
+
+local function err_kind(what, expected, ok, err)
+  lib.eq(ok, nil, what .. ": result")
+  lib.ok(type(err) == "table", what .. ": err is a table")
+  lib.eq(err.kind, expected, what .. ": err.kind (" .. tostring(err) .. ")")
+  return err
+end
+
+local function listen(opts)
+  opts = opts or {}
+  opts.host, opts.port = opts.host or "127.0.0.1", opts.port or 0
+  return assert(net.listen(opts))
+end
+
+-- A client process connecting to port: runs fn(socket) and sends what it
+-- returns to the subject it hands back.
+local function client(port, opts, fn)
+  local out = process.new_subject()
+  local pid = spawn(function()
+    local o = port and {host = "127.0.0.1", port = port} or {}
+    for k, v in pairs(opts or {}) do o[k] = v end
+    local c = assert(net.connect(o))
+    send(out, fn(c))
+  end)
+  return out, pid
+end
+
+-- libuv keeps one descriptor in reserve per loop from its first listen
+-- on (its answer to EMFILE): count from after that.
+assert(net.listen {host = "127.0.0.1", port = 0}):close()
+local base_fds = fd_count()
+
+lib.test("echo over TCP; address and peer", function()
+  local l = listen()
+  local host, port = l:address()
+  lib.eq(host, "127.0.0.1", "listener host")
+  lib.ok(math.type(port) == "integer" and port > 0, "port 0 gave a real port")
+  local out = client(port, nil, function(c)
+    assert(c:send("ping"))
+    local got = {}
+    while #table.concat(got) < 4 do got[#got + 1] = assert(c:receive(2000)) end
+    local _, local_port = c:peer()
+    c:close()
+    return {table.concat(got), local_port}
+  end)
+  local s = assert(net.accept(l, 2000))
+  lib.ok(tostring(s):find("^Socket<"), "tostring")
+  local phost, pport = s:peer()
+  lib.eq(phost, "127.0.0.1", "peer host")
+  lib.ok(pport > 0, "peer port")
+  local data = ""
+  while #data < 4 do data = data .. assert(s:receive(2000)) end
+  lib.eq(data, "ping", "received")
+  assert(s:send(data))
+  local r = receive(out, 2000)
+  lib.eq(r[1], "ping", "echoed")
+  lib.eq(r[2], port, "the client's peer is the listener's port")
+  err_kind("the peer closed", "closed", s:receive(2000))
+  assert(s:close())
+  assert(l:close())
+  err_kind("accept on a closed listener", "closed", net.accept(l, 0))
+  err_kind("send on a closed socket", "closed", s:send("x"))
+  lib.no_leftovers()
+end)
+
+lib.test("line mode: lines split across writes, \\r\\n stripped", function()
+  local l = listen {packet = "line"}
+  local _, port = l:address()
+  local gates = process.new_subject()
+  local out = client(port, nil, function(c)
+    local go = process.new_subject()
+    send(gates, go)
+    assert(c:send("first li"))
+    receive(go)
+    assert(c:send("ne\r\nsecond\nthi"))
+    receive(go)
+    assert(c:send("rd\n\nlast without newline"))
+    c:close()
+    return "sent"
+  end)
+  local s = assert(net.accept(l, 2000))
+  local go = receive(gates, 2000)
+  err_kind("half a line is not a packet", "timeout", s:receive(50))
+  send(go, true)
+  lib.eq(s:receive(2000), "first line", "a line split across writes")
+  lib.eq(s:receive(2000), "second", "the next line from the same write")
+  send(go, true)
+  lib.eq(s:receive(2000), "third", "split again")
+  lib.eq(s:receive(2000), "", "an empty line")
+  lib.eq(receive(out, 2000), "sent", "client done")
+  err_kind("an unterminated tail at close", "closed", s:receive(2000))
+  s:close()
+  l:close()
+  lib.no_leftovers()
+end)
+
+lib.test("line mode: a line over 1 MiB is emsgsize", function()
+  local l = listen {packet = "line"}
+  local _, port = l:address()
+  local out = client(port, nil, function(c)
+    assert(c:send(string.rep("x", (1 << 20) + 10) .. "\n"))
+    return "sent"
+  end)
+  local s = assert(net.accept(l, 2000))
+  err_kind("long line", "emsgsize", s:receive(5000))
+  lib.eq(receive(out, 5000), "sent", "client done")
+  s:close()
+  l:close()
+  lib.no_leftovers()
+end)
+
+lib.test("packet 4: frames split across writes; send adds the prefix",
+         function()
+  local l = listen {packet = 4}
+  local _, port = l:address()
+  local gates = process.new_subject()
+  local function frame(s) return string.pack(">I4", #s) .. s end
+  local big = string.rep("0123456789", 100000)
+  local out = client(port, nil, function(c) -- raw on this side
+    local go = process.new_subject()
+    send(gates, go)
+    local bytes = frame("hello") .. frame("") .. frame(big)
+    assert(c:send(bytes:sub(1, 2)))
+    receive(go)
+    assert(c:send(bytes:sub(3, 11))) -- the rest of frame 1, 2 bytes of 2
+    receive(go)
+    assert(c:send(bytes:sub(12)))
+    local back = ""
+    while #back < 4 + 5 do back = back .. assert(c:receive(2000)) end
+    return back
+  end)
+  local s = assert(net.accept(l, 2000))
+  local go = receive(gates, 2000)
+  err_kind("two bytes of a header", "timeout", s:receive(30))
+  send(go, true)
+  lib.eq(s:receive(2000), "hello", "a frame whose header was split")
+  send(go, true)
+  lib.eq(s:receive(2000), "", "an empty frame")
+  local got = s:receive(5000)
+  lib.ok(got == big, "a 1 MB frame")
+  assert(s:send("reply"))
+  lib.eq(receive(out, 2000), frame("reply"), "send added the length prefix")
+  s:close()
+  l:close()
+  lib.no_leftovers()
+end)
+
+lib.test("Unix-domain sockets", function()
+  local path = (os.getenv("TMPDIR") or "/tmp") .. "/arbor-test-net-" ..
+               math.random(1 << 30) .. ".sock"
+  local l = assert(net.listen {path = path, packet = "line"})
+  lib.eq(l:address(), path, "address is the path")
+  local out = client(nil, {path = path, packet = "line"},
+                     function(c)
+    assert(c:send("over unix\n"))
+    return c:receive(2000)
+  end)
+  local s = assert(net.accept(l, 2000))
+  lib.eq(s:receive(2000), "over unix", "received")
+  assert(s:send("and back\n"))
+  lib.eq(receive(out, 2000), "and back", "replied")
+  err_kind("listen on a path in use", "eaddrinuse", net.listen {path = path})
+  lib.eq(fs.stat(path).type, "other", "the socket file exists while listening")
+  s:close()
+  l:close()
+  err_kind("closing the listener removes its file", "enoent", fs.stat(path))
+  lib.no_leftovers()
+end)
+
+lib.test("errors and timeouts name what failed", function()
+  local l = listen()
+  local _, port = l:address()
+  local e = err_kind("address in use", "eaddrinuse",
+                     net.listen {host = "127.0.0.1", port = port})
+  lib.ok(tostring(e):find("127.0.0.1:" .. port, 1, true), "names the address")
+  l:close()
+  e = err_kind("nobody listens", "econnrefused",
+               net.connect {host = "127.0.0.1", port = port})
+  lib.ok(tostring(e):find("127.0.0.1:" .. port, 1, true), "names the address")
+  local l2 = listen()
+  err_kind("accept timeout", "timeout", net.accept(l2, 20))
+  local _, port2 = l2:address()
+  local out = client(port2, nil, function(c)
+    local ok, err = c:receive(30)
+    c:close()
+    return {ok, err and err.kind}
+  end)
+  local s = assert(net.accept(l2, 2000))
+  lib.same(receive(out, 2000), {nil, "timeout"}, "receive timeout")
+  err_kind("then closed", "closed", s:receive(2000))
+  s:close()
+  l2:close()
+  lib.raises(function() net.listen {host = "127.0.0.1", port = 70000} end,
+             "port must be", "bad port")
+  lib.raises(function() net.listen {port = 0, packet = 2} end, "packet must be",
+             "bad packet")
+  lib.raises(function() net.connect {port = 1} end, "needs host", "no host")
+  lib.raises(function() net.listen "x" end, "bad argument #1", "not a table")
+  lib.no_leftovers()
+end)
+
+lib.test("only the owner receives, accepts or closes", function()
+  local l = listen()
+  local _, port = l:address()
+  local out = client(port, nil, function(c)
+    assert(c:send("x"))
+    return c:receive(2000)
+  end)
+  local s = assert(net.accept(l, 2000))
+  local back = process.new_subject()
+  spawn(function()
+    local r = {}
+    r[1] = select(2, pcall(s.receive, s, 10))
+    r[2] = select(2, pcall(s.close, s))
+    r[3] = select(2, pcall(net.accept, l, 10))
+    r[4] = select(2, pcall(l.close, l))
+    r[5] = tostring(s:send("from another process")) -- any process may send
+    send(back, r)
+  end)
+  local r = receive(back, 2000)
+  lib.ok(tostring(r[1]):find("socket is owned by another process", 1, true), r[1])
+  lib.ok(tostring(r[2]):find("socket is owned by another process", 1, true), r[2])
+  lib.ok(tostring(r[3]):find("listener is owned by another process", 1, true), r[3])
+  lib.ok(tostring(r[4]):find("listener is owned by another process", 1, true), r[4])
+  lib.eq(r[5], "true", "another process sent")
+  lib.eq(receive(out, 2000), "from another process", "the peer got it")
+  lib.eq(s:receive(2000), "x", "the owner still receives")
+  s:close()
+  l:close()
+  lib.no_leftovers()
+end)
+
+lib.test("the owner ending closes its sockets; the peer sees it", function()
+  local before = fd_count()
+  for _, how in ipairs {"return", "error", "kill"} do
+    local ready = process.new_subject()
+    local server = spawn(function()
+      local l = listen() -- listener and socket: both closed with it
+      send(ready, select(2, l:address()))
+      local s = assert(net.accept(l, 2000))
+      send(ready, {s, l})
+      if how == "error" then error("on purpose") end
+      if how == "kill" then process.sleep_forever() end
+    end)
+    local port = receive(ready, 2000)
+    local c = assert(net.connect {host = "127.0.0.1", port = port})
+    local held = receive(ready, 2000)
+    if how == "kill" then process.kill(server) end
+    lib.await_down(server)
+    err_kind(how .. ": the peer reads end of stream", "closed", c:receive(2000))
+    lib.raises(function() held[1]:receive(0) end, "owned by another process",
+               how .. ": the handle stays the dead owner's")
+    lib.ok(tostring(held[2]):find("closed"), how .. ": its listener closed")
+    c:close()
+  end
+  await_fd_count(before, "every descriptor closed")
+  lib.no_leftovers()
+end)
+
+lib.test("backpressure: a peer that does not read blocks the sender only",
+         function()
+  local l = listen()
+  local _, port = l:address()
+  local chunk = string.rep("z", 64 * 1024)
+  local total = 64 * 1024 * 1024 -- far beyond every buffer on the way
+  local progress = process.new_subject()
+  local sender = spawn(function()
+    local c = assert(net.connect {host = "127.0.0.1", port = port})
+    for i = 1, total // #chunk do
+      assert(c:send(chunk))
+      send(progress, i)
+    end
+    send(progress, "done")
+    c:close()
+  end)
+  local s = assert(net.accept(l, 2000))
+  -- The sender runs until the kernel's buffers and 1 MiB of queue are
+  -- full, then waits: its progress stops well short of the total.
+  local last = 0
+  while true do
+    local m = receive(progress, 300)
+    if m == nil then break end
+    lib.ok(m ~= "done", "the sender blocked before sending everything")
+    last = m
+  end
+  lib.ok(last > 0 and last < total // #chunk, "stalled after " .. last .. " chunks")
+  -- Nobody else is blocked: a ticker runs while the sender waits.
+  local ticks = process.new_subject()
+  spawn(function() for i = 1, 3 do process.sleep(1); send(ticks, i) end end)
+  for i = 1, 3 do lib.eq(receive(ticks, 2000), i, "ticker runs") end
+  lib.no_message(progress, "still blocked")
+  -- Reading drains the queue and the sender resumes to the end.
+  local got = 0
+  while got < total do got = got + #assert(s:receive(5000)) end
+  lib.eq(got, total, "every byte arrived")
+  local m
+  repeat m = receive(progress, 5000) until m == "done" or m == nil
+  lib.eq(m, "done", "the sender finished")
+  lib.await_down(sender)
+  s:close()
+  l:close()
+  lib.no_leftovers()
+end)
+
+lib.test("no descriptor is left open", function()
+  collectgarbage()
+  await_fd_count(base_fds, "descriptors back to where they started")
+end)
