@@ -239,6 +239,8 @@ void larb_log_report(int level, arb_pid_t pid, const char *kind,
 void larb_log_crash_text(arb_pid_t pid, int is_main, const char *verb,
                          const char *reason, const char *traceback);
 void larb_log_main_exit_text(arb_pid_t pid, const char *reason);
+/* Main's pid, for the events about main once it has ended. */
+void larb_log_set_main_pid(arb_pid_t pid);
 /* Pushes the bounded text of the value at idx (tables with contents) and
 ** returns it.  May raise a memory error only. */
 const char *larb_log_describe(lua_State *L, int idx);

@@ -447,6 +447,7 @@ int larb_host_run(const larb_host_opts_t *opts) {
   for (int i = 1; i < opts->argc; i++) lua_pushstring(L, opts->argv[i]);
   arb_proc_t *main = larb_spawn(L, opts->argc + 1);
   ctx.main_pid = main->pid;
+  larb_log_set_main_pid(main->pid);
 
   lua_limit = opts->max_memory;
   arb_rt_run(&rt);

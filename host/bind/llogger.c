@@ -44,7 +44,10 @@ static struct {
   int json;
   int level;
   int custom; /* json or a file: reload results are events, not lines */
-} lg = {{NULL, 2}, 0, LARB_LOG_INFO, 0};
+  arb_pid_t main_pid; /* main's, for its exit line once it has ended */
+} lg = {{NULL, 2}, 0, LARB_LOG_INFO, 0, ARB_PID_NONE};
+
+void larb_log_set_main_pid(arb_pid_t pid) { lg.main_pid = pid; }
 
 int larb_log_level_from(const char *name) {
   for (int i = 0; level_names[i]; i++)
@@ -365,6 +368,7 @@ void larb_log_crash_text(arb_pid_t pid, int is_main, const char *verb,
 }
 
 void larb_log_main_exit_text(arb_pid_t pid, const char *reason) {
+  if (pid == ARB_PID_NONE) pid = lg.main_pid;
   if (!(lg.json && lg.sink.path == NULL)) {
     fprintf(stderr, "arbor: main process exited: %s\n", reason);
     fflush(stderr);

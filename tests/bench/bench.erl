@@ -9,10 +9,14 @@ arg(Args, I, _Default) when length(Args) >= I ->
     list_to_integer(lists:nth(I, Args));
 arg(_, _, Default) -> Default.
 
-%% Milliseconds (float) since a erlang:monotonic_time() reading.
+%% Milliseconds since a erlang:monotonic_time() reading, read the way
+%% arbor's clock (arbor.core.now(), libuv's monotonic clock in whole ms)
+%% reads: both ends truncated to the millisecond, so the two sides time
+%% with the same kind of clock at the same resolution.
 ms_since(T0) ->
-    erlang:convert_time_unit(erlang:monotonic_time() - T0, native,
-                             nanosecond) / 1.0e6.
+    float(to_ms(erlang:monotonic_time()) - to_ms(T0)).
+
+to_ms(T) -> erlang:convert_time_unit(T, native, millisecond).
 
 result(Name, Value, Unit) ->
-    io:format("RESULT ~s ~.1f ~s~n", [Name, float(Value), Unit]).
+    io:format("RESULT ~s ~.3f ~s~n", [Name, float(Value), Unit]).

@@ -198,4 +198,15 @@ assert r["msg"] == os.environ["ANSWER"], (r["msg"], os.environ["ANSWER"])
 '
 case_end
 
+case_start "--log-format json: main killed by a linked crash is an event, stderr stays JSON"
+run run --log-format json scripts/main_killed.lua
+[ "$rc" = 1 ] || fail "exit $rc, expected 1"
+check_json "$io/err" '
+c = one(lambda e: e.get("kind") == "crash", "the linked crash")
+assert c["reason"] == "linked worker boom", c
+x = one(lambda e: e.get("kind") == "exit", "main exited")
+assert x["reason"] == "linked worker boom" and x["pid"] != c["pid"], x
+'
+case_end
+
 exit $failed
