@@ -10,8 +10,8 @@
 ** deadline travels in the continuation context.
 **
 ** A listener or socket belongs to the process that made it (listen,
-** connect, accept): only it may accept, receive, shut down or close;
-** others raise.  Any process may send.  When the owner ends the socket
+** connect, accept) until it gives it away (give_to): only the owner may
+** accept, receive, shut down, close or give it; others raise.  Any process may send.  When the owner ends the socket
 ** is closed (net.c's exit hook) and the peer sees end of stream.
 */
 #include <stdint.h>
@@ -403,6 +403,29 @@ static int listener_close(lua_State *L) {
   return close_owned(L, LNET_LISTENER);
 }
 
+/* socket:give_to(pid), listener:give_to(pid) -> true | nil, err: the
+** owner hands the resource to another live process (Erlang's
+** controlling_process). */
+static int give_to(lua_State *L, const char *mt) {
+  arb_sock_t *s = check_owned(L, 1, mt);
+  arb_pid_t pid = larb_check_pid(L, 2);
+  if (s->closing) return push_failure(L, "give_to", UV_EOF);
+  arb_proc_t *p = arb_node_lookup(larb_ctx(L)->node, pid);
+  if (p == NULL) {
+    lua_pushfstring(L, "give_to: process <0.%d.%d> is not alive",
+                    (int)arb_pid_slot(pid), (int)arb_pid_gen(pid));
+    return larb_push_error(L, "noproc", lua_tostring(L, -1));
+  }
+  arb_sock_give(s, p);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int socket_give_to(lua_State *L) { return give_to(L, LNET_SOCKET); }
+static int listener_give_to(lua_State *L) {
+  return give_to(L, LNET_LISTENER);
+}
+
 static int tostring_of(lua_State *L, const char *mt, const char *name) {
   arb_sock_t *s = check_sock(L, 1, mt);
   lua_pushfstring(L, "%s<%p of <0.%d.%d>%s>", name, (void *)s,
@@ -430,10 +453,12 @@ static const luaL_Reg socket_methods[] = {{"send", socket_send},
                                           {"peer", socket_peer},
                                           {"shutdown", socket_shutdown},
                                           {"close", socket_close},
+                                          {"give_to", socket_give_to},
                                           {NULL, NULL}};
 
 static const luaL_Reg listener_methods[] = {{"address", listener_address},
                                             {"close", listener_close},
+                                            {"give_to", listener_give_to},
                                             {NULL, NULL}};
 
 static void new_type(lua_State *L, const char *mt, const luaL_Reg *methods,

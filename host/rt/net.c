@@ -175,6 +175,13 @@ void arb_sock_release(arb_sock_t *s) {
   unref(s);
 }
 
+void arb_sock_give(arb_sock_t *s, arb_proc_t *p) {
+  if (s->hooked) arb_node_unhook_exit(&s->hook);
+  s->owner = p->pid;
+  s->hooked = 1;
+  arb_node_hook_exit(p, &s->hook);
+}
+
 /* {======================================================================
 ** Listening and accepting
 ** ======================================================================*/

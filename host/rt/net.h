@@ -86,6 +86,9 @@ void arb_sock_release(arb_sock_t *s);
 ** first), then the handle closes. */
 void arb_sock_close(arb_sock_t *s);
 
+/* Makes p (alive) the owner of s (open), hooked to p from now on. */
+void arb_sock_give(arb_sock_t *s, arb_proc_t *p);
+
 /* Closes, now, the sockets whose owners ended while their queued data
 ** was still being sent; call at the host's end, before closing the loop. */
 void arb_net_close_orphans(void);
