@@ -198,6 +198,9 @@ lib.test("errors and timeouts name what failed", function()
   e = err_kind("nobody listens", "econnrefused",
                net.connect {host = "127.0.0.1", port = port})
   lib.ok(tostring(e):find("127.0.0.1:" .. port, 1, true), "names the address")
+  e = err_kind("a name that does not resolve", "nxdomain",
+               net.connect {host = "nonexistent.invalid", port = 80})
+  lib.ok(tostring(e):find("nonexistent.invalid:80", 1, true), "names the host")
   local l2 = listen()
   err_kind("accept timeout", "timeout", net.accept(l2, 20))
   local _, port2 = l2:address()
@@ -379,6 +382,51 @@ lib.test("give_to hands a listener or socket to another process", function()
   lib.raises(function() l2:give_to("x") end, "bad argument #1", "not a pid")
   l2:close()
   err_kind("giving a closed listener", "closed", l2:give_to(process.self()))
+  lib.no_leftovers()
+end)
+
+lib.test("200 concurrent clients, one process per connection", function()
+  local l = listen {packet = 4}
+  local _, port = l:address()
+  local n = 200
+  local results = process.new_subject()
+  -- The server: main accepts and hands each socket to an echo process.
+  for i = 1, n do
+    spawn(function()
+      local c = assert(net.connect {host = "127.0.0.1", port = port, packet = 4})
+      local msg = string.rep(string.char(65 + i % 26), i * 37)
+      assert(c:send(msg))
+      local back = assert(c:receive(5000))
+      c:close()
+      send(results, back == msg and i or -i)
+    end)
+  end
+  local echoes = {}
+  for _ = 1, n do
+    local s = assert(net.accept(l, 5000))
+    local inbox = process.new_subject()
+    local pid = spawn(function()
+      local own = process.new_subject()
+      send(inbox, own)
+      local sock = receive(own, 5000)
+      local data = assert(sock:receive(5000))
+      assert(sock:send(data))
+      err_kind("client closed", "closed", sock:receive(5000))
+    end)
+    echoes[#echoes + 1] = pid
+    local own = receive(inbox, 2000)
+    assert(s:give_to(pid))
+    send(own, s)
+  end
+  local seen = {}
+  for _ = 1, n do
+    local r = receive(results, 10000)
+    lib.ok(r and r > 0, "client " .. tostring(r) .. " got its own bytes back")
+    seen[r] = true
+  end
+  for i = 1, n do lib.ok(seen[i], "client " .. i) end
+  for _, pid in ipairs(echoes) do lib.await_down(pid) end
+  l:close()
   lib.no_leftovers()
 end)
 
