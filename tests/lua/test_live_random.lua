@@ -7,8 +7,9 @@
 -- children, strategies and flags, edits inside nested trees, no-op
 -- saves), with children stopped by terminate_child between them.  Each
 -- edit is saved to the script and reloaded the way the host does it
--- (arbor.reload: plan against the running tree, a dry run's plan, then
--- the apply and its summary).  An oracle written here from the rules in
+-- (arbor.reload: the loader process makes a dry run's plan from the
+-- running tree, then the reload's plan; reload.apply applies it and
+-- gives the summary line), only not through the control socket.  An oracle written here from the rules in
 -- docs/reference.md ("Live editing") says what must happen; the test
 -- compares with it the dry run's line, the reload's line, every pid and
 -- status in the running tree, and the value every running worker
@@ -409,6 +410,21 @@ local function empty_acc()
            flags = {}, failed = {} }
 end
 
+-- A plan made the way the host makes it: by the loader, a process of its
+-- own (arbor.reload.start), which reads the running tree for a dry run.
+local function load_plan(current, dry_run, root)
+  local loading = reload.start(current, script, { n = 0 }, dry_run, root)
+  local answer = process.select(process.new_selector()
+    :selecting(loading.reply)
+    :selecting_process_down(loading.monitor, function(d)
+      return { err = "the loader ended: " .. tostring(d.reason) }
+    end), 10000)
+  process.demonitor(loading.monitor)
+  if answer == nil then error("the loader did not answer in 10 s", 0) end
+  if answer.err then error(answer.err, 0) end
+  return answer.plan
+end
+
 local runs, reloads, problems = 0, 0, {}
 
 local function sequence(n)
@@ -475,10 +491,9 @@ local function sequence(n)
     oracle(r, old, model, "", acc)
     local want = diff.line(acc)
     local log_from = #LIVE_LOG
-    local dry = reload.plan(current, script, { n = 0 }, nil, true,
-                            reload.live(root))
+    local dry = load_plan(current, true, root)
     local plan_line = diff.line(dry.prediction)
-    local plan = reload.plan(current, script, { n = 0 })
+    local plan = load_plan(current, false, root)
     local got = diff.line(reload.apply(root, plan))
     current = plan.resolved
     reloads = reloads + 1
