@@ -5,7 +5,8 @@
 -- inline in init, so upvalue slots shift when siblings move) and
 -- sequences of edits (values, restart types, added, removed and moved
 -- children, strategies and flags, edits inside nested trees, no-op
--- saves), with children stopped by terminate_child between them.  Each
+-- saves), with children stopped by terminate_child and workers killed
+-- between them (their restarts must run the spec in force).  Each
 -- edit is saved to the script and reloaded the way the host does it
 -- (arbor.reload: the loader process makes a dry run's plan from the
 -- running tree, then the reload's plan; reload.apply applies it and
@@ -425,7 +426,7 @@ local function load_plan(current, dry_run, root)
   return answer.plan
 end
 
-local runs, reloads, problems = 0, 0, {}
+local runs, reloads, crashes, problems = 0, 0, 0, {}
 
 local function sequence(n)
   local model = new_node(0)
@@ -442,72 +443,112 @@ local function sequence(n)
   local orders, gens = {}, {}
   expected_orders(r, "", orders, gens)
   for id, e in pairs(gens) do last_gen[id] = e.gen end
-  -- Stops a random child through terminate_child (a temporary one is
-  -- dropped), as an operator might between saves.
-  local function terminate()
-    local sups = { { sub = r, subject = root } }
+  -- The running supervisors: {sub = oracle's, subject, node = the model
+  -- in force}.
+  local function running_sups()
+    local sups = { { sub = r, subject = root, node = model } }
     for _, e in ipairs(r.list) do
       if e.kind == "s" and e.status == "running" then
+        local node
+        for _, c in ipairs(model.children) do
+          if c.id == e.id then node = c.node end
+        end
         for _, c in ipairs(supervisor.which_children(root)) do
-          if c.id == e.id then sups[#sups + 1] = { sub = e.sub,
-                                                   subject = c.subject } end
+          if c.id == e.id then
+            sups[#sups + 1] = { sub = e.sub, subject = c.subject, node = node }
+          end
         end
       end
     end
-    local at = pick(sups)
+    return sups
+  end
+  local function restart_of(node, id)
+    for _, c in ipairs(node.children) do
+      if c.id == id then return c.restart, c end
+    end
+  end
+  -- Stops a random child through terminate_child (a temporary one is
+  -- dropped), as an operator might between saves.
+  local function terminate()
+    local at = pick(running_sups())
     if #at.sub.list == 0 then return end
     local i = math.random(#at.sub.list)
     local e = at.sub.list[i]
     assert(supervisor.terminate_child(at.subject, e.id))
-    local restart
-    for _, c in ipairs(all_children(model)) do
-      if c.id == e.id then restart = c.restart end
-    end
-    if restart == "temporary" then
+    if restart_of(at.node, e.id) == "temporary" then
       table.remove(at.sub.list, i)
     else
       e.status, e.sub = "stopped", nil
     end
+  end
+  -- Kills a random running worker: its supervisor restarts it as the
+  -- spec in force says (OTP: a temporary child is dropped; otherwise the
+  -- strategy's set restarts, temporary members other than it dropped,
+  -- stopped members started).  Waits (polling, 5 s at most) until the
+  -- supervisor has handled the exit.
+  local function crash()
+    local at = pick(running_sups())
+    local list, candidates = at.sub.list, {}
+    for i, e in ipairs(list) do
+      if e.kind == "w" and e.status == "running" then
+        candidates[#candidates + 1] = i
+      end
+    end
+    if #candidates == 0 then return false end
+    local i = pick(candidates)
+    local e = list[i]
+    local old_pid
+    for _, c in ipairs(supervisor.which_children(at.subject)) do
+      if c.id == e.id then old_pid = c.pid end
+    end
+    if restart_of(at.node, e.id) == "temporary" then
+      table.remove(list, i)
+    else
+      local strategy, dropped = at.node.strategy, {}
+      for j, m in ipairs(list) do
+        if j == i or strategy == "one_for_all"
+           or (strategy == "rest_for_one" and j > i) then
+          local restart, c = restart_of(at.node, m.id)
+          if m ~= e and restart == "temporary" then
+            dropped[m] = true
+          else
+            m.gen, m.status = started(), "running"
+            if m.kind == "s" then m.sub = fresh(c.node) end
+          end
+        end
+      end
+      local kept = {}
+      for _, m in ipairs(list) do
+        if not dropped[m] then kept[#kept + 1] = m end
+      end
+      at.sub.list = kept
+    end
+    process.kill(old_pid)
+    local deadline = os.time() + 5
+    while true do
+      local now_pid, present = nil, false
+      for _, c in ipairs(supervisor.which_children(at.subject)) do
+        if c.id == e.id then now_pid, present = c.pid, true end
+      end
+      if not present or (now_pid ~= nil and now_pid ~= old_pid) then break end
+      if os.time() > deadline then
+        error(e.id .. ": the supervisor did not handle its exit in 5 s", 0)
+      end
+      process.sleep(1)
+    end
+    return true
   end
   local function problem(step, what, text_old, text_new)
     problems[#problems + 1] = string.format(
       "seed %d, sequence %d, edit %d: %s\n--- before:\n%s--- after:\n%s",
       seed, n, step, what, text_old, text_new)
   end
-  for step = 1, STEPS do
-    if math.random(4) == 1 then
-      terminate()
-      seen, orders, gens = {}, {}, {}
-      observe(root, "", seen, {})
-      pids = {}
-      for id, o in pairs(seen) do pids[id] = o.pid end
-    end
-    local old = model
-    model = copy(old)
-    for _ = 1, math.random(3) do pick(EDITS)(model) end
-    local text_old, text_new = source(old), source(model)
-    save(text_new)
-    local acc = empty_acc()
-    oracle(r, old, model, "", acc)
-    local want = diff.line(acc)
-    local log_from = #LIVE_LOG
-    local dry = load_plan(current, true, root)
-    local plan_line = diff.line(dry.prediction)
-    local plan = load_plan(current, false, root)
-    local got = diff.line(reload.apply(root, plan))
-    current = plan.resolved
-    reloads = reloads + 1
-    local before = #problems
-    if plan_line ~= want then
-      problem(step, "dry run '" .. plan_line .. "', oracle '" .. want .. "'",
-              text_old, text_new)
-    end
-    if got ~= want then
-      problem(step, "reload '" .. got .. "', oracle '" .. want .. "'",
-              text_old, text_new)
-    end
-    -- The running tree: order, status, pids kept or new, values.
-    seen, orders, gens = {}, {}, {}
+  -- The running tree against the oracle: order, status, pids kept or
+  -- new, the value each worker runs, and that what started since
+  -- log_from started with the file's values.
+  local function check(step, text_old, text_new, log_from)
+    local orders, gens = {}, {}
+    seen = {}
     local got_orders = {}
     observe(root, "", seen, got_orders)
     expected_orders(r, "", orders, gens)
@@ -554,6 +595,49 @@ local function sequence(n)
     pids, last_gen = {}, {}
     for id, e in pairs(gens) do last_gen[id] = e.gen end
     for id, o in pairs(seen) do pids[id] = o.pid end
+  end
+  for step = 1, STEPS do
+    local before = #problems
+    if math.random(4) == 1 then
+      terminate()
+      seen = {}
+      observe(root, "", seen, {})
+      pids = {}
+      for id, o in pairs(seen) do pids[id] = o.pid end
+    end
+    if math.random(4) == 1 then
+      local log_from = #LIVE_LOG
+      if crash() then
+        crashes = crashes + 1
+        local text = source(model)
+        check(step, text, text, log_from)
+        if #problems > before then break end
+      end
+    end
+    local old = model
+    model = copy(old)
+    for _ = 1, math.random(3) do pick(EDITS)(model) end
+    local text_old, text_new = source(old), source(model)
+    save(text_new)
+    local acc = empty_acc()
+    oracle(r, old, model, "", acc)
+    local want = diff.line(acc)
+    local log_from = #LIVE_LOG
+    local dry = load_plan(current, true, root)
+    local plan_line = diff.line(dry.prediction)
+    local plan = load_plan(current, false, root)
+    local got = diff.line(reload.apply(root, plan))
+    current = plan.resolved
+    reloads = reloads + 1
+    if plan_line ~= want then
+      problem(step, "dry run '" .. plan_line .. "', oracle '" .. want .. "'",
+              text_old, text_new)
+    end
+    if got ~= want then
+      problem(step, "reload '" .. got .. "', oracle '" .. want .. "'",
+              text_old, text_new)
+    end
+    check(step, text_old, text_new, log_from)
     if #problems > before then break end -- the next edits build on it
   end
   supervisor.stop(root)
@@ -571,7 +655,8 @@ lib.test("random edit sequences match the oracle, the plan and the tree",
     if #problems >= 3 then break end
   end
   print(string.format("test_live_random: %d sequences, %d reloads, "
-                      .. "%d problems", runs, reloads, #problems))
+                      .. "%d crashes, %d problems", runs, reloads, crashes,
+                      #problems))
   lib.ok(#problems == 0, table.concat(problems, "\n\n"))
 end)
 
