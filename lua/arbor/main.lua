@@ -59,7 +59,8 @@ end
 -- status: the running tree, drawn
 -- ======================================================================
 
-local function status_lines(sup, prefix, lines, now)
+-- running collects the paths ("n/x") of the children that run.
+local function status_lines(sup, prefix, lines, now, path, running)
   local children = supervisor.which_children(sup)
   local width = 0
   for _, c in ipairs(children) do
@@ -70,6 +71,8 @@ local function status_lines(sup, prefix, lines, now)
     local row = string.format("%s%s%-" .. width .. "s  %-10s %-10s",
                               prefix, last and "└─ " or "├─ ", tostring(c.id),
                               c.pid and tostring(c.pid) or "-", c.status)
+    local at = path == "" and tostring(c.id) or path .. "/" .. tostring(c.id)
+    if c.status == "running" then running[at] = true end
     if c.status == "running" and c.started_at then
       row = row .. "  up " .. format_ms(now - c.started_at)
     end
@@ -83,7 +86,8 @@ local function status_lines(sup, prefix, lines, now)
     if c.kind == "supervisor" and c.status == "running" and c.subject
        and c.pid ~= process.subject_owner(sup) then
       local ok = pcall(status_lines, c.subject,
-                       prefix .. (last and "   " or "│  "), lines, now)
+                       prefix .. (last and "   " or "│  "), lines, now, at,
+                       running)
       if not ok then
         lines[#lines + 1] = prefix .. (last and "   " or "│  ")
                             .. "(not answering)"
@@ -92,9 +96,9 @@ local function status_lines(sup, prefix, lines, now)
   end
 end
 
--- not_started: children the last reload could not start ("path:
--- reason"): the running tree is not what the file says, and status says
--- so under the tree.
+-- not_started: children the last reload could not start ({path,
+-- reason}): while one does not run, the running tree is not what the
+-- file says, and status says so under the tree.
 local function status(root, tree, started_at, not_started)
   local now = core.now()
   local lines = {
@@ -102,10 +106,14 @@ local function status(root, tree, started_at, not_started)
                   tostring(process.subject_owner(root)), tree.strategy,
                   format_ms(now - started_at)),
   }
-  status_lines(root, "", lines, now)
-  for _, text in ipairs(not_started or {}) do
-    lines[#lines + 1] = "not as the file says: the last reload could not "
-                        .. "start " .. text
+  local running = {}
+  status_lines(root, "", lines, now, "", running)
+  -- (A child whose start was retried and succeeded since is left out.)
+  for _, f in ipairs(not_started or {}) do
+    if not running[f.path] then
+      lines[#lines + 1] = "not as the file says: the last reload could not "
+                          .. "start " .. f.path .. ": " .. f.reason
+    end
   end
   return table.concat(lines, "\n")
 end
@@ -144,7 +152,7 @@ local function apply_plan(state, plan, dry_run)
   end
   state.current = plan.resolved
   state.tree = plan.tree
-  state.not_started = acc.failed
+  state.not_started = acc.not_started
   return 0, "reload: " .. diff.line(acc)
 end
 

@@ -177,8 +177,9 @@ M.apply(root, plan) -> summary: applies plan's edit to the running tree
 what happened, in the lists a dry run predicts (arbor.diff.summarize):
 changed, added, removed, flags from the diff; restarted and the
 temporary children restarts dropped (under removed) from the apply;
-children that did not start under failed ("path: reason"), and not
-under added.  Raises if the edit cannot be applied.
+children that did not start under failed ("path: reason"; and as
+not_started, {path =, reason =} each), and not under added.  Raises if
+the edit cannot be applied.
 ]]
 function M.apply(root, plan)
   local acc = plan.summary
@@ -198,6 +199,7 @@ function M.apply(root, plan)
     if not not_started[p] then added[#added + 1] = p end
   end
   acc.added = added
+  acc.not_started = outcome.failed
   return acc
 end
 
