@@ -1,6 +1,7 @@
 /*
 ** lnet.c: the `net` module: TCP and Unix-domain stream sockets, passive
-** mode (host/rt/net.c does the libuv side and the framing).
+** and active-once mode (host/rt/net.c does the libuv side and the
+** framing).
 **
 ** Waiting works as in process.receive: the caller registers as the
 ** socket's waiter (or as a sender waiting for the queue to drain), waits
@@ -90,7 +91,7 @@ static arb_sock_t *check_owned(lua_State *L, int idx, const char *mt) {
 /* Pushes a handle for a new socket owned by the caller. */
 static arb_sock_t *push_new(lua_State *L, const char *mt, int kind,
                             int packet) {
-  lnet_handle_t *h = lua_newuserdatauv(L, sizeof(*h), 0);
+  lnet_handle_t *h = lua_newuserdatauv(L, sizeof(*h), 1);
   h->s = NULL;
   larb_ctx_t *ctx = larb_ctx(L);
   h->s = arb_sock_new(&ctx->rt->loop, ctx->node, larb_self(L), kind, packet);
@@ -98,6 +99,165 @@ static arb_sock_t *push_new(lua_State *L, const char *mt, int kind,
   luaL_setmetatable(L, mt);
   return h->s;
 }
+
+/* {======================================================================
+** Active mode
+**
+** The socket userdata's user value is the subject its packets arrive
+** on, owned by the socket's owner (made again after give_to).  While in
+** active mode the userdata is anchored in the registry table "actives"
+** (light userdata of the arb_sock_t -> userdata), so that the loop's
+** callback finds it; the anchor goes once the end of the stream has been
+** delivered or the handle has closed.
+** ======================================================================*/
+
+static const char ACTIVES_KEY = 'a';
+
+/* Pushes the actives table. */
+static void push_actives(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ACTIVES_KEY) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ACTIVES_KEY);
+  }
+}
+
+static void set_anchor(lua_State *L, arb_sock_t *s, int ud_idx) {
+  ud_idx = lua_absindex(L, ud_idx);
+  push_actives(L);
+  if (ud_idx)
+    lua_pushvalue(L, ud_idx);
+  else
+    lua_pushnil(L);
+  lua_rawsetp(L, -2, s);
+  lua_pop(L, 1);
+}
+
+/* Pushes the subject of the socket userdata at idx for its owner,
+** making it if needed; NULL (nothing pushed) if the owner is gone. */
+static larb_subject_t *socket_subject(lua_State *L, int idx, arb_sock_t *s) {
+  idx = lua_absindex(L, idx);
+  larb_ctx_t *ctx = larb_ctx(L);
+  lua_getiuservalue(L, idx, 1);
+  larb_subject_t *sub = larb_test_subject(L, -1);
+  if (sub && sub->sub.owner == s->owner) return sub;
+  lua_pop(L, 1);
+  arb_proc_t *p = ctx->node ? arb_node_lookup(ctx->node, s->owner) : NULL;
+  if (p == NULL) return NULL;
+  sub = lua_newuserdatauv(L, sizeof(*sub), 0);
+  luaL_setmetatable(L, LARB_SUBJECT);
+  arb_subject_init(ctx->node, &sub->sub, p);
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, idx, 1);
+  return sub;
+}
+
+static void send_message(lua_State *L, larb_subject_t *sub) {
+  if (sub->sub.owner_proc == NULL) {
+    lua_pop(L, 1);
+    return;
+  }
+  intptr_t ref = larb_ref(L, -1);
+  lua_pop(L, 1);
+  arb_subject_send(larb_ctx(L)->node, &sub->sub, ref);
+}
+
+/* Stack: the socket userdata at 1.  Sends what is armed and has arrived,
+** then the end of the stream once. */
+static int deliver_unprotected(lua_State *L) {
+  lnet_handle_t *h = lua_touserdata(L, 1);
+  arb_sock_t *s = h->s;
+  if (s == NULL || larb_ctx(L)->node == NULL) return 0;
+  larb_subject_t *sub = socket_subject(L, 1, s);
+  if (sub == NULL) {
+    set_anchor(L, s, 0);
+    return 0;
+  }
+  int sub_idx = lua_gettop(L);
+  const char *data;
+  size_t len;
+  int rc;
+  while (s->active > 0 && (rc = arb_sock_packet(s, &data, &len)) == 1) {
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "socket");
+    lua_pushlstring(L, data, len);
+    lua_setfield(L, -2, "data");
+    arb_sock_consume(s);
+    s->active--;
+    send_message(L, sub);
+  }
+  rc = arb_sock_packet(s, &data, &len);
+  if (rc < 0 || !s->handle_open) {
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "socket");
+    if (rc == UV_EOF || rc == 0 || rc == 1) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "closed");
+    } else {
+      push_failure(L, "receive", rc); /* message, nil, err */
+      lua_setfield(L, -4, "error");
+      lua_pop(L, 2);
+    }
+    send_message(L, sub);
+    s->watching = 0;
+    set_anchor(L, s, 0);
+  }
+  lua_settop(L, sub_idx - 1);
+  return 0;
+}
+
+/* The loop's callback: runs deliver_unprotected under protection (only
+** a memory error can happen; the packets then wait for the next one). */
+static void deliver(void *ud, arb_sock_t *s) {
+  larb_ctx_t *ctx = ud;
+  lua_State *L = ctx->L;
+  int top = lua_gettop(L);
+  push_actives(L);
+  if (lua_rawgetp(L, -1, s) == LUA_TUSERDATA) {
+    lua_pushcfunction(L, deliver_unprotected);
+    lua_insert(L, -2);
+    lua_pcall(L, 1, 0, 0);
+  }
+  lua_settop(L, top);
+}
+
+/* socket:receive_as_message([n]) -> true: the next n packets (default
+** 1) arrive as messages {socket = s, data = d}; the end of the stream
+** as {socket = s, closed = true} or {socket = s, error = err}. */
+static int socket_receive_as_message(lua_State *L) {
+  arb_sock_t *s = check_owned(L, 1, LNET_SOCKET);
+  lua_Integer n = luaL_optinteger(L, 2, 1);
+  luaL_argcheck(L, n > 0 && n <= INT32_MAX, 2, "count must be positive");
+  lua_settop(L, 1);
+  if (socket_subject(L, 1, s) == NULL) return luaL_error(L, "no owner");
+  lua_pop(L, 1);
+  set_anchor(L, s, 1);
+  arb_sock_arm(s, (int)n, deliver, larb_ctx(L));
+  lua_pushcfunction(L, deliver_unprotected);
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 0);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* selector:selecting_socket(socket [, map_fn]) -> selector: the socket's
+** messages, through the selector's own selecting. */
+static int selector_selecting_socket(lua_State *L) {
+  luaL_checkudata(L, 1, LARB_SELECTOR);
+  arb_sock_t *s = check_owned(L, 2, LNET_SOCKET);
+  lua_settop(L, 3);
+  lua_getfield(L, 1, "selecting");
+  lua_pushvalue(L, 1);
+  if (socket_subject(L, 2, s) == NULL) return luaL_error(L, "no owner");
+  lua_pushvalue(L, 3);
+  lua_call(L, 3, 1);
+  return 1;
+}
+
+/* }====================================================================== */
 
 static int handle_gc(lua_State *L) {
   lnet_handle_t *h = lua_touserdata(L, 1);
@@ -454,6 +614,8 @@ static const luaL_Reg socket_methods[] = {{"send", socket_send},
                                           {"shutdown", socket_shutdown},
                                           {"close", socket_close},
                                           {"give_to", socket_give_to},
+                                          {"receive_as_message",
+                                           socket_receive_as_message},
                                           {NULL, NULL}};
 
 static const luaL_Reg listener_methods[] = {{"address", listener_address},
@@ -478,6 +640,14 @@ static void new_type(lua_State *L, const char *mt, const luaL_Reg *methods,
 int larb_open_net(lua_State *L) {
   new_type(L, LNET_SOCKET, socket_methods, socket_tostring);
   new_type(L, LNET_LISTENER, listener_methods, listener_tostring);
+  /* selector:selecting_socket joins the selector's methods. */
+  int top = lua_gettop(L);
+  if (luaL_getmetatable(L, LARB_SELECTOR) == LUA_TTABLE &&
+      lua_getfield(L, -1, "__index") == LUA_TTABLE) {
+    lua_pushcfunction(L, selector_selecting_socket);
+    lua_setfield(L, -2, "selecting_socket");
+  }
+  lua_settop(L, top);
   luaL_newlib(L, net_funcs);
   return 1;
 }

@@ -34,12 +34,14 @@ static void unorphan(arb_sock_t *s);
 
 static void on_close(uv_handle_t *h) {
   arb_sock_t *s = h->data;
-  if ((void *)s->hd == (void *)h) {
+  int current = (void *)s->hd == (void *)h;
+  if (current) {
     unorphan(s);
     s->handle_open = 0;
     s->hd = NULL;
   }
   free(h);
+  if (current && s->watching && s->deliver) s->deliver(s->deliver_ud, s);
   unref(s);
 }
 
@@ -349,6 +351,33 @@ static void stop_reading(arb_sock_t *s) {
   s->reading = 0;
 }
 
+/* Bytes an active socket buffers while nothing is armed. */
+#define WATCH_BUFFER (64u << 10)
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+
+/* Reads while the owner waits in receive, or while armed, or (active
+** mode) while little is buffered; stops otherwise. */
+static void update_reading(arb_sock_t *s) {
+  int want = !s->closing && s->err == 0 && s->handle_open && !s->listener &&
+             (s->waiter != ARB_PID_NONE || s->active > 0 ||
+              (s->watching && s->len < WATCH_BUFFER));
+  if (want && !s->reading) {
+    if (uv_read_start(&s->hd->stream, on_alloc, on_read) == 0) s->reading = 1;
+  } else if (!want && s->reading) {
+    stop_reading(s);
+  }
+}
+
+void arb_sock_arm(arb_sock_t *s, int n, void (*deliver)(void *, arb_sock_t *),
+                  void *ud) {
+  s->deliver = deliver;
+  s->deliver_ud = ud;
+  s->watching = 1;
+  s->active += n;
+  update_reading(s);
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   arb_sock_t *s = st->data;
   (void)b;
@@ -356,15 +385,21 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     s->err = (int)n;
     stop_reading(s);
     wake(s->node, s->waiter);
+    if (s->watching && s->deliver) s->deliver(s->deliver_ud, s);
     return;
   }
   s->len += (size_t)n;
   const char *d;
   size_t l;
   if (arb_sock_packet(s, &d, &l) != 0) {
-    stop_reading(s);
-    wake(s->node, s->waiter);
+    if (s->waiter != ARB_PID_NONE) {
+      stop_reading(s);
+      wake(s->node, s->waiter);
+    } else if (s->watching && s->deliver) {
+      s->deliver(s->deliver_ud, s);
+    }
   }
+  update_reading(s);
 }
 
 int arb_sock_packet(arb_sock_t *s, const char **data, size_t *len) {
@@ -419,15 +454,12 @@ void arb_sock_consume(arb_sock_t *s) {
 
 void arb_sock_want_packet(arb_sock_t *s, arb_pid_t waiter) {
   s->waiter = waiter;
-  if (!s->reading && !s->closing && s->err == 0) {
-    if (uv_read_start(&s->hd->stream, on_alloc, on_read) == 0)
-      s->reading = 1;
-  }
+  update_reading(s);
 }
 
 void arb_sock_unwant(arb_sock_t *s) {
   s->waiter = ARB_PID_NONE;
-  stop_reading(s);
+  update_reading(s);
 }
 
 /* }====================================================================== */

@@ -7,9 +7,10 @@
 ** (its owner), tied to it by an exit hook: when the owner ends, the
 ** handle is closed (the peer sees end of stream).  Incoming bytes are
 ** framed here, in C ("raw", "line", 4-byte big-endian length), so a line
-** protocol costs no Lua per byte.  Reading is passive: the socket reads
-** only while its owner waits for a packet, so a fast peer cannot fill
-** memory.  Sending queues at most ARB_SOCK_SEND_HIGH bytes before the
+** protocol costs no Lua per byte.  Reading is on demand: the socket reads
+** while its owner waits for a packet or has packets armed (active mode;
+** then also while less than 64 KiB is buffered, to notice a close), so a
+** fast peer cannot fill memory.  Sending queues at most ARB_SOCK_SEND_HIGH bytes before the
 ** senders wait (backpressure).
 **
 ** Lifetime: the struct is reference-counted: the Lua handle, the open
@@ -71,6 +72,13 @@ typedef struct arb_sock_s {
   struct addrinfo *addrs, *next_addr;
   int port;
   arb_list_t orphan_node; /* while orphaned */
+  /* Active mode: packets armed to arrive as messages, and the binding's
+  ** callback that turns them (and the end of the stream) into messages;
+  ** also called once the handle has closed. */
+  int active;
+  void (*deliver)(void *ud, struct arb_sock_s *s);
+  void *deliver_ud;
+  uint8_t watching; /* active mode engaged: notice the peer's close */
   uint8_t hooked, handle_open, closing, reading, listener, flushing, orphaned;
 } arb_sock_t;
 
@@ -118,6 +126,12 @@ void arb_sock_consume(arb_sock_t *s);
 void arb_sock_want_packet(arb_sock_t *s, arb_pid_t waiter);
 /* The owner stops waiting (timeout). */
 void arb_sock_unwant(arb_sock_t *s);
+
+/* Active mode: arms n more packets to be handed to deliver(ud, s) as
+** they arrive; from then on the socket also reads (a bounded amount)
+** while nothing is armed, to notice the peer's close. */
+void arb_sock_arm(arb_sock_t *s, int n, void (*deliver)(void *, arb_sock_t *),
+                  void *ud);
 
 /* Queues data (with a 4-byte prefix in packet mode 4).  0 or an error. */
 int arb_sock_send(arb_sock_t *s, const char *data, size_t len);
