@@ -2,7 +2,9 @@
 -- describe never trusts an error value (nor a __tostring); plan loads, checks, resolves and
 -- diffs without starting anything (os.exit refused while it loads);
 -- start runs plan in a loader process that answers, or that its caller
--- kills.  supervisor.apply answers an edit it cannot apply with an error
+-- kills.  live reads the running tree, and a dry run's plan made from it
+-- is what reload.apply then does.
+-- supervisor.apply answers an edit it cannot apply with an error
 -- and keeps its tree; and edits of thousands of children (many removed,
 -- many added between the kept ones) keep order and pids.
 local lib = require "testlib"
@@ -258,6 +260,39 @@ lib.test("apply: an edit that cannot be applied is an error, and the "
     supervisor.stop(sup)
   end)
   lib.no_leftovers("apply error")
+end)
+
+lib.test("live and apply: a dry run reads the running tree, and apply "
+         .. "does what it says", function()
+  lib.trapping(function()
+    local src = tree_source({ "a", "t", "c" }, { "1", "1", "1" },
+                            "rest_for_one")
+    local temp = function(text) -- t temporary
+      return (text:gsub('c:add%(w%("t", "(%d)"%)%)',
+                        'c:add(w("t", "%1"):restart("temporary"))'))
+    end
+    local sup, cur = start(temp(src))
+    assert(supervisor.terminate_child(sup, "t")) -- temporary: dropped
+    local live = reload.live(sup)
+    lib.same(live.ids, { "a", "c" }, "t is gone")
+    lib.eq(live.status.a, "running")
+    local path = write("live.lua", temp(tree_source({ "a", "t", "c" },
+                                                    { "2", "2", "1" },
+                                                    "rest_for_one")))
+    local dry = reload.plan(cur, path, NO_ARGS, nil, true, live)
+    lib.eq(diff.line(dry.prediction), "changed a, t; restarted a, c",
+           "t is not planned to restart: it is gone")
+    local without = reload.plan(cur, path, NO_ARGS, nil, true)
+    lib.eq(diff.line(without.prediction),
+           "changed a, t; removed t; restarted a, c",
+           "(as if t ran: dropped by a's restart)")
+    local plan = reload.plan(cur, path, NO_ARGS)
+    lib.eq(diff.line(reload.apply(sup, plan)), diff.line(dry.prediction),
+           "the reload does what the dry run said")
+    lib.same(column(sup, "id"), { "a", "c" }, "t is not back")
+    supervisor.stop(sup)
+  end)
+  lib.no_leftovers("live")
 end)
 
 -- ids c1..cn where keep(i) holds, with x<i> added after c<i> where add(i).
