@@ -1,7 +1,7 @@
 /*
 ** lnet.c: the `net` module: TCP and Unix-domain stream sockets, passive
 ** and active-once mode (host/rt/net.c does the libuv side and the
-** framing).
+** framing), and UDP sockets (host/rt/udp.c).
 **
 ** Waiting works as in process.receive: the caller registers as the
 ** socket's waiter (or as a sender waiting for the queue to drain), waits
@@ -16,15 +16,18 @@
 ** is closed (net.c's exit hook) and the peer sees end of stream.
 */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fs.h" /* arb_err_kind */
 #include "larb.h"
 #include "lnet.h"
 #include "net.h"
+#include "udp.h"
 
 #define LNET_SOCKET "arbor.Socket"
 #define LNET_LISTENER "arbor.Listener"
+#define LNET_UDP "arbor.Udp"
 
 typedef struct lnet_handle_s {
   arb_sock_t *s;
@@ -603,9 +606,152 @@ static int listener_tostring(lua_State *L) {
 
 /* }====================================================================== */
 
+/* {======================================================================
+** UDP
+** ======================================================================*/
+
+typedef struct lnet_udp_s {
+  arb_udp_t *u;
+} lnet_udp_t;
+
+static arb_udp_t *check_udp(lua_State *L, int owned) {
+  lnet_udp_t *h = luaL_checkudata(L, 1, LNET_UDP);
+  if (owned && h->u->owner != larb_self(L)->pid)
+    luaL_argerror(L, 1, "udp socket is owned by another process");
+  return h->u;
+}
+
+/* net.udp{host = "127.0.0.1", port = 0} -> udp | nil, err */
+static int lnet_udp(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "host");
+  const char *host = lua_isnil(L, -1) ? "127.0.0.1" : luaL_checkstring(L, -1);
+  lua_getfield(L, 1, "port");
+  lua_Integer port = lua_isnil(L, -1) ? 0
+                     : lua_isinteger(L, -1) ? lua_tointeger(L, -1) : -1;
+  luaL_argcheck(L, port >= 0 && port <= 65535, 1,
+                "port must be an integer from 0 to 65535");
+  larb_ctx_t *ctx = larb_ctx(L);
+  lnet_udp_t *h = lua_newuserdatauv(L, sizeof(*h), 0);
+  h->u = NULL;
+  int err;
+  h->u = arb_udp_new(&ctx->rt->loop, ctx->node, larb_self(L), host, (int)port,
+                     &err);
+  if (h->u == NULL) {
+    lua_pushfstring(L, "udp %s:%d", host, (int)port);
+    return push_failure(L, lua_tostring(L, -1), err);
+  }
+  luaL_setmetatable(L, LNET_UDP);
+  return 1;
+}
+
+static int udp_receive_k(lua_State *L, int status, lua_KContext kctx);
+
+static int udp_receive_step(lua_State *L, arb_udp_t *u, int64_t deadline) {
+  arb_dgram_t *d = arb_udp_take(u);
+  if (d) {
+    char host[64];
+    int port;
+    arb_udp_from(d, host, sizeof(host), &port);
+    lua_pushlstring(L, d->data, d->len);
+    free(d);
+    lua_pushstring(L, host);
+    lua_pushinteger(L, port);
+    return 3;
+  }
+  if (u->closing) return push_failure(L, "receive", UV_EOF);
+  if (u->err) {
+    int err = u->err;
+    u->err = 0;
+    return push_failure(L, "receive", err);
+  }
+  if (timed_out(L, deadline)) return push_timeout(L, "receive");
+  arb_udp_want(u, larb_self(L)->pid);
+  return wait_for(L, deadline, udp_receive_k);
+}
+
+static int udp_receive_k(lua_State *L, int status, lua_KContext kctx) {
+  (void)status;
+  arb_udp_t *u = check_udp(L, 0);
+  arb_node_wait_done(larb_ctx(L)->node, larb_self(L));
+  u->waiter = ARB_PID_NONE;
+  int n = udp_receive_step(L, u, (int64_t)kctx);
+  if (u->waiter == ARB_PID_NONE) arb_udp_unwant(u);
+  return n;
+}
+
+/* udp:receive([timeout_ms]) -> data, host, port | nil, err */
+static int udp_receive(lua_State *L) {
+  arb_udp_t *u = check_udp(L, 1);
+  int64_t deadline = opt_deadline(L, 2);
+  lua_settop(L, 1);
+  return udp_receive_step(L, u, deadline);
+}
+
+/* udp:send_to(host, port, data) -> true | nil, err (any process) */
+static int udp_send_to(lua_State *L) {
+  arb_udp_t *u = check_udp(L, 0);
+  const char *host = luaL_checkstring(L, 2);
+  lua_Integer port = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, port > 0 && port <= 65535, 3, "port must be from 1 to 65535");
+  size_t len;
+  const char *data = luaL_checklstring(L, 4, &len);
+  larb_self(L);
+  if (u->closing) return push_failure(L, "send_to", UV_EOF);
+  int rc = arb_udp_send(u, host, (int)port, data, len);
+  if (rc != 0) {
+    lua_pushfstring(L, "send_to %s:%d", host, (int)port);
+    return push_failure(L, lua_tostring(L, -1), rc);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* udp:address() -> host, port */
+static int udp_address(lua_State *L) {
+  arb_udp_t *u = check_udp(L, 0);
+  char host[64];
+  int port;
+  int rc = arb_udp_name(u, host, sizeof(host), &port);
+  if (rc != 0) return push_failure(L, "address", rc);
+  lua_pushstring(L, host);
+  lua_pushinteger(L, port);
+  return 2;
+}
+
+static int udp_close(lua_State *L) {
+  arb_udp_close(check_udp(L, 1));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int udp_gc(lua_State *L) {
+  lnet_udp_t *h = lua_touserdata(L, 1);
+  if (h->u) arb_udp_release(h->u);
+  h->u = NULL;
+  return 0;
+}
+
+static int udp_tostring(lua_State *L) {
+  arb_udp_t *u = check_udp(L, 0);
+  lua_pushfstring(L, "Udp<%p of <0.%d.%d>%s>", (void *)u,
+                  (int)arb_pid_slot(u->owner), (int)arb_pid_gen(u->owner),
+                  u->closing ? ", closed" : "");
+  return 1;
+}
+
+static const luaL_Reg udp_methods[] = {{"receive", udp_receive},
+                                       {"send_to", udp_send_to},
+                                       {"address", udp_address},
+                                       {"close", udp_close},
+                                       {NULL, NULL}};
+
+/* }====================================================================== */
+
 static const luaL_Reg net_funcs[] = {{"listen", lnet_listen},
                                      {"accept", lnet_accept},
                                      {"connect", lnet_connect},
+                                     {"udp", lnet_udp},
                                      {NULL, NULL}};
 
 static const luaL_Reg socket_methods[] = {{"send", socket_send},
@@ -640,6 +786,16 @@ static void new_type(lua_State *L, const char *mt, const luaL_Reg *methods,
 int larb_open_net(lua_State *L) {
   new_type(L, LNET_SOCKET, socket_methods, socket_tostring);
   new_type(L, LNET_LISTENER, listener_methods, listener_tostring);
+  if (luaL_newmetatable(L, LNET_UDP)) {
+    lua_newtable(L);
+    luaL_setfuncs(L, udp_methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, udp_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, udp_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
   /* selector:selecting_socket joins the selector's methods. */
   int top = lua_gettop(L);
   if (luaL_getmetatable(L, LARB_SELECTOR) == LUA_TTABLE &&
