@@ -373,15 +373,6 @@ function M.predict_restarts(edit, strategy)
   return (M.predict(edit, strategy, true))
 end
 
-function M.kept_ids(edit)
-  local out = {}
-  local added = added_ids(edit)
-  for _, id in ipairs(edit.ids) do
-    if not added[id] then out[#out + 1] = id end
-  end
-  return out
-end
-
 local function join(path, id)
   if path == "" then return tostring(id) end
   return path .. "/" .. tostring(id)
