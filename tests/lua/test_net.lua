@@ -548,6 +548,25 @@ lib.test("UDP: datagrams with their sender, timeouts, ownership", function()
   lib.no_leftovers()
 end)
 
+lib.test("connect times out when the listener's backlog is full", function()
+  -- A listener that never accepts, with a backlog of 1: once its queue is
+  -- full the kernel drops further SYNs, so a connect waits until its
+  -- timeout.
+  local l = listen {backlog = 1}
+  local _, port = l:address()
+  local held, err = {}, nil
+  for _ = 1, 64 do
+    local c, e = net.connect {host = "127.0.0.1", port = port, timeout = 100}
+    if not c then err = e; break end
+    held[#held + 1] = c
+  end
+  err_kind("connect into a full backlog", "timeout", nil, err)
+  lib.ok(tostring(err):find("127.0.0.1:" .. port, 1, true), "names the address")
+  for _, c in ipairs(held) do c:close() end
+  l:close()
+  lib.no_leftovers()
+end)
+
 lib.test("no descriptor is left open", function()
   collectgarbage()
   await_fd_count(base_fds, "descriptors back to where they started")
