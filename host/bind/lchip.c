@@ -179,8 +179,9 @@ static arb_registry_t *live_registry(lua_State *L, const char *fn) {
 ** ======================================================================*/
 
 /* Keys of the cache table that no group can be (groups are strings,
-** numbers and booleans): the shared empty list and the entry count. */
-static const char EMPTY_KEY = 0, COUNT_KEY = 0;
+** numbers and booleans): the shared empty list and the entry count.
+** Not const, so no compiler may fold the two into one address. */
+static char EMPTY_KEY, COUNT_KEY;
 
 /* Where a snapshot's metatable keeps the stamp it was built at. */
 #define STAMP_SLOT 1
