@@ -119,6 +119,7 @@ function Sup:start_child(child)
       return false, "child process exited during start"
     end
     self.by_pid[pid] = child
+    core.log_label(pid, self.name, child_label(child)) -- for crash reports
   end
   child.pid, child.subject, child.started_at = pid, subject, now()
   if child.spec.updater then

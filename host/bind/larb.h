@@ -252,6 +252,9 @@ void larb_log_main_exit(lua_State *L, arb_pid_t pid, int ridx);
 int larb_open_logger(lua_State *L);
 int larb_log_lua_report(lua_State *L);
 int larb_log_lua_reload(lua_State *L);
+int larb_log_lua_label(lua_State *L);
+/* arbor.core.compact's part: the logger's tables sized to their contents. */
+void larb_log_compact(lua_State *L);
 
 /* The host (lhost.c): set up a state, run a script, tear down. */
 typedef struct larb_host_opts_s {

@@ -125,6 +125,7 @@ static int host_compact(lua_State *L) {
                       ctx->timers_ref, ctx->registries_ref};
   for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
     compact_table(L, refs[i]);
+  larb_log_compact(L);
   arb_node_trim(ctx->node);
   lua_gc(L, LUA_GCCOLLECT);
   return 0;
@@ -150,6 +151,7 @@ static const luaL_Reg core_funcs[] = {
     {"is_subject", host_is_subject},
     {"report", larb_log_lua_report}, /* llogger.c */
     {"log_reload", larb_log_lua_reload},
+    {"log_label", larb_log_lua_label},
     {NULL, NULL}};
 
 /* arbor.core: these and the service functions (lservice.c). */

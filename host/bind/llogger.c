@@ -45,7 +45,8 @@ static struct {
   int level;
   int custom; /* json or a file: reload results are events, not lines */
   arb_pid_t main_pid; /* main's, for its exit line once it has ended */
-} lg = {{NULL, 2}, 0, LARB_LOG_INFO, 0, ARB_PID_NONE};
+  int labels_ref;     /* registry: weak pid -> {supervisor, child} */
+} lg = {{NULL, 2}, 0, LARB_LOG_INFO, 0, ARB_PID_NONE, LUA_NOREF};
 
 void larb_log_set_main_pid(arb_pid_t pid) { lg.main_pid = pid; }
 
@@ -67,6 +68,7 @@ int larb_log_setup(const char *format, const char *level, const char *path,
   lg.level = level ? larb_log_level_from(level) : LARB_LOG_INFO;
   if (lg.level < 0) lg.level = LARB_LOG_INFO;
   lg.custom = lg.json || path != NULL;
+  lg.labels_ref = LUA_NOREF; /* a new Lua state */
   return arb_logfile_open(&lg.sink, path, err, errlen);
 }
 
@@ -325,10 +327,12 @@ void larb_log_report(int level, arb_pid_t pid, const char *kind,
 /* A crash report from text already made.  For main, the line "arbor:
 ** <reason>" (and the traceback) goes to stderr as the command line's
 ** contract says, unless stderr carries JSON; it is an event too when the
-** log is not the default. */
-void larb_log_crash_text(arb_pid_t pid, int is_main, const char *verb,
-                         const char *reason, const char *traceback) {
-  char head[96];
+** log is not the default.  sup and child: the supervisor's name and the
+** child's id when a supervisor started the process, else NULL. */
+static void crash_event(arb_pid_t pid, int is_main, const char *verb,
+                        const char *reason, const char *traceback,
+                        const char *sup, const char *child) {
+  char head[256];
   if (is_main) {
     if (!(lg.json && lg.sink.path == NULL)) {
       fprintf(stderr, "arbor: %s\n", reason);
@@ -341,13 +345,21 @@ void larb_log_crash_text(arb_pid_t pid, int is_main, const char *verb,
     snprintf(head, sizeof(head), "process <0.%u.%u> %s", arb_pid_slot(pid),
              arb_pid_gen(pid), verb);
   }
-  larb_log_field_t f[2] = {{"reason", reason, strlen(reason), 0},
-                           {"traceback", traceback,
-                            traceback ? strlen(traceback) : 0, 0}};
+  larb_log_field_t f[4];
+  int nf = 0;
+  if (child) f[nf++] = (larb_log_field_t){"child", child, strlen(child), 0};
+  f[nf++] = (larb_log_field_t){"reason", reason, strlen(reason), 0};
+  if (sup) f[nf++] = (larb_log_field_t){"supervisor", sup, strlen(sup), 0};
+  if (traceback)
+    f[nf++] = (larb_log_field_t){"traceback", traceback, strlen(traceback), 0};
   if (lg.json) {
-    larb_log_report(LARB_LOG_ERROR, pid, "crash", head, NULL, f,
-                    traceback ? 2 : 1);
+    larb_log_report(LARB_LOG_ERROR, pid, "crash", head, NULL, f, nf);
     return;
+  }
+  if (sup && child) {
+    size_t n = strlen(head);
+    snprintf(head + n, sizeof(head) - n, " (child %.80s of %.80s)", child,
+             sup);
   }
   line_t text = {NULL, 0, 0, 0}, body = {NULL, 0, 0, 0};
   adds(&text, "=CRASH REPORT==== ");
@@ -365,6 +377,11 @@ void larb_log_crash_text(arb_pid_t pid, int is_main, const char *verb,
                     0);
   free(text.data);
   free(body.data);
+}
+
+void larb_log_crash_text(arb_pid_t pid, int is_main, const char *verb,
+                         const char *reason, const char *traceback) {
+  crash_event(pid, is_main, verb, reason, traceback, NULL, NULL);
 }
 
 void larb_log_main_exit_text(arb_pid_t pid, const char *reason) {
@@ -563,15 +580,75 @@ const char *larb_log_describe(lua_State *L, int idx) {
   return lua_tostring(L, -1);
 }
 
+/* Pushes the table of supervisor labels (pid -> {supervisor, child}). */
+static void push_labels(lua_State *L) {
+  if (lg.labels_ref == LUA_NOREF) {
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lg.labels_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, lg.labels_ref);
+}
+
 /* The crash report of pid: the error value at ridx, the traceback of co.
 ** May raise a memory error: call under protection. */
 void larb_log_crash(lua_State *L, arb_pid_t pid, int is_main, int ridx,
                     lua_State *co) {
+  int top = lua_gettop(L);
   ridx = lua_absindex(L, ridx);
+  const char *sup = NULL, *child = NULL;
+  push_labels(L);
+  larb_push_pid(L, pid);
+  if (lua_rawget(L, -2) == LUA_TTABLE) {
+    lua_rawgeti(L, -1, 1);
+    sup = lua_tostring(L, -1);
+    lua_rawgeti(L, -2, 2);
+    child = lua_tostring(L, -1);
+  }
   const char *reason = larb_log_describe(L, ridx);
   luaL_traceback(L, co, NULL, 0);
-  larb_log_crash_text(pid, is_main, "crashed", reason, lua_tostring(L, -1));
-  lua_pop(L, 2);
+  crash_event(pid, is_main, "crashed", reason, lua_tostring(L, -1), sup,
+              child);
+  lua_settop(L, top);
+}
+
+/* For arbor.core.compact: the labels table rebuilt at the size of what it
+** holds now (a weak table keeps its largest size after its entries go). */
+void larb_log_compact(lua_State *L) {
+  if (lg.labels_ref == LUA_NOREF) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, lg.labels_ref);
+  lua_newtable(L);
+  lua_getmetatable(L, -2);
+  lua_setmetatable(L, -2);
+  lua_pushnil(L);
+  while (lua_next(L, -3)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_rawseti(L, LUA_REGISTRYINDEX, lg.labels_ref);
+  lua_pop(L, 1);
+}
+
+/* arbor.core.log_label(pid, supervisor_name, child_id): the supervisor
+** that started pid, for its crash report.  Kept in a table with weak
+** keys: the label goes when nobody holds the pid any more. */
+int larb_log_lua_label(lua_State *L) {
+  larb_check_pid(L, 1);
+  luaL_checkstring(L, 2);
+  luaL_checkstring(L, 3);
+  push_labels(L);
+  lua_pushvalue(L, 1);
+  lua_createtable(L, 2, 0);
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, 1);
+  lua_pushvalue(L, 3);
+  lua_rawseti(L, -2, 2);
+  lua_rawset(L, -3);
+  return 0;
 }
 
 /* The line for main ended by an exit signal (reason at ridx). */

@@ -90,6 +90,7 @@ assert "table: 0x" not in c["reason"], c
 assert c["traceback"].startswith("stack traceback:"), c
 assert "logger_json.lua:" in c["traceback"], c
 assert c["msg"] == "process %s crashed" % c["pid"], c
+assert c["supervisor"] == "web" and c["child"] == "worker", c
 s = one(lambda e: e.get("kind") == "supervisor", "the supervisor report")
 assert s["supervisor"] == "web" and s["child"] == "worker", s
 assert s["child_pid"] == c["pid"], (s, c)
@@ -107,7 +108,7 @@ grep -q "plain 1" "$io/err" && fail "an info event at level warning"
 grep -q " done$" "$io/err" && fail "an info event at level warning"
 grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z warning <0\.[0-9]+\.[0-9]+> fields .*user=ann' "$io/err" ||
   fail "the warning line"
-grep -Eq '^[0-9-]{10}T[0-9:.]{12}Z error   <0\.[0-9]+\.[0-9]+> =CRASH REPORT==== process <0\.[0-9]+\.[0-9]+> crashed$' "$io/err" ||
+grep -Eq '^[0-9-]{10}T[0-9:.]{12}Z error   <0\.[0-9]+\.[0-9]+> =CRASH REPORT==== process <0\.[0-9]+\.[0-9]+> crashed \(child worker of web\)$' "$io/err" ||
   fail "the crash report's first line"
 grep -q '^reason: {' "$io/err" || fail "the crash reason with its contents"
 grep -Eq 'error   <0\.[0-9]+\.[0-9]+> =SUPERVISOR REPORT==== web ' "$io/err" ||
