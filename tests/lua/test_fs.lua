@@ -8,8 +8,9 @@ local send, receive = process.send, process.receive
 lib.quiet()
 
 -- A fresh folder of our own under $TMPDIR (or /tmp).
-local root = (os.getenv("TMPDIR") or "/tmp") .. "/arbor-test-fs-" ..
-             tostring(os.time()) .. "-" .. tostring(math.random(1 << 30))
+-- (Named after this host's pid: runs at the same time never share it.)
+local pid = assert(fs.read("/proc/self/stat")):match("^(%d+)")
+local root = (os.getenv("TMPDIR") or "/tmp") .. "/arbor-test-fs-" .. pid
 assert(fs.mkdir(root, {parents = true}))
 
 local function path(name) return root .. "/" .. name end

@@ -167,8 +167,9 @@ lib.test("packet 4: frames split across writes; send adds the prefix",
 end)
 
 lib.test("Unix-domain sockets", function()
-  local path = (os.getenv("TMPDIR") or "/tmp") .. "/arbor-test-net-" ..
-               math.random(1 << 30) .. ".sock"
+  -- Named after this host's pid: runs at the same time never share it.
+  local pid = assert(fs.read("/proc/self/stat")):match("^(%d+)")
+  local path = (os.getenv("TMPDIR") or "/tmp") .. "/arbor-test-net-" .. pid .. ".sock"
   local l = assert(net.listen {path = path, packet = "line"})
   lib.eq(l:address(), path, "address is the path")
   local out = client(nil, {path = path, packet = "line"},
