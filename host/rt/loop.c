@@ -19,6 +19,11 @@
 ** instruction budget. */
 #define SLICES_PER_TURN 4096
 #define SLICES_PER_TIMER_CHECK 16
+/* A turn also ends after this long, so a run queue of busy processes
+** (each slice a full instruction budget) cannot keep sockets, signals and
+** the control plane waiting for hundreds of milliseconds on a loaded
+** machine.  Checked with the timers, every SLICES_PER_TIMER_CHECK slices. */
+#define TURN_MAX_NS (4 * 1000 * 1000)
 
 static const int handled_signals[ARB_RT_NSIGNALS] = {SIGINT, SIGTERM,
                                                      SIGHUP, SIGUSR1};
@@ -55,12 +60,15 @@ int64_t arb_rt_now(arb_rt_t *rt) {
 static void run_slices(arb_rt_t *rt) {
   arb_node_t *node = rt->node;
   arb_node_run_timers(node, arb_rt_now(rt));
+  uint64_t started = uv_hrtime();
   for (int i = 1; i <= SLICES_PER_TURN && !rt->stopping; i++) {
     arb_proc_t *p = arb_node_next(node);
     if (p == NULL) break;
     rt->ops.resume(rt->ud, p);
-    if (i % SLICES_PER_TIMER_CHECK == 0)
+    if (i % SLICES_PER_TIMER_CHECK == 0) {
       arb_node_run_timers(node, arb_rt_now(rt));
+      if (uv_hrtime() - started > TURN_MAX_NS) break;
+    }
   }
 }
 
