@@ -212,7 +212,11 @@ fi
 # squat SOCKET: a host of uid nobody serving on SOCKET; its pid in
 # helpers, its output in $d/squat.out and $d/squat.err.
 squat() {
-  nobody "$root/bin/arbor" run --control "$1" "$root/bin/tree.lua" \
+  # setpriv run directly (not through the nobody function, which bash
+  # would run in a subshell): $! is then the host itself, and the
+  # case's cleanup kills the host, not a subshell that leaves it behind.
+  setpriv --reuid="$nobody_uid" --regid="$nobody_gid" --clear-groups -- \
+    "$root/bin/arbor" run --control "$1" "$root/bin/tree.lua" \
     >"$d/squat.out" 2>"$d/squat.err" </dev/null &
   squatter=$!
   helpers+=("$squatter")
