@@ -7,6 +7,18 @@
 # for time.  Callers set ARBOR (the binary) and io (the folder for out,
 # err and the fifo), and count=0 failed=0 before the first case.
 
+# cli_scratch: the usual start of a test file: a scratch folder ($tmp,
+# also $io) removed at exit, a host in $pid (when one is running then)
+# killed at exit, and the case counters at zero.
+cli_scratch() {
+  tmp=$(mktemp -d)
+  io=$tmp
+  pid=
+  trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+  failed=0
+  count=0
+}
+
 case_start() {
   name=$1
   case_failed=0

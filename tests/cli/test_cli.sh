@@ -7,11 +7,7 @@ case $ARBOR in /*) ;; *) ARBOR=$PWD/$ARBOR ;; esac
 cd "$(dirname "$0")" || exit 1
 . ./lib.sh
 
-tmp=$(mktemp -d)
-io=$tmp
-trap 'rm -rf "$tmp"' EXIT
-failed=0
-count=0
+cli_scratch
 
 # run ARGS...: runs arbor (10 s at most); sets rc, out, err.
 run() {

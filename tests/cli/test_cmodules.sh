@@ -13,11 +13,7 @@ case $ARBOR in /*) ;; *) ARBOR=$PWD/$ARBOR ;; esac
 cd "$(dirname "$0")" || exit 1
 . ./lib.sh
 
-tmp=$(mktemp -d)
-io=$tmp
-trap 'rm -rf "$tmp"' EXIT
-failed=0
-count=0
+cli_scratch
 
 # run ARGS...: runs arbor (10 s at most) with the environment as set by
 # the caller; sets rc, out.

@@ -11,16 +11,7 @@ cd "$(dirname "$0")" || exit 1
 . ./lib.sh
 S=scripts/hostile
 
-tmp=$(mktemp -d)
-io=$tmp
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-failed=0
-count=0
+cli_scratch
 case_end() { report_case; }
 
 # run ARGS...: runs arbor to completion (30 s at most), out/err/rc set.

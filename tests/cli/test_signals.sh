@@ -11,16 +11,7 @@ case $ARBOR in /*) ;; *) ARBOR=$PWD/$ARBOR ;; esac
 cd "$(dirname "$0")" || exit 1
 . ./lib.sh
 
-tmp=$(mktemp -d)
-io=$tmp
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-failed=0
-count=0
+cli_scratch
 
 case_end() { report_case; }
 
