@@ -278,7 +278,9 @@ void larb_push_copy(lua_State *L, int idx) {
 
 /* }====================================================================== */
 
-intptr_t larb_ref(lua_State *L, int idx) {
+/* Stores the value at idx (a copy of it, for a table, when copy is set)
+** and returns its payload. */
+static intptr_t store(lua_State *L, int idx, int copy) {
   int t = lua_type(L, idx);
   if (t == LUA_TBOOLEAN)
     return (intptr_t)((lua_toboolean(L, idx) << 2) | TAG_BOOL);
@@ -290,12 +292,19 @@ intptr_t larb_ref(lua_State *L, int idx) {
   larb_ctx_t *ctx = larb_ctx(L);
   idx = lua_absindex(L, idx);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
-  larb_push_copy(L, idx);
+  if (copy)
+    larb_push_copy(L, idx);
+  else
+    lua_pushvalue(L, idx);
   int ref = ctx->nfree ? ctx->free_refs[--ctx->nfree] : ++ctx->next_ref;
   lua_rawseti(L, -2, ref);
   lua_pop(L, 1);
   return (intptr_t)ref << 2;
 }
+
+intptr_t larb_ref(lua_State *L, int idx) { return store(L, idx, 1); }
+
+intptr_t larb_ref_fresh(lua_State *L, int idx) { return store(L, idx, 0); }
 
 /* Pushes an inline payload; returns 0 for a table slot. */
 static int push_inline(lua_State *L, intptr_t payload) {

@@ -132,6 +132,10 @@ void larb_push_copy(lua_State *L, int idx);
 intptr_t larb_ref(lua_State *L, int idx);
 /* Pushes the value behind ref and releases the reference. */
 void larb_push_unref(lua_State *L, intptr_t ref);
+/* larb_ref for a value the host made itself and nobody else holds (a
+** command table, a packet, a timer's message already copied when it was
+** set): stored as it is, without a second copy. */
+intptr_t larb_ref_fresh(lua_State *L, int idx);
 /* Pushes the value behind ref (a copy, for a table) and keeps it. */
 void larb_push_ref(lua_State *L, intptr_t ref);
 /* The values-table slot of a reference to a non-inline value (a table,

@@ -95,7 +95,8 @@ static void timer_fired(void *ud, arb_timer_id_t id, const arb_timer_t *t) {
     lua_rawgeti(L, -1, 1);
     larb_subject_t *s = lua_touserdata(L, -1);
     lua_rawgeti(L, -2, 2);
-    arb_subject_send(ctx->node, &s->sub, larb_ref(L, -1));
+    /* copied when send_after stored it; only the timer holds it */
+    arb_subject_send(ctx->node, &s->sub, larb_ref_fresh(L, -1));
     lua_pop(L, 2);
   }
   lua_pop(L, 1);
@@ -134,6 +135,24 @@ static void end_process(larb_ctx_t *ctx, arb_proc_t *p, arb_reason_t *reason) {
 ** its top (left there: it becomes the exit reason).  Runs under
 ** protection (report_crash): describing the value or building the
 ** traceback may run out of memory. */
+/* Calls fn(ud, co) on L under protection, co being the coroutine of a
+** process that just crashed (its error value on top).  Returns 1 if fn
+** ran to the end; 0 if it raised, as running out of memory does. */
+static int pcall_on_crashed(lua_State *L, lua_CFunction fn, void *ud,
+                            lua_State *co) {
+  int top = lua_gettop(L), ok = 0;
+  if (lua_checkstack(co, 1)) {
+    lua_pushcfunction(L, fn);
+    lua_pushlightuserdata(L, ud);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    ok = lua_pcall(L, 2, 0, 0) == LUA_OK;
+  }
+  lua_settop(L, top);
+  return ok;
+}
+
+/* fn for pcall_on_crashed: the crash report of process ud. */
 static int report_crash_unprotected(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
   arb_proc_t *p = lua_touserdata(L, 1);
@@ -146,50 +165,29 @@ static int report_crash_unprotected(lua_State *L) {
 }
 
 static void report_crash(larb_ctx_t *ctx, arb_proc_t *p, lua_State *co) {
-  lua_State *L = ctx->L;
   /* A traceback costs more than the rest of a crash-restart cycle. */
   if (ctx->quiet && p->pid != ctx->main_pid) return;
-  int top = lua_gettop(L);
-  lua_pushcfunction(L, report_crash_unprotected);
-  lua_pushlightuserdata(L, p);
-  if (lua_checkstack(co, 1)) {
-    lua_pushthread(co);
-    lua_xmove(co, L, 1);
-  } else {
-    lua_pushnil(L);
-  }
-  if (lua_type(L, -1) != LUA_TTHREAD ||
-      lua_pcall(L, 2, 0, 0) != LUA_OK) {
+  if (!pcall_on_crashed(ctx->L, report_crash_unprotected, p, co)) {
     /* Out of memory: the report without the value's text. */
     larb_log_crash_text(p->pid, p->pid == ctx->main_pid, "crashed",
                         "(error could not be described: not enough memory)",
                         NULL);
   }
-  lua_settop(L, top);
 }
 
+/* fn for pcall_on_crashed: stores in *ud the reason made from the error. */
 static int reason_from_unprotected(lua_State *L) {
-  lua_State *co = lua_tothread(L, 1);
-  arb_reason_t **out = lua_touserdata(L, 2);
-  *out = larb_reason_from(co, -1);
+  arb_reason_t **out = lua_touserdata(L, 1);
+  *out = larb_reason_from(lua_tothread(L, 2), -1);
   return 0;
 }
 
 /* The exit reason made from the error value on co's top; out of memory,
 ** a prepared "not enough memory" reason. */
 static arb_reason_t *crash_reason(larb_ctx_t *ctx, lua_State *co) {
-  lua_State *L = ctx->L;
   arb_reason_t *r = NULL;
-  int top = lua_gettop(L);
-  lua_pushcfunction(L, reason_from_unprotected);
-  if (lua_checkstack(co, 1)) {
-    lua_pushthread(co);
-    lua_xmove(co, L, 1);
-    lua_pushlightuserdata(L, &r);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) r = NULL;
-  }
-  lua_settop(L, top);
-  if (r == NULL) r = arb_reason_retain(ctx->oom_reason);
+  if (!pcall_on_crashed(ctx->L, reason_from_unprotected, &r, co))
+    r = arb_reason_retain(ctx->oom_reason);
   return r;
 }
 
@@ -302,20 +300,16 @@ static int load_embedded(lua_State *L) {
   return 1;
 }
 
+/* Modules written in C alone, preloaded under their names. */
+static const luaL_Reg c_modules[] = {
+    {"arbor.core", larb_open_core},     {"arbor.core.sup", luaopen_arbor_core_sup},
+    {"arbor.notify", larb_open_notify}, {"logger", larb_open_logger},
+    {"fs", larb_open_fs},               {"net", larb_open_net},
+    {NULL, NULL}};
+
 static void preload_modules(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, larb_open_core);
-  lua_setfield(L, -2, "arbor.core");
-  lua_pushcfunction(L, luaopen_arbor_core_sup);
-  lua_setfield(L, -2, "arbor.core.sup");
-  lua_pushcfunction(L, larb_open_notify);
-  lua_setfield(L, -2, "arbor.notify");
-  lua_pushcfunction(L, larb_open_logger);
-  lua_setfield(L, -2, "logger");
-  lua_pushcfunction(L, larb_open_fs);
-  lua_setfield(L, -2, "fs");
-  lua_pushcfunction(L, larb_open_net);
-  lua_setfield(L, -2, "net");
+  luaL_setfuncs(L, c_modules, 0);
   for (const larb_embedded_t *m = larb_embedded; m->name; m++) {
     lua_pushlightuserdata(L, (void *)m);
     if (strcmp(m->name, "process") == 0)

@@ -161,7 +161,7 @@ static void send_message(lua_State *L, larb_subject_t *sub) {
     lua_pop(L, 1);
     return;
   }
-  intptr_t ref = larb_ref(L, -1);
+  intptr_t ref = larb_ref_fresh(L, -1); /* a table made just now */
   lua_pop(L, 1);
   arb_subject_send(larb_ctx(L)->node, &sub->sub, ref);
 }

@@ -81,7 +81,7 @@ static int send_command(larb_ctx_t *ctx, const char *cmd, int dry_run,
     lua_pushinteger(L, (lua_Integer)conn);
     lua_setfield(L, -2, "conn");
   }
-  arb_subject_send(ctx->node, &s->sub, larb_ref(L, -1));
+  arb_subject_send(ctx->node, &s->sub, larb_ref_fresh(L, -1));
   lua_pop(L, 2);
   return 1;
 }
