@@ -321,9 +321,25 @@ static int guard_pcall(lua_State *L) {
   return finish_pcall(L, status, 0);
 }
 
+/* xpcall's message handler, wrapped: a process that has ended runs none
+** of its code, so the user's handler is skipped and the error passes
+** through unchanged.  Without this a handler reached by the error of a
+** process killed inside a C callback ran on (and could loop) after the
+** process's end. */
+static int guarded_msgh(lua_State *L) {
+  if (self_has_ended(larb_ctx(L))) return 1;
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
 static int guard_xpcall(lua_State *L) {
   int n = lua_gettop(L);
   luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, guarded_msgh, 1);
+  lua_replace(L, 2);
   lua_pushboolean(L, 1);
   lua_pushvalue(L, 1);
   lua_rotate(L, 3, 2);

@@ -253,6 +253,27 @@ for how, die in pairs(suicides) do
   end)
 end
 
+lib.test("an xpcall handler does not run for a process killed inside a "
+         .. "C callback", function()
+  local ran = false
+  local _, m = lib.spawn_monitored(function()
+    xpcall(function()
+      table.sort({ 3, 2, 1 }, function(a, b)
+        process.kill(process.self())
+        return a < b
+      end)
+    end, function(e)
+      ran = true
+      -- Bounded, so a regression fails instead of hanging the test.
+      local t0 = os.clock()
+      while os.clock() - t0 < 2 do end
+      return e
+    end)
+  end)
+  lib.eq(lib.down(m, 5000).reason, "killed", "killed")
+  lib.eq(ran, false, "the handler never ran")
+end)
+
 lib.test("code that still runs for a dead process sends nothing", function()
   local out = process.new_subject()
   local _, m = lib.spawn_monitored(function()
