@@ -2,7 +2,9 @@
 ** main.c: the arbor command line.
 **
 **   arbor [run] [--watch] [--control PATH] [--max-memory SIZE]
-**             [--log-format F] [--log-level L] [--log-file PATH] SCRIPT [ARGS...]
+**             [--log-format F] [--log-level L] [--log-file PATH]
+**             [--dashboard [HOST:]PORT [--dashboard-token-file PATH]]
+**             SCRIPT [ARGS...]
 **   arbor status [--control PATH] [--timeout SECONDS] [SCRIPT]
 **   arbor reload [--dry-run] [--control PATH] [--timeout SECONDS] [SCRIPT]
 **   arbor stop [--control PATH] [--timeout SECONDS] [SCRIPT]
@@ -28,7 +30,9 @@
 static const char usage[] =
     "usage: arbor [run] [--watch] [--control PATH] [--max-memory SIZE]\n"
     "             [--log-format text|json] [--log-level LEVEL]\n"
-    "             [--log-file PATH] SCRIPT [ARGS...]\n"
+    "             [--log-file PATH]\n"
+    "             [--dashboard [HOST:]PORT [--dashboard-token-file PATH]]\n"
+    "             SCRIPT [ARGS...]\n"
     "       arbor status [--control PATH] [--timeout SECONDS] [SCRIPT]\n"
     "       arbor reload [--dry-run] [--control PATH] [--timeout SECONDS] "
     "[SCRIPT]\n"
@@ -47,6 +51,10 @@ static const char usage[] =
     "         info|notice|warning|error (default info), --log-file PATH\n"
     "         (default stderr; reopened on SIGUSR1) set up the logger that\n"
     "         crash and supervisor reports and `logger` events go to.\n"
+    "         --dashboard [HOST:]PORT serves a web dashboard of the tree\n"
+    "         (HOST defaults to 127.0.0.1); actions need the token it\n"
+    "         prints, or the one in --dashboard-token-file PATH (also\n"
+    "         $ARBOR_DASHBOARD_TOKEN_FILE).  See docs/dashboard.md.\n"
     "status   prints the running tree of the host serving SCRIPT.\n"
     "reload   reloads SCRIPT in its host and applies the difference;\n"
     "         --dry-run prints the plan and changes nothing.\n"
@@ -84,6 +92,20 @@ static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, fmt, arg);
   fprintf(stderr, "\n%s", usage);
   return 2;
+}
+
+/* Checks --dashboard's [HOST:]PORT (HOST may be [v6]); 0 if it is one.
+** The dashboard (lua/arbor/dashboard.lua) splits it the same way. */
+static int check_dashboard_address(const char *text) {
+  const char *colon = strrchr(text, ':');
+  const char *port = colon ? colon + 1 : text;
+  if (colon == text) return -1; /* ":PORT": no host */
+  if (text[0] == '[' && (colon == NULL || colon[-1] != ']' || colon == text + 2))
+    return -1;
+  if (*port == '\0' || strlen(port) > 5) return -1;
+  for (const char *c = port; *c; c++)
+    if (*c < '0' || *c > '9') return -1;
+  return atoi(port) <= 65535 ? 0 : -1;
 }
 
 /* A --control PATH that does not fit a socket address is a usage error,
@@ -214,6 +236,17 @@ int main(int argc, char **argv) {
       if (larb_log_level_from(opts.log_level) < 0)
         return usage_error("--log-level: '%s' is not debug, info, notice, "
                            "warning or error", argv[i]);
+    } else if (strcmp(argv[i], "--dashboard") == 0 && i + 1 < argc) {
+      opts.dashboard = argv[++i];
+      if (check_dashboard_address(opts.dashboard) != 0)
+        return usage_error("--dashboard: '%s' is not [HOST:]PORT (a port "
+                           "from 0 to 65535)", argv[i]);
+    } else if (strcmp(argv[i], "--dashboard-token-file") == 0 &&
+               i + 1 < argc) {
+      opts.dashboard_token_file = argv[++i];
+      if (opts.dashboard_token_file[0] == '\0')
+        return usage_error("--dashboard-token-file: '%s' is not a path",
+                           argv[i]);
     } else if (strcmp(argv[i], "--log-file") == 0 && i + 1 < argc) {
       opts.log_file = argv[++i];
       if (opts.log_file[0] == '\0')
@@ -223,6 +256,8 @@ int main(int argc, char **argv) {
     }
   }
   if (i >= argc) return usage_error("%s", "run needs a script");
+  if (opts.dashboard_token_file && !opts.dashboard)
+    return usage_error("%s", "--dashboard-token-file needs --dashboard");
   opts.script = argv[i];
   opts.argc = argc - i;
   opts.argv = argv + i;

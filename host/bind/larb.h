@@ -273,6 +273,8 @@ typedef struct larb_host_opts_s {
   const char *log_format;   /* --log-format text|json, NULL: text */
   const char *log_level;    /* --log-level NAME, NULL: info */
   const char *log_file;     /* --log-file PATH, NULL: stderr */
+  const char *dashboard;    /* --dashboard [HOST:]PORT, or NULL */
+  const char *dashboard_token_file; /* --dashboard-token-file, or NULL */
 } larb_host_opts_t;
 
 /* Runs a script as the main process and serves until the host stops.

@@ -22,6 +22,11 @@
 ** Building and writing a line is plain C and never raises: the host's
 ** crash paths call it after every Lua value is already text.  There is
 ** one log per OS process, as there is one host.
+**
+** The recent-events ring (off until logger.keep_recent(n) turns it on;
+** the dashboard does) keeps the last n events that passed the level, each
+** cut to RING_TEXT_MAX bytes, so a reader such as the dashboard can show
+** the tail of the log with bounded memory: logger.recent(after_seq).
 */
 #include <math.h>
 #include <stdio.h>
@@ -72,7 +77,12 @@ int larb_log_setup(const char *format, const char *level, const char *path,
   return arb_logfile_open(&lg.sink, path, err, errlen);
 }
 
-void larb_log_close(void) { arb_logfile_close(&lg.sink); }
+static void ring_free(void);
+
+void larb_log_close(void) {
+  arb_logfile_close(&lg.sink);
+  ring_free();
+}
 
 void larb_log_reopen(void) {
   char err[512];
@@ -85,6 +95,90 @@ int larb_log_enabled(int level) { return level >= lg.level; }
 int larb_log_is_custom(void) { return lg.custom; }
 
 int larb_log_is_json(void) { return lg.json; }
+
+/* }====================================================================== */
+
+/* {======================================================================
+** The recent-events ring (plain C, never raises)
+** ======================================================================*/
+
+/* Bytes of an event's text the ring keeps (the rest is cut, marked). */
+#define RING_TEXT_MAX 1024
+#define RING_MAX 10000
+
+typedef struct ring_event_s {
+  uint64_t seq;
+  int64_t time_ms; /* UTC, ms since the epoch */
+  int level;
+  arb_pid_t pid;
+  char kind[16];       /* "", "crash", "supervisor", "reload", ... */
+  char supervisor[64]; /* the supervisor's name when the event has one */
+  char *text;          /* malloc'd, at most RING_TEXT_MAX + 1 bytes */
+  size_t len;
+} ring_event_t;
+
+static struct {
+  ring_event_t *events; /* cap slots; seq s lives in slot s % cap */
+  int cap;
+  uint64_t last_seq; /* of the newest event; 0: none yet */
+  int claimed;       /* a caller already put the event being written */
+} ring = {NULL, 0, 0, 0};
+
+static void ring_free(void) {
+  for (int i = 0; i < ring.cap; i++) free(ring.events[i].text);
+  free(ring.events);
+  ring.events = NULL;
+  ring.cap = 0;
+}
+
+static void copy_label(char *dst, size_t cap, const char *src) {
+  size_t n = src ? strlen(src) : 0;
+  if (n >= cap) n = cap - 1;
+  if (n) memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+/* Keeps an event: text (len bytes) and, after a newline, more.  An event
+** that cannot get memory is left out of the ring, never the log. */
+static void ring_put(int level, arb_pid_t pid, const char *kind,
+                     const char *sup, const char *text, size_t len,
+                     const char *more) {
+  if (ring.cap == 0) return;
+  size_t morelen = more ? strlen(more) : 0;
+  while (morelen && more[morelen - 1] == '\n') morelen--;
+  size_t total = len + (morelen ? 1 + morelen : 0);
+  size_t keep = total > RING_TEXT_MAX ? RING_TEXT_MAX : total;
+  char *t = malloc(keep + 1);
+  if (t == NULL) return;
+  size_t a = len < keep ? len : keep;
+  memcpy(t, text, a);
+  if (morelen && a < keep) {
+    t[a++] = '\n';
+    memcpy(t + a, more, keep - a);
+  }
+  t[keep] = '\0';
+  uint64_t seq = ++ring.last_seq;
+  ring_event_t *e = &ring.events[seq % (uint64_t)ring.cap];
+  free(e->text);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  e->seq = seq;
+  e->time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  e->level = level;
+  e->pid = pid;
+  copy_label(e->kind, sizeof(e->kind), kind);
+  copy_label(e->supervisor, sizeof(e->supervisor), sup);
+  e->text = t;
+  e->len = keep;
+}
+
+/* The "supervisor" field's text among fields, or NULL. */
+static const char *field_text(const larb_log_field_t *f, int nf,
+                              const char *key) {
+  for (int i = 0; i < nf; i++)
+    if (strcmp(f[i].key, key) == 0 && !f[i].raw) return f[i].text;
+  return NULL;
+}
 
 /* }====================================================================== */
 
@@ -289,6 +383,21 @@ void larb_log_emit(int level, arb_pid_t pid, const char *msg, size_t msglen,
                    const larb_log_field_t *fields, int nfields) {
   if (level < lg.level) return;
   line_t b = {NULL, 0, 0, 0};
+  if (ring.cap && !ring.claimed) {
+    /* The message and its fields as the text format shows them. */
+    add(&b, msg, msglen);
+    for (int i = 0; i < nfields; i++) {
+      add(&b, " ", 1);
+      adds(&b, fields[i].key);
+      add(&b, "=", 1);
+      add_text_value(&b, fields[i].text, fields[i].len, 1);
+    }
+    if (!b.failed)
+      ring_put(level, pid, NULL, field_text(fields, nfields, "supervisor"),
+               b.data ? b.data : "", b.len, NULL);
+    b.len = 0;
+    b.failed = 0;
+  }
   if (lg.json) {
     build_json(&b, level, pid, NULL, msg, msglen, fields, nfields);
   } else {
@@ -309,6 +418,9 @@ void larb_log_report(int level, arb_pid_t pid, const char *kind,
                      const char *head, const char *body,
                      const larb_log_field_t *fields, int nfields) {
   if (level < lg.level) return;
+  if (!ring.claimed)
+    ring_put(level, pid, kind, field_text(fields, nfields, "supervisor"),
+             head, strlen(head), body);
   line_t b = {NULL, 0, 0, 0};
   if (lg.json) {
     build_json(&b, level, pid, kind, head, strlen(head), fields, nfields);
@@ -323,6 +435,10 @@ void larb_log_report(int level, arb_pid_t pid, const char *kind,
   }
   write_line(&b);
 }
+
+static void crash_text_report(arb_pid_t pid, char *head, size_t headcap,
+                              const char *reason, const char *traceback,
+                              const char *sup, const char *child);
 
 /* A crash report from text already made.  For main, the line "arbor:
 ** <reason>" (and the traceback) goes to stderr as the command line's
@@ -345,6 +461,23 @@ static void crash_event(arb_pid_t pid, int is_main, const char *verb,
     snprintf(head, sizeof(head), "process <0.%u.%u> %s", arb_pid_slot(pid),
              arb_pid_gen(pid), verb);
   }
+  if (ring.cap && LARB_LOG_ERROR >= lg.level) {
+    line_t t = {NULL, 0, 0, 0};
+    adds(&t, head);
+    if (sup && child) {
+      adds(&t, " (child ");
+      adds(&t, child);
+      adds(&t, " of ");
+      adds(&t, sup);
+      adds(&t, ")");
+    }
+    adds(&t, ": ");
+    adds(&t, reason);
+    if (!t.failed)
+      ring_put(LARB_LOG_ERROR, pid, "crash", sup, t.data, t.len, traceback);
+    free(t.data);
+  }
+  ring.claimed = 1;
   larb_log_field_t f[4];
   int nf = 0;
   if (child) f[nf++] = (larb_log_field_t){"child", child, strlen(child), 0};
@@ -352,14 +485,21 @@ static void crash_event(arb_pid_t pid, int is_main, const char *verb,
   if (sup) f[nf++] = (larb_log_field_t){"supervisor", sup, strlen(sup), 0};
   if (traceback)
     f[nf++] = (larb_log_field_t){"traceback", traceback, strlen(traceback), 0};
-  if (lg.json) {
+  if (lg.json)
     larb_log_report(LARB_LOG_ERROR, pid, "crash", head, NULL, f, nf);
-    return;
-  }
+  else
+    crash_text_report(pid, head, sizeof(head), reason, traceback, sup,
+                      child);
+  ring.claimed = 0;
+}
+
+/* The text format's crash report (head has room for the child's label). */
+static void crash_text_report(arb_pid_t pid, char *head, size_t headcap,
+                              const char *reason, const char *traceback,
+                              const char *sup, const char *child) {
   if (sup && child) {
     size_t n = strlen(head);
-    snprintf(head + n, sizeof(head) - n, " (child %.80s of %.80s)", child,
-             sup);
+    snprintf(head + n, headcap - n, " (child %.80s of %.80s)", child, sup);
   }
   line_t text = {NULL, 0, 0, 0}, body = {NULL, 0, 0, 0};
   adds(&text, "=CRASH REPORT==== ");
@@ -780,8 +920,67 @@ static int log_describe(lua_State *L) {
   return 1;
 }
 
+/* logger.keep_recent(n): from now on the last n events (1 to RING_MAX)
+** are kept for logger.recent; 0 stops keeping them.  Events kept so far
+** are dropped when n changes. */
+static int log_keep_recent(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 0 && n <= RING_MAX, 1, "0 to 10000 events");
+  if (n == ring.cap) return 0;
+  ring_event_t *events = n ? calloc((size_t)n, sizeof(*events)) : NULL;
+  if (n && events == NULL) return luaL_error(L, "not enough memory");
+  ring_free();
+  ring.events = events;
+  ring.cap = (int)n;
+  return 0;
+}
+
+/* logger.recent([after_seq]) -> {{seq=, time=, level=, pid=, kind=,
+** supervisor=, text=}, ...}, last_seq: the kept events newer than
+** after_seq (default 0: all), oldest first; time is UTC in ms since the
+** epoch; kind and supervisor only when the event has them. */
+static int log_recent(lua_State *L) {
+  lua_Integer after = luaL_optinteger(L, 1, 0);
+  uint64_t from = after < 0 ? 1 : (uint64_t)after + 1;
+  uint64_t last = ring.last_seq;
+  if (ring.cap && last >= (uint64_t)ring.cap &&
+      from <= last - (uint64_t)ring.cap)
+    from = last - (uint64_t)ring.cap + 1; /* older ones are gone */
+  lua_createtable(L, from <= last ? (int)(last - from + 1) : 0, 0);
+  int k = 1;
+  for (uint64_t seq = from; ring.cap && seq <= last; seq++) {
+    ring_event_t *e = &ring.events[seq % (uint64_t)ring.cap];
+    if (e->seq != seq || e->text == NULL) continue;
+    lua_createtable(L, 0, 7);
+    lua_pushinteger(L, (lua_Integer)e->seq);
+    lua_setfield(L, -2, "seq");
+    lua_pushinteger(L, (lua_Integer)e->time_ms);
+    lua_setfield(L, -2, "time");
+    lua_pushstring(L, level_names[e->level]);
+    lua_setfield(L, -2, "level");
+    if (e->pid != ARB_PID_NONE) {
+      lua_pushfstring(L, "<0.%d.%d>", (int)arb_pid_slot(e->pid),
+                      (int)arb_pid_gen(e->pid));
+      lua_setfield(L, -2, "pid");
+    }
+    if (e->kind[0]) {
+      lua_pushstring(L, e->kind);
+      lua_setfield(L, -2, "kind");
+    }
+    if (e->supervisor[0]) {
+      lua_pushstring(L, e->supervisor);
+      lua_setfield(L, -2, "supervisor");
+    }
+    lua_pushlstring(L, e->text, e->len);
+    lua_setfield(L, -2, "text");
+    lua_rawseti(L, -2, k++);
+  }
+  lua_pushinteger(L, (lua_Integer)last);
+  return 2;
+}
+
 int larb_open_logger(lua_State *L) {
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 0, 10);
   lua_getglobal(L, "string");
   lua_getfield(L, -1, "format");
   lua_remove(L, -2);
@@ -799,6 +998,10 @@ int larb_open_logger(lua_State *L) {
   lua_setfield(L, -2, "level");
   lua_pushcfunction(L, log_describe);
   lua_setfield(L, -2, "describe");
+  lua_pushcfunction(L, log_keep_recent);
+  lua_setfield(L, -2, "keep_recent");
+  lua_pushcfunction(L, log_recent);
+  lua_setfield(L, -2, "recent");
   return 1;
 }
 
@@ -824,6 +1027,8 @@ int larb_log_lua_report(lua_State *L) {
   arb_pid_t pid = current_pid(L);
   const char *nl = strchr(text, '\n');
   size_t headlen = nl ? (size_t)(nl - text) : strlen(text);
+  ring_put(level, pid, kind, field_text(f, nf, "supervisor"), text, headlen,
+           nl ? nl + 1 : NULL);
   if (lg.json) {
     /* msg: the lines after the header, joined. */
     luaL_Buffer b;
@@ -842,12 +1047,15 @@ int larb_log_lua_report(lua_State *L) {
       p += n + (e ? 1 : 0);
     }
     luaL_pushresult(&b);
+    ring.claimed = 1; /* (nothing between here and 0 raises) */
     larb_log_report(level, pid, kind, lua_tostring(L, -1), NULL, f, nf);
   } else {
     lua_pushlstring(L, text, headlen);
+    ring.claimed = 1;
     larb_log_report(level, pid, kind, lua_tostring(L, -1), nl ? nl + 1 : NULL,
                     NULL, 0);
   }
+  ring.claimed = 0;
   return 0;
 }
 

@@ -20,6 +20,7 @@
 
 #include "alloc.h"
 #include "larb.h"
+#include "lintrospect.h"
 
 /* Spawns the system process that shuts the trees down newest first, then
 ** halts.  With a live main, main goes last. */
@@ -163,11 +164,23 @@ static int lservice_serve(lua_State *L) {
   return 1;
 }
 
-/* arbor.core.serving() -> were --watch or --control given? */
+/* arbor.core.serving() -> were --watch, --control or --dashboard given? */
 static int lservice_serving(lua_State *L) {
   const larb_host_opts_t *o = larb_ctx(L)->opts;
-  lua_pushboolean(L, o->watch || o->control_path != NULL);
+  lua_pushboolean(L, o->watch || o->control_path != NULL ||
+                         o->dashboard != NULL);
   return 1;
+}
+
+/* arbor.core.dashboard() -> [HOST:]PORT, token file | nil: --dashboard
+** and --dashboard-token-file as given (main.c checked the address). */
+static int lservice_dashboard(lua_State *L) {
+  const larb_host_opts_t *o = larb_ctx(L)->opts;
+  if (o->dashboard == NULL) return 0;
+  lua_pushstring(L, o->dashboard);
+  if (o->dashboard_token_file == NULL) return 1;
+  lua_pushstring(L, o->dashboard_token_file);
+  return 2;
 }
 
 /* arbor.core.control_reply(conn, code, text) */
@@ -207,7 +220,10 @@ static int lservice_halt(lua_State *L) {
 const luaL_Reg larb_service_funcs[] = {
     {"serve", lservice_serve},
     {"serving", lservice_serving},
+    {"dashboard", lservice_dashboard},
     {"control_reply", lservice_control_reply},
     {"shutdown", lservice_shutdown},
     {"halt", lservice_halt},
+    {"procs", larb_introspect_procs}, /* lintrospect.c */
+    {"proc_info", larb_introspect_proc_info},
     {NULL, NULL}};
