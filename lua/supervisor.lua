@@ -27,6 +27,7 @@ local M = {}
 
 local send, select, self = process.send, process.select, process.self
 local now, report = core.now, core.report
+local logger_level = require("logger").level
 -- Reasons and errors are user values: their text must never raise or hang.
 local describe = core.describe
 
@@ -34,6 +35,7 @@ local TreeSpec, Children = spec.TreeSpec, spec.Children
 local make_tree_spec, with_argument = spec.make_tree_spec, spec.with_argument
 local new_child_spec, new_children = spec.new_child_spec, spec.new_children
 local show = spec.show
+local backoff_args = spec.backoff_args
 
 local function fail(level, fmt, ...)
   error(string.format(fmt, ...), level + 1)
@@ -84,6 +86,18 @@ function Sup:report(lines)
          { kind = "supervisor", supervisor = self.name, child = ev.child,
            child_pid = ev.child_pid, reason = ev.reason,
            restarts = ev.restarts })
+end
+
+-- A progress report (OTP's "child started"): a debug event, so hidden
+-- at the default level as OTP hides progress reports at its default.
+function Sup:progress(child)
+  if logger_level() ~= "debug" or core.quiet() then return end
+  report(string.format("=PROGRESS REPORT==== %s %s\n  child %s started: %s\n",
+                       self.name, tostring(self.pid), child_label(child),
+                       tostring(child.pid or self.pid)),
+         { level = "debug", kind = "progress", supervisor = self.name,
+           child = child_label(child),
+           child_pid = tostring(child.pid or self.pid) })
 end
 
 -- The argument child k starts with: what the child before it returned,
@@ -193,11 +207,15 @@ function Sup:run_plan(plan)
     else
       local ok, reason = self:start_child(child)
       if ok then
-        eng:step_done(step.key)
+        -- (The time a run began: a backoff's reset_after counts from it.)
+        eng:step_done(step.key, child.started_at)
         started[#started + 1] = child_label(child)
+        child.start_failure = nil
+        self:progress(child)
       else
         self.start_error = { child = child, reason = reason }
-        plan = eng:start_failed(step.key)
+        child.start_failure = reason -- shown by status until it runs
+        plan = eng:start_failed(step.key, now())
         i = 0
       end
     end
@@ -220,6 +238,19 @@ function Sup:finish_plan(plan, started, why)
         describe(e.reason)) }
     end
     send(self.retries, plan.key)
+  elseif outcome == "wait" then
+    if not quiet then
+      local e = self.start_error
+      local what = e and string.format("child %s failed to start: %s",
+                                       child_label(e.child),
+                                       describe(e.reason))
+      local lines = { why() }
+      if e and plan.key == e.child.key then lines[#lines + 1] = what end
+      lines[#lines + 1] = string.format("restarting %s in %d ms (backoff)",
+                                        child_label(self.by_key[plan.key]),
+                                        plan.delay_ms)
+      self:report(lines)
+    end
   elseif outcome == "give_up" then
     if not quiet then
       self:report { why(), string.format(
@@ -273,11 +304,25 @@ function Sup:on_exit(e)
                          tostring(e.pid), describe(e.reason))
   end
   self.report_none = cls == "abnormal"
+  self.start_error = nil
   local done, started = self:run_plan(plan)
   self.event = { child = child_label(child), child_pid = tostring(e.pid),
                  reason = e.reason }
   self:finish_plan(done, started, why)
   self.event = nil
+end
+
+-- A backoff wait is over (the loop's select timed out at the engine's
+-- next due time): the engine restarts whatever is due now.
+function Sup:on_due()
+  local plan = self.engine:due(now())
+  if plan.outcome == "none" then return end
+  local child = self.by_key[plan.key]
+  self.start_error = nil
+  local done, started = self:run_plan(plan)
+  self:finish_plan(done, started, function()
+    return string.format("child %s: backoff wait over", child_label(child))
+  end)
 end
 
 function Sup:on_retry(key)
@@ -297,13 +342,16 @@ end
 function Sup:which_children()
   local status = {}
   for _, info in ipairs(self.engine:children()) do status[info.key] = info end
-  local list = {}
+  local list, t = {}, now()
   for i, child in ipairs(self.children) do
     local info = status[child.key]
     list[i] = { id = child.id, pid = child.pid, kind = child.spec.kind,
                 status = info.status, restarts = info.restarts,
                 last_reason = child.last_reason,
-                started_at = child.started_at, subject = child.subject }
+                start_failure = child.start_failure,
+                started_at = child.started_at, subject = child.subject,
+                backoff = info.backoff_ms,
+                restart_in = info.due_ms and math.max(0, info.due_ms - t) }
   end
   return list
 end
@@ -372,7 +420,8 @@ function Sup:place_added(edit)
       fresh[#fresh + 1] = new
       -- Inserted at its final position: everything before it in the new
       -- order is already in the engine.
-      new.key = self.engine:insert(#order, a.spec.restart_type, a.spec.kind)
+      new.key = self.engine:insert(#order, a.spec.restart_type, a.spec.kind,
+                                   backoff_args(a.spec))
       self.by_key[new.key] = new
     end
   end
@@ -439,7 +488,8 @@ function Sup:apply(edit, path)
     local new = spec_of[child.id]
     if new then
       if edit.changed[child.id] ~= nil then
-        self.engine:update(child.key, new.restart_type, new.kind)
+        self.engine:update(child.key, new.restart_type, new.kind,
+                           backoff_args(new))
       end
       child.spec = new
     end
@@ -545,7 +595,8 @@ function Sup:init(tree)
                 .. type(children) }
   end
   for i, spec in ipairs(children.specs) do
-    local key = self.engine:add(spec.restart_type, spec.kind)
+    local key = self.engine:add(spec.restart_type, spec.kind,
+                                backoff_args(spec))
     local child = { spec = spec, key = key, id = spec.child_id or i,
                     index = i }
     self.children[i] = child
@@ -569,8 +620,18 @@ function Sup:loop()
     :selecting(self.inbox)
     :selecting(self.retries, function(key) return { [RETRY] = key } end)
     :selecting_trapped_exits(function(e) return { [EXIT] = e } end)
+  local engine_of = self.engine
   while true do
-    local msg = select(sel)
+    -- A backoff wait ends when the engine's next due time comes: select
+    -- waits for a message until then (management requests are served
+    -- meanwhile).
+    local due, msg = engine_of:next_due()
+    if due then
+      msg = select(sel, math.max(0, due - now()))
+      if msg == nil then self:on_due() end
+    else
+      msg = select(sel)
+    end
     if type(msg) == "table" then
       if msg[EXIT] then
         self:on_exit(msg[EXIT])

@@ -12,7 +12,9 @@
 ** and set_flags return nil, err for flags outside the engine's limits
 ** (exported as MAX_INTENSITY, MIN_PERIOD_MS and MAX_PERIOD_MS, which spec
 ** validation checks against), so a bad flag can never take a supervisor,
-** or the host reloading it, down.
+** or the host reloading it, down.  Backoff times are checked against
+** MAX_BACKOFF_MS the same way.  The executor passes its clock (now, ms) to
+** every timed call; the engine owns the backoff schedule (next_due, due).
 */
 #include <string.h>
 
@@ -29,7 +31,7 @@ static const char *const kinds[] = {"worker", "supervisor", NULL};
 static const char *const classes[] = {"normal", "shutdown", "abnormal", NULL};
 static const char *const statuses[] = {"running", "restarting", "stopped"};
 static const char *const outcomes[] = {"none", "restart", "retry", "give_up",
-                                       "fail"};
+                                       "fail", "wait"};
 static const char *const ops[] = {"shutdown", "start", "drop"};
 
 static arb_sup_t *check_sup(lua_State *L) {
@@ -85,10 +87,14 @@ static int flags_error(lua_State *L, int rc) {
   return 3;
 }
 
+/* restart, kind [, backoff initial, max, reset_after] at idx .. idx + 4. */
 static void read_spec(lua_State *L, int idx, arb_sup_spec_t *spec) {
   spec->restart = luaL_checkoption(L, idx, NULL, restarts);
   spec->kind = luaL_checkoption(L, idx + 1, NULL, kinds);
   spec->user = 0;
+  spec->backoff.initial_ms = (int64_t)luaL_optinteger(L, idx + 2, 0);
+  spec->backoff.max_ms = (int64_t)luaL_optinteger(L, idx + 3, 0);
+  spec->backoff.reset_after_ms = (int64_t)luaL_optinteger(L, idx + 4, 0);
 }
 
 static int push_plan(lua_State *L, const arb_sup_plan_t *p) {
@@ -105,6 +111,12 @@ static int push_plan(lua_State *L, const arb_sup_plan_t *p) {
   lua_setfield(L, -2, "max");
   lua_pushinteger(L, (lua_Integer)p->period_ms);
   lua_setfield(L, -2, "period_ms");
+  if (p->outcome == ARB_SUP_WAIT) {
+    lua_pushinteger(L, (lua_Integer)p->due_ms);
+    lua_setfield(L, -2, "due_ms");
+    lua_pushinteger(L, (lua_Integer)p->delay_ms);
+    lua_setfield(L, -2, "delay_ms");
+  }
   for (size_t i = 0; i < p->nsteps; i++) {
     lua_createtable(L, 0, 2);
     lua_pushstring(L, ops[p->steps[i].op]);
@@ -159,7 +171,7 @@ static int64_t check_now(lua_State *L, int idx) {
   return (int64_t)luaL_checkinteger(L, idx);
 }
 
-/* engine:add(restart, kind) -> key */
+/* engine:add(restart, kind [, initial, max, reset_after]) -> key */
 static int lsup_add(lua_State *L) {
   arb_sup_spec_t spec;
   arb_sup_t *s = check_sup(L);
@@ -170,7 +182,8 @@ static int lsup_add(lua_State *L) {
   return 1;
 }
 
-/* engine:insert(position, restart, kind) -> key (position from 1) */
+/* engine:insert(position, restart, kind [, initial, max, reset_after])
+**   -> key (position from 1) */
 static int lsup_insert(lua_State *L) {
   arb_sup_spec_t spec;
   arb_sup_t *s = check_sup(L);
@@ -183,7 +196,7 @@ static int lsup_insert(lua_State *L) {
   return 1;
 }
 
-/* engine:update(key, restart, kind) */
+/* engine:update(key, restart, kind [, initial, max, reset_after]) */
 static int lsup_update(lua_State *L) {
   arb_sup_spec_t spec;
   arb_sup_t *s = check_sup(L);
@@ -236,7 +249,33 @@ KEY_EVENT(lsup_terminate_child, arb_sup_terminate_child)
 KEY_EVENT(lsup_restart_child, arb_sup_restart_child)
 KEY_EVENT(lsup_remove, arb_sup_remove)
 KEY_EVENT(lsup_changed, arb_sup_changed)
-KEY_EVENT(lsup_start_failed, arb_sup_start_failed)
+
+/* engine:start_failed(key [, now]) -> plan */
+static int lsup_start_failed(lua_State *L) {
+  const arb_sup_plan_t *p;
+  arb_sup_t *s = check_sup(L);
+  uint32_t key = check_key(L, 2);
+  int rc = lua_isnoneornil(L, 3)
+               ? arb_sup_start_failed(s, key, &p)
+               : arb_sup_start_failed_at(s, key, check_now(L, 3), &p);
+  return plan_or_error(L, rc, p);
+}
+
+/* engine:due(now) -> plan (outcome "none" if nothing is due yet) */
+static int lsup_due(lua_State *L) {
+  const arb_sup_plan_t *p;
+  arb_sup_t *s = check_sup(L);
+  int rc = arb_sup_due(s, check_now(L, 2), &p);
+  return plan_or_error(L, rc, p);
+}
+
+/* engine:next_due() -> ms | nil: when the earliest backoff restart is due */
+static int lsup_next_due(lua_State *L) {
+  int64_t due;
+  if (!arb_sup_next_due(check_sup(L), &due)) return 0;
+  lua_pushinteger(L, (lua_Integer)due);
+  return 1;
+}
 
 static int lsup_stop(lua_State *L) {
   const arb_sup_plan_t *p;
@@ -244,14 +283,18 @@ static int lsup_stop(lua_State *L) {
   return push_plan(L, p);
 }
 
-/* engine:step_done(key) */
+/* engine:step_done(key [, now]) (now: when a START's run began) */
 static int lsup_step_done(lua_State *L) {
   arb_sup_t *s = check_sup(L);
-  check_rc(L, arb_sup_step_done(s, check_key(L, 2)));
+  uint32_t key = check_key(L, 2);
+  check_rc(L, lua_isnoneornil(L, 3)
+                  ? arb_sup_step_done(s, key)
+                  : arb_sup_step_done_at(s, key, check_now(L, 3)));
   return 0;
 }
 
-/* engine:children() -> {{key=, status=, restarts=, kind=, restart=}, ...} */
+/* engine:children() -> {{key=, status=, restarts=, kind=, restart=
+**   [, backoff_ms = latest backoff delay] [, due_ms = if waiting]}, ...} */
 static int lsup_children(lua_State *L) {
   arb_sup_t *s = check_sup(L);
   arb_sup_counts_t counts;
@@ -272,6 +315,14 @@ static int lsup_children(lua_State *L) {
     lua_setfield(L, -2, "kind");
     lua_pushstring(L, restarts[info[i].restart]);
     lua_setfield(L, -2, "restart");
+    if (info[i].backoff_ms > 0) {
+      lua_pushinteger(L, (lua_Integer)info[i].backoff_ms);
+      lua_setfield(L, -2, "backoff_ms");
+    }
+    if (info[i].waiting) {
+      lua_pushinteger(L, (lua_Integer)info[i].due_ms);
+      lua_setfield(L, -2, "due_ms");
+    }
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   return 1;
@@ -301,6 +352,8 @@ static const luaL_Reg engine_methods[] = {
     {"start", lsup_start},
     {"exit", lsup_exit},
     {"retry", lsup_retry},
+    {"due", lsup_due},
+    {"next_due", lsup_next_due},
     {"terminate_child", lsup_terminate_child},
     {"restart_child", lsup_restart_child},
     {"remove", lsup_remove},
@@ -328,5 +381,7 @@ int luaopen_arbor_core_sup(lua_State *L) {
   lua_setfield(L, -2, "MIN_PERIOD_MS");
   lua_pushinteger(L, (lua_Integer)ARB_SUP_MAX_PERIOD_MS);
   lua_setfield(L, -2, "MAX_PERIOD_MS");
+  lua_pushinteger(L, (lua_Integer)ARB_SUP_MAX_BACKOFF_MS);
+  lua_setfield(L, -2, "MAX_BACKOFF_MS");
   return 1;
 }

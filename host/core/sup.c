@@ -19,6 +19,11 @@
 ** normally, one stopped by terminate_child: OTP's start_children starts
 ** every child in the range that kept its spec); temporary bystanders are
 ** dropped, whatever their status; retries count.
+**
+** Backoff: a waiting child has `waiting` set, its due time and the key of
+** the child whose exit (or failed start) scheduled the wait (`wait_key`),
+** shared by every member of that set.  Due times only ever come from the
+** now_ms the caller passed, so tests drive the schedule with any clock.
 ** Depends on libc, alloc.h and list.h only.
 */
 #include "sup.h"
@@ -36,6 +41,14 @@ typedef struct child_s {
   unsigned char restart, kind, status;
   unsigned char after; /* status once its planned SHUTDOWN is reported */
   unsigned char mark;  /* planning scratch: MARK_OUT, MARK_START, MARK_DROP */
+  unsigned char waiting;     /* a backoff restart is scheduled */
+  unsigned char has_started; /* started_ms is known */
+  uint32_t wait_key;         /* whose wait it shares, if waiting */
+  arb_sup_backoff_t backoff; /* initial_ms 0: none */
+  int64_t next_delay;        /* the next wait's delay, 0: initial */
+  int64_t last_delay;        /* the latest wait's delay, 0: none yet */
+  int64_t due_ms;            /* if waiting */
+  int64_t started_ms;        /* if has_started */
 } child_t;
 
 enum { MARK_OUT, MARK_START, MARK_DROP };
@@ -65,6 +78,7 @@ struct arb_sup_s {
   size_t index_len, index_cap, index_holes;
   child_t *last_insert; /* where the next insert's walk may start, or NULL */
   size_t last_insert_pos;
+  int64_t clock;       /* the latest now_ms passed in, for calls without */
 };
 
 #define CHILD(p) arb_container_of(p, child_t, node)
@@ -79,10 +93,24 @@ static int valid_flags(const arb_sup_flags_t *f) {
          f->period_ms <= ARB_SUP_MAX_PERIOD_MS;
 }
 
+static int valid_backoff(const arb_sup_backoff_t *b) {
+  if (b->initial_ms == 0)
+    return b->max_ms == 0 && b->reset_after_ms == 0;
+  return b->initial_ms > 0 && b->initial_ms <= b->max_ms &&
+         b->max_ms <= ARB_SUP_MAX_BACKOFF_MS && b->reset_after_ms >= 0 &&
+         b->reset_after_ms <= ARB_SUP_MAX_BACKOFF_MS;
+}
+
 static int valid_spec(const arb_sup_spec_t *sp) {
   return sp && sp->restart >= ARB_SUP_PERMANENT &&
          sp->restart <= ARB_SUP_TEMPORARY && sp->kind >= ARB_SUP_WORKER &&
-         sp->kind <= ARB_SUP_SUPERVISOR;
+         sp->kind <= ARB_SUP_SUPERVISOR && valid_backoff(&sp->backoff);
+}
+
+/* Notes a caller's time; the clock of calls that take none. */
+static int64_t tick(arb_sup_t *s, int64_t now) {
+  s->clock = now;
+  return now;
 }
 
 static int busy(const arb_sup_t *s) { return s->cursor < s->plan.nsteps; }
@@ -138,6 +166,9 @@ static void info_of(const child_t *c, size_t index, arb_sup_info_t *out) {
   out->status = c->status;
   out->restarts = c->restarts;
   out->user = c->user;
+  out->waiting = c->waiting;
+  out->due_ms = c->waiting ? c->due_ms : 0;
+  out->backoff_ms = c->last_delay;
 }
 
 static void unlink_child(arb_sup_t *s, child_t *c) {
@@ -163,6 +194,7 @@ static void plan_begin(arb_sup_t *s, int outcome, uint32_t key, int ctx) {
   s->plan.restarts = 0;
   s->plan.max_restarts = s->flags.max_restarts;
   s->plan.period_ms = s->flags.period_ms;
+  s->plan.due_ms = s->plan.delay_ms = 0;
   s->plan.nsteps = 0;
   s->plan.steps = s->steps;
   s->cursor = 0;
@@ -183,6 +215,7 @@ static void plan_shutdown_all(arb_sup_t *s) {
   arb_list_t *p;
   for (p = s->children.prev; p != &s->children; p = p->prev) {
     child_t *c = CHILD(p);
+    c->waiting = 0;
     if (c->status == ARB_SUP_RESTARTING) c->status = ARB_SUP_STOPPED;
     if (c->status != ARB_SUP_RUNNING) continue;
     c->after = ARB_SUP_STOPPED;
@@ -195,16 +228,23 @@ static void plan_shutdown_all(arb_sup_t *s) {
 ** every child (one_for_all), whatever its status, as OTP's
 ** terminate_children/start_children do: a stopped member starts again.
 ** Running members are shut down newest first; temporary bystanders are
-** dropped (after their shutdown if they run); the rest start in order. */
-static void plan_restart(arb_sup_t *s, child_t *from) {
+** dropped (after their shutdown if they run); the rest start in order,
+** unless `start` is 0 (a backoff wait: they stay restarting, marked
+** MARK_START).  A member that starts no longer waits for a backoff. */
+static int in_set(int strategy, const child_t *c, const child_t *from,
+                  int after_from) {
+  return c == from || strategy == ARB_SUP_ONE_FOR_ALL ||
+         (strategy == ARB_SUP_REST_FOR_ONE && after_from);
+}
+
+static void plan_restart(arb_sup_t *s, child_t *from, int start) {
   int strategy = s->flags.strategy, after_from = 0;
   arb_list_t *p;
   arb_list_each(p, &s->children) {
     child_t *c = CHILD(p);
     int member;
     if (c == from) after_from = 1;
-    member = c == from || strategy == ARB_SUP_ONE_FOR_ALL ||
-             (strategy == ARB_SUP_REST_FOR_ONE && after_from);
+    member = in_set(strategy, c, from, after_from);
     if (!member)
       c->mark = MARK_OUT;
     else if (c != from && c->restart == ARB_SUP_TEMPORARY)
@@ -223,8 +263,12 @@ static void plan_restart(arb_sup_t *s, child_t *from) {
     }
     if (c->mark == MARK_DROP) push(s, ARB_SUP_DROP, c);
   }
+  if (!start) return;
   arb_list_each(p, &s->children) {
-    if (CHILD(p)->mark == MARK_START) push(s, ARB_SUP_START, CHILD(p));
+    child_t *c = CHILD(p);
+    if (c->mark != MARK_START) continue;
+    c->waiting = 0;
+    push(s, ARB_SUP_START, c);
   }
 }
 
@@ -252,9 +296,51 @@ static void plan_counted_restart(arb_sup_t *s, child_t *c, int64_t now) {
     plan_shutdown_all(s);
   } else {
     plan_begin(s, ARB_SUP_RESTART, c->key, CTX_RESTART);
-    plan_restart(s, c);
+    plan_restart(s, c, 1);
   }
   s->plan.restarts = count;
+}
+
+/* The delay of c's next backoff wait at now: initial after a run of at
+** least reset_after (or one of unknown length), else the doubled one,
+** never above max. */
+static int64_t next_delay(child_t *c, int64_t now, int after_run) {
+  const arb_sup_backoff_t *b = &c->backoff;
+  if (after_run && (!c->has_started || now - c->started_ms >= b->reset_after_ms))
+    c->next_delay = 0;
+  int64_t delay = c->next_delay ? c->next_delay : b->initial_ms;
+  if (delay > b->max_ms) delay = b->max_ms;
+  c->next_delay = delay > b->max_ms / 2 ? b->max_ms : delay * 2;
+  c->last_delay = delay;
+  return delay;
+}
+
+/* Schedules c's restart (c has a backoff and is restarting) at now:
+** plans WAIT, and every member of c's set that restarts with it waits
+** with it.  after_run: c's process just ended (else a start failed).
+** For an exit, the set's running members are shut down now (their
+** SHUTDOWN steps), as a restart would; after a failed start, the members
+** already restarting wait (the plan that started the others is over). */
+static void plan_wait(arb_sup_t *s, child_t *c, int64_t now, int after_run) {
+  int64_t delay = next_delay(c, now, after_run);
+  int64_t due = now + delay;
+  int after_from = 0;
+  arb_list_t *p;
+  plan_begin(s, ARB_SUP_WAIT, c->key, CTX_NONE);
+  if (after_run) plan_restart(s, c, 0);
+  arb_list_each(p, &s->children) {
+    child_t *m = CHILD(p);
+    if (m == c) after_from = 1;
+    int joins = after_run ? m->mark == MARK_START
+                          : in_set(s->flags.strategy, m, c, after_from) &&
+                                m->status == ARB_SUP_RESTARTING;
+    if (!joins) continue;
+    m->waiting = 1;
+    m->wait_key = c->key;
+    m->due_ms = due;
+  }
+  s->plan.due_ms = due;
+  s->plan.delay_ms = delay;
 }
 
 /* }====== */
@@ -342,6 +428,7 @@ int arb_sup_insert(arb_sup_t *s, size_t pos, const arb_sup_spec_t *spec,
   c->restart = (unsigned char)spec->restart;
   c->kind = (unsigned char)spec->kind;
   c->status = c->after = ARB_SUP_STOPPED;
+  c->backoff = spec->backoff;
   /* Insert before `at`, the child now at pos.  The walk to it starts at
   ** the nearer end, or at the last child inserted when it is on the way
   ** (a reload inserts its new children in ascending positions). */
@@ -381,6 +468,12 @@ int arb_sup_update(arb_sup_t *s, uint32_t key, const arb_sup_spec_t *spec) {
   c->restart = (unsigned char)spec->restart;
   c->kind = (unsigned char)spec->kind;
   c->user = spec->user;
+  const arb_sup_backoff_t *b = &spec->backoff;
+  if (b->initial_ms != c->backoff.initial_ms || b->max_ms != c->backoff.max_ms ||
+      b->reset_after_ms != c->backoff.reset_after_ms) {
+    c->backoff = *b;
+    c->next_delay = 0;
+  }
   return 0;
 }
 
@@ -459,6 +552,9 @@ int arb_sup_check(const arb_sup_t *s) {
     CHECK(c->key != 0 && (s->next_key == 0 || c->key < s->next_key));
     CHECK(c->restart <= ARB_SUP_TEMPORARY && c->kind <= ARB_SUP_SUPERVISOR);
     CHECK(c->status <= ARB_SUP_STOPPED && c->after <= ARB_SUP_STOPPED);
+    CHECK(valid_backoff(&c->backoff));
+    CHECK(!c->waiting || c->status != ARB_SUP_STOPPED);
+    CHECK(c->next_delay >= 0 && c->next_delay <= c->backoff.max_ms);
     for (q = p->next; q != &s->children; q = q->next)
       CHECK(CHILD(q)->key != c->key);
     CHECK(find(s, c->key) == c);
@@ -528,6 +624,7 @@ int arb_sup_exit(arb_sup_t *s, uint32_t key, int cls, int64_t now_ms,
   if (!c) return ARB_SUP_ENOTFOUND;
   if (c->status == ARB_SUP_RESTARTING) return ARB_SUP_ERESTARTING;
   if (c->status == ARB_SUP_STOPPED) return ARB_SUP_ESTOPPED;
+  tick(s, now_ms);
   int restart = c->restart == ARB_SUP_PERMANENT ||
                 (c->restart == ARB_SUP_TRANSIENT && cls == ARB_EXIT_ABNORMAL);
   if (!restart) {
@@ -537,24 +634,77 @@ int arb_sup_exit(arb_sup_t *s, uint32_t key, int cls, int64_t now_ms,
     return hand_out(s, plan);
   }
   c->status = ARB_SUP_RESTARTING;
-  plan_counted_restart(s, c, now_ms);
+  if (c->backoff.initial_ms > 0)
+    plan_wait(s, c, now_ms, 1);
+  else
+    plan_counted_restart(s, c, now_ms);
   return hand_out(s, plan);
 }
 
 int arb_sup_retry(arb_sup_t *s, uint32_t key, int64_t now_ms,
                   const arb_sup_plan_t **plan) {
   if (busy(s)) return ARB_SUP_EBUSY;
+  tick(s, now_ms);
   child_t *c = find(s, key);
-  if (!c || c->status != ARB_SUP_RESTARTING)
+  if (!c || c->status != ARB_SUP_RESTARTING || c->waiting)
     plan_begin(s, ARB_SUP_NONE, key, CTX_NONE);
   else
     plan_counted_restart(s, c, now_ms);
   return hand_out(s, plan);
 }
 
+/* The waiting child whose restart is due first (ties: start order). */
+static child_t *first_due(const arb_sup_t *s) {
+  child_t *first = NULL;
+  const arb_list_t *p;
+  arb_list_each(p, &s->children) {
+    child_t *c = CHILD(p);
+    if (c->waiting && (!first || c->due_ms < first->due_ms)) first = c;
+  }
+  return first;
+}
+
+int arb_sup_next_due(const arb_sup_t *s, int64_t *due_ms) {
+  const child_t *c = first_due(s);
+  if (!c) return 0;
+  if (due_ms) *due_ms = c->due_ms;
+  return 1;
+}
+
+int arb_sup_due(arb_sup_t *s, int64_t now_ms, const arb_sup_plan_t **plan) {
+  if (busy(s)) return ARB_SUP_EBUSY;
+  tick(s, now_ms);
+  child_t *c = first_due(s);
+  if (!c || c->due_ms > now_ms) {
+    plan_begin(s, ARB_SUP_NONE, 0, CTX_NONE);
+    return hand_out(s, plan);
+  }
+  /* The group restarts as the child that scheduled it would, or, if that
+  ** one was terminated meanwhile, as its first member in start order. */
+  uint32_t group = c->wait_key;
+  child_t *owner = find(s, group);
+  if (owner && owner->waiting && owner->wait_key == group) {
+    c = owner;
+  } else {
+    arb_list_t *p;
+    arb_list_each(p, &s->children) {
+      if (CHILD(p)->waiting && CHILD(p)->wait_key == group) {
+        c = CHILD(p);
+        break;
+      }
+    }
+  }
+  /* Members the strategy's set no longer covers (its flags changed) are
+  ** still waiting and come due on the next call. */
+  c->waiting = 0;
+  plan_counted_restart(s, c, now_ms);
+  return hand_out(s, plan);
+}
+
 /* Plans c's stop: a SHUTDOWN if it runs (stopped once reported), else
-** just stopped, which also ends a restart loop. */
+** just stopped, which also ends a restart loop or a backoff wait. */
 static void push_stop(arb_sup_t *s, child_t *c) {
+  c->waiting = 0;
   if (c->status == ARB_SUP_RUNNING) {
     c->after = ARB_SUP_STOPPED;
     push(s, ARB_SUP_SHUTDOWN, c);
@@ -605,7 +755,7 @@ int arb_sup_changed(arb_sup_t *s, uint32_t key,
     plan_begin(s, ARB_SUP_NONE, key, CTX_NONE);
   } else {
     plan_begin(s, ARB_SUP_RESTART, key, CTX_RESTART);
-    plan_restart(s, c);
+    plan_restart(s, c, 1);
   }
   return hand_out(s, plan);
 }
@@ -621,6 +771,10 @@ int arb_sup_stop(arb_sup_t *s, const arb_sup_plan_t **plan) {
 /* {====== Reports from the executor */
 
 int arb_sup_step_done(arb_sup_t *s, uint32_t key) {
+  return arb_sup_step_done_at(s, key, INT64_MIN);
+}
+
+int arb_sup_step_done_at(arb_sup_t *s, uint32_t key, int64_t now_ms) {
   if (!busy(s) || s->steps[s->cursor].key != key) return ARB_SUP_ESTEP;
   child_t *c = find(s, key);
   assert(c != NULL);
@@ -630,6 +784,8 @@ int arb_sup_step_done(arb_sup_t *s, uint32_t key) {
       break;
     case ARB_SUP_START:
       c->status = ARB_SUP_RUNNING;
+      c->has_started = now_ms != INT64_MIN;
+      if (c->has_started) c->started_ms = tick(s, now_ms);
       if (s->ctx == CTX_RESTART) c->restarts++;
       break;
     default:
@@ -642,6 +798,11 @@ int arb_sup_step_done(arb_sup_t *s, uint32_t key) {
 
 int arb_sup_start_failed(arb_sup_t *s, uint32_t key,
                          const arb_sup_plan_t **plan) {
+  return arb_sup_start_failed_at(s, key, s->clock, plan);
+}
+
+int arb_sup_start_failed_at(arb_sup_t *s, uint32_t key, int64_t now_ms,
+                            const arb_sup_plan_t **plan) {
   if (!busy(s) || s->steps[s->cursor].key != key ||
       s->steps[s->cursor].op != ARB_SUP_START)
     return ARB_SUP_ESTEP;
@@ -649,7 +810,10 @@ int arb_sup_start_failed(arb_sup_t *s, uint32_t key,
   assert(c != NULL);
   if (s->ctx == CTX_RESTART) {
     c->status = ARB_SUP_RESTARTING;
-    plan_begin(s, ARB_SUP_RETRY, key, CTX_NONE);
+    if (c->backoff.initial_ms > 0)
+      plan_wait(s, c, tick(s, now_ms), 0);
+    else
+      plan_begin(s, ARB_SUP_RETRY, key, CTX_NONE);
   } else {
     c->status = ARB_SUP_STOPPED;
     int init = s->ctx == CTX_INIT;

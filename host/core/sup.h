@@ -12,6 +12,15 @@
 ** steps every other mutating call fails with ARB_SUP_EBUSY (except
 ** arb_sup_stop, which abandons it).
 **
+** Backoff.  A child may carry a backoff (initial, max, reset_after, in
+** ms): then a restart it needs is not planned at once but scheduled.  The
+** exit's plan (outcome WAIT) only shuts down the running members of the
+** strategy's set; they and the child are "restarting" and wait.  The
+** delay is initial, doubling with each consecutive restart up to max; a
+** child that ran at least reset_after ms before ending starts again from
+** initial.  The engine owns the schedule (arb_sup_next_due says when to
+** call arb_sup_due); the restart counts toward intensity when it happens.
+**
 ** The engine owns its children and the current plan; it never owns or
 ** touches the `user` values.  Planning never allocates: memory is reserved
 ** when children are added.  Pure C11 on libc, alloc.h and list.h: no Lua,
@@ -66,9 +75,12 @@ enum { ARB_SUP_SHUTDOWN, ARB_SUP_START, ARB_SUP_DROP };
 ** it).  RETRY: send yourself a retry message for child `key`, and call
 ** arb_sup_retry when it arrives.  GIVE_UP: exit with reason "shutdown"
 ** (too many restarts).  FAIL: the request failed because child `key`
-** failed to start; return nil, err naming it. */
+** failed to start; return nil, err naming it.
+** WAIT: nothing more now; a restart of child `key` (and of the members
+** of its set, which wait with it) is due at plan.due_ms: call arb_sup_due
+** then (arb_sup_next_due tells the earliest such time). */
 enum { ARB_SUP_NONE, ARB_SUP_RESTART, ARB_SUP_RETRY, ARB_SUP_GIVE_UP,
-       ARB_SUP_FAIL };
+       ARB_SUP_FAIL, ARB_SUP_WAIT };
 
 /* Limits of the flags, which bindings check (and report) before calling:
 ** max_restarts 0 .. ARB_SUP_MAX_INTENSITY (the window holds max_restarts+1
@@ -79,6 +91,9 @@ enum { ARB_SUP_NONE, ARB_SUP_RESTART, ARB_SUP_RETRY, ARB_SUP_GIVE_UP,
 #define ARB_SUP_MAX_INTENSITY (1 << 20)
 #define ARB_SUP_MIN_PERIOD_MS 1
 #define ARB_SUP_MAX_PERIOD_MS ((int64_t)1000 * 1000 * 1000 * 1000)
+/* Backoff times (initial, max, reset_after) are 0 .. ARB_SUP_MAX_BACKOFF_MS
+** (the same billion seconds): now + delay cannot overflow. */
+#define ARB_SUP_MAX_BACKOFF_MS ARB_SUP_MAX_PERIOD_MS
 
 typedef struct arb_sup_s arb_sup_t;
 
@@ -88,10 +103,18 @@ typedef struct arb_sup_flags_s {
   int64_t period_ms; /* a restart counts while now - t <= period_ms */
 } arb_sup_flags_t;
 
+/* A child's backoff: initial 0 means none (restarts are planned at once);
+** otherwise 1 <= initial <= max and 0 <= reset_after, all at most
+** ARB_SUP_MAX_BACKOFF_MS. */
+typedef struct arb_sup_backoff_s {
+  int64_t initial_ms, max_ms, reset_after_ms;
+} arb_sup_backoff_t;
+
 typedef struct arb_sup_spec_s {
   int restart;    /* ARB_SUP_PERMANENT, ARB_SUP_TRANSIENT, ARB_SUP_TEMPORARY */
   int kind;       /* ARB_SUP_WORKER or ARB_SUP_SUPERVISOR */
   uintptr_t user; /* the executor's value; the engine never touches it */
+  arb_sup_backoff_t backoff; /* all 0: no backoff */
 } arb_sup_spec_t;
 
 typedef struct arb_sup_info_s {
@@ -102,6 +125,9 @@ typedef struct arb_sup_info_s {
   int status;        /* ARB_SUP_RUNNING, ARB_SUP_RESTARTING, ARB_SUP_STOPPED */
   uint32_t restarts; /* times restarted by exits, retries and spec changes */
   uintptr_t user;
+  int waiting;       /* a backoff restart is scheduled for it (restarting) */
+  int64_t due_ms;    /* when, if waiting */
+  int64_t backoff_ms; /* the delay of its latest backoff wait, 0 if none */
 } arb_sup_info_t;
 
 typedef struct arb_sup_counts_s {
@@ -122,6 +148,8 @@ typedef struct arb_sup_plan_s {
                         plan did not count toward intensity */
   int max_restarts;  /* the limit, for "restart 2 of 5 in 1 s" */
   int64_t period_ms;
+  int64_t due_ms;    /* WAIT: when the restart is due */
+  int64_t delay_ms;  /* WAIT: the backoff delay chosen (due_ms - now) */
   size_t nsteps;
   const arb_sup_step_t *steps; /* in execution order */
 } arb_sup_plan_t;
@@ -159,8 +187,9 @@ int arb_sup_insert(arb_sup_t *s, size_t pos, const arb_sup_spec_t *spec,
 /* Same as arb_sup_insert at the end of the start order. */
 int arb_sup_add(arb_sup_t *s, const arb_sup_spec_t *spec, uint32_t *key);
 
-/* Replaces child key's restart type, kind and user value, changing nothing
-** else (pair it with arb_sup_changed to restart it).  Returns 0,
+/* Replaces child key's restart type, kind, backoff and user value,
+** changing nothing else (pair it with arb_sup_changed to restart it); a
+** changed backoff starts again from its initial delay.  Returns 0,
 ** ARB_SUP_ENOTFOUND, ARB_SUP_EINVAL or ARB_SUP_EBUSY. */
 int arb_sup_update(arb_sup_t *s, uint32_t key, const arb_sup_spec_t *spec);
 
@@ -221,9 +250,22 @@ int arb_sup_exit(arb_sup_t *s, uint32_t key, int cls, int64_t now_ms,
 ** still restarting this counts toward intensity and plans RESTART of the
 ** same set as arb_sup_exit (one for one: key; rest for one: key and the
 ** ones after it; one for all: all) or GIVE_UP; otherwise (gone, running,
-** stopped) the plan is NONE.  Returns 0 or ARB_SUP_EBUSY. */
+** stopped, or waiting for a backoff restart) the plan is NONE.  Returns 0
+** or ARB_SUP_EBUSY. */
 int arb_sup_retry(arb_sup_t *s, uint32_t key, int64_t now_ms,
                   const arb_sup_plan_t **plan);
+
+/* Stores in *due_ms the earliest time a backoff restart is due and
+** returns 1, or returns 0 if none waits. */
+int arb_sup_next_due(const arb_sup_t *s, int64_t *due_ms);
+
+/* Time now_ms has come: the earliest waiting group whose restart is due
+** (ties: start order) restarts, counted toward intensity, as arb_sup_exit
+** would plan it for the first of them in start order (RESTART or
+** GIVE_UP).  NONE if nothing is due yet (call again at arb_sup_next_due;
+** call again after each plan, more may be due).  Returns 0 or
+** ARB_SUP_EBUSY. */
+int arb_sup_due(arb_sup_t *s, int64_t now_ms, const arb_sup_plan_t **plan);
 
 /* terminate_child: plan SHUTDOWN key if running, then DROP if temporary;
 ** the child ends stopped (a restart loop on it ends).  Like OTP, a later
@@ -263,16 +305,25 @@ int arb_sup_stop(arb_sup_t *s, const arb_sup_plan_t **plan);
 ** stopped or restarting (the executor must discard any pending exit of
 ** the old process), after START it is running, after DROP it is gone
 ** (its user value is the caller's to release).  Returns 0 or ARB_SUP_ESTEP
-** if key is not the next step's child. */
+** if key is not the next step's child.  The start time is not known here:
+** the child's next exit counts as ending a stable run (backoff resets). */
 int arb_sup_step_done(arb_sup_t *s, uint32_t key);
+
+/* arb_sup_step_done, telling when: a START reported at now_ms is when the
+** child's run began, which its backoff's reset_after is measured from. */
+int arb_sup_step_done_at(arb_sup_t *s, uint32_t key, int64_t now_ms);
 
 /* The plan's next step, START of child key, failed.  Abandons the plan and
 ** stores the new one: FAIL after arb_sup_start (shut down the started
-** ones) or arb_sup_restart_child, RETRY otherwise (the child is
-** restarting).  Returns 0 or ARB_SUP_ESTEP if the next step is not START
+** ones) or arb_sup_restart_child; otherwise RETRY (the child is
+** restarting), or WAIT if the child has a backoff (its next delay; the
+** members of its set that are restarting wait with it).  Returns 0 or ARB_SUP_ESTEP if the next step is not START
 ** key. */
 int arb_sup_start_failed(arb_sup_t *s, uint32_t key,
                          const arb_sup_plan_t **plan);
+/* arb_sup_start_failed at now_ms (a WAIT's due time is counted from it). */
+int arb_sup_start_failed_at(arb_sup_t *s, uint32_t key, int64_t now_ms,
+                            const arb_sup_plan_t **plan);
 
 /* }====== */
 

@@ -183,6 +183,11 @@ local function same_child(old, new)
      or old.child_id ~= new.child_id then
     return false
   end
+  local ob, nb = old.backoff_spec, new.backoff_spec -- spec:backoff
+  if (ob == nil) ~= (nb == nil) or ob and (ob.initial ~= nb.initial
+     or ob.max ~= nb.max or ob.reset_after ~= nb.reset_after) then
+    return false
+  end
   if not equal(old.updater, new.updater) then return false end
   if old.tree or new.tree then
     if not (old.tree and new.tree) then return false end

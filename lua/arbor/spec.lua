@@ -2,7 +2,7 @@
 arbor.spec: supervision trees as values, and their validation.
 
 Child specs (supervisor.worker, supervisor.supervisor, with returning,
-id, restart and shutdown) and tree specs (supervisor.spec, and the table
+id, restart, shutdown and backoff) and tree specs (supervisor.spec, and the table
 start_spec takes) are immutable values checked when they are declared,
 so a mistake is reported at the line that made it.  resolve runs a tree's
 init (and every nested tree's) without starting anything, which is how
@@ -25,6 +25,7 @@ local M = {}
 local MAX_INTENSITY = engine.MAX_INTENSITY
 local MIN_PERIOD_MS, MAX_PERIOD_MS = engine.MIN_PERIOD_MS, engine.MAX_PERIOD_MS
 local MIN_PERIOD_S, MAX_PERIOD_S = MIN_PERIOD_MS / 1000, MAX_PERIOD_MS // 1000
+local MAX_BACKOFF_MS = engine.MAX_BACKOFF_MS
 
 local STRATEGIES = { rest_for_one = true, one_for_one = true,
                      one_for_all = true }
@@ -122,6 +123,54 @@ function ChildSpec.shutdown(spec, shutdown)
     shutdown = ms
   end
   return copy_spec(spec, "shutdown_spec", shutdown)
+end
+
+local BACKOFF_FIELDS = { initial = true, max = true, reset_after = true }
+
+-- spec:backoff{initial = ms, max = ms [, reset_after = ms]}: restarts wait
+-- initial ms, doubling per consecutive restart up to max; a run of at
+-- least reset_after (default max) starts again from initial.  Kept as
+-- spec.backoff_spec = {initial =, max =, reset_after =}, whole ms.
+function ChildSpec.backoff(spec, t)
+  check_child_spec(spec, "backoff", 1)
+  if type(t) ~= "table" then
+    fail(2, "bad argument #2 to 'backoff' (table {initial = ms, max = ms "
+         .. "[, reset_after = ms]} expected, got %s)", type(t))
+  end
+  for k in pairs(t) do
+    if not BACKOFF_FIELDS[k] then
+      fail(2, "bad field %s to 'backoff' (unknown field; expected initial, "
+           .. "max, reset_after)", type(k) == "string" and "'" .. k .. "'"
+           or "[" .. show(k) .. "]")
+    end
+  end
+  local initial = integer_in(t.initial, 1, MAX_BACKOFF_MS)
+  if initial == nil then
+    fail(2, "bad field 'initial' to 'backoff' (must be an integer of ms "
+         .. "from 1 to %d, got %s)", MAX_BACKOFF_MS, show(t.initial))
+  end
+  local max = integer_in(t.max, initial, MAX_BACKOFF_MS)
+  if max == nil then
+    fail(2, "bad field 'max' to 'backoff' (must be an integer of ms from "
+         .. "initial (%d) to %d, got %s)", initial, MAX_BACKOFF_MS,
+         show(t.max))
+  end
+  local reset = max
+  if t.reset_after ~= nil then
+    reset = integer_in(t.reset_after, 0, MAX_BACKOFF_MS)
+    if reset == nil then
+      fail(2, "bad field 'reset_after' to 'backoff' (must be an integer of "
+           .. "ms from 0 to %d, got %s)", MAX_BACKOFF_MS, show(t.reset_after))
+    end
+  end
+  return copy_spec(spec, "backoff_spec",
+                   { initial = initial, max = max, reset_after = reset })
+end
+
+-- The engine's backoff arguments for a child spec (none without one).
+function M.backoff_args(spec)
+  local b = spec.backoff_spec
+  if b then return b.initial, b.max, b.reset_after end
 end
 
 local function new_child_spec(start, kind, tree)

@@ -88,13 +88,16 @@ enum { NRM = ARB_EXIT_NORMAL, SHT = ARB_EXIT_SHUTDOWN,
 static const char *render_plan(const arb_sup_plan_t *p) {
   static char buf[512];
   static const char *outcome[] = {"none", "restart", "retry", "give_up",
-                                  "fail"};
+                                  "fail", "wait"};
   static const char *op[] = {"shut", "start", "drop"};
   int n = snprintf(buf, sizeof(buf), "%s", outcome[p->outcome]);
   if (p->key) n += snprintf(buf + n, sizeof(buf) - n, " %u", p->key);
   if (p->restarts)
     n += snprintf(buf + n, sizeof(buf) - n, " %d/%d", p->restarts,
                   p->max_restarts);
+  if (p->outcome == ARB_SUP_WAIT)
+    n += snprintf(buf + n, sizeof(buf) - n, " %lldms@%lld",
+                  (long long)p->delay_ms, (long long)p->due_ms);
   n += snprintf(buf + n, sizeof(buf) - n, ":");
   for (size_t i = 0; i < p->nsteps; i++)
     n += snprintf(buf + n, sizeof(buf) - n, " %s%u", op[p->steps[i].op],
@@ -154,6 +157,7 @@ static arb_sup_t *make(int strategy, int max, int64_t period,
     char c = types[i];
     arb_sup_spec_t sp;
     uint32_t key = 0;
+    memset(&sp, 0, sizeof(sp));
     sp.restart = (c == 'p' || c == 'P') ? ARB_SUP_PERMANENT
                  : (c == 't' || c == 'T') ? ARB_SUP_TRANSIENT
                                           : ARB_SUP_TEMPORARY;
@@ -640,7 +644,7 @@ static void test_sup_new_and_edits_reject_bad_arguments(void **state) {
   assert_int_equal(arb_sup_new(NULL, &default_flags), ARB_SUP_EINVAL);
   assert_null(s);
   s = make_started(RFO, 1, 5000, "p");
-  arb_sup_spec_t sp = {ARB_SUP_TEMPORARY + 1, ARB_SUP_WORKER, 0};
+  arb_sup_spec_t sp = {ARB_SUP_TEMPORARY + 1, ARB_SUP_WORKER, 0, {0, 0, 0}};
   assert_int_equal(arb_sup_add(s, &sp, NULL), ARB_SUP_EINVAL);
   sp.restart = ARB_SUP_PERMANENT;
   sp.kind = ARB_SUP_SUPERVISOR + 1;
@@ -685,7 +689,7 @@ static void test_sup_out_of_memory_fails_cleanly_and_changes_nothing(
   }
   /* arb_sup_add / arb_sup_insert: the step array or the child fails. */
   arb_sup_t *s = make_started(RFO, 1, 5000, "pp");
-  arb_sup_spec_t sp = {ARB_SUP_PERMANENT, ARB_SUP_WORKER, 7};
+  arb_sup_spec_t sp = {ARB_SUP_PERMANENT, ARB_SUP_WORKER, 7, {0, 0, 0}};
   int failures = 0;
   for (long n = 0;; n++) {
     uint32_t key = 0;
@@ -769,7 +773,7 @@ static void test_sup_keys_stay_stable_when_indices_shift(void **state) {
   assert_int_equal(arb_sup_key_at(s, 1), 3);
   assert_int_equal(arb_sup_key_at(s, 2), 0);
   /* New children get fresh keys: 2 is never reused. */
-  arb_sup_spec_t sp = {ARB_SUP_PERMANENT, ARB_SUP_WORKER, 200};
+  arb_sup_spec_t sp = {ARB_SUP_PERMANENT, ARB_SUP_WORKER, 200, {0, 0, 0}};
   uint32_t key = 0;
   assert_int_equal(arb_sup_insert(s, 0, &sp, &key), 0);
   assert_int_equal(key, 4);
@@ -782,7 +786,8 @@ static void test_sup_keys_stay_stable_when_indices_shift(void **state) {
 static void test_sup_inserted_child_starts_at_its_position(void **state) {
   (void)state;
   arb_sup_t *s = make_started(RFO, 3, 5000, "pp");
-  arb_sup_spec_t sp = {ARB_SUP_TRANSIENT, ARB_SUP_SUPERVISOR, 300};
+  arb_sup_spec_t sp = {ARB_SUP_TRANSIENT, ARB_SUP_SUPERVISOR, 300,
+                       {0, 0, 0}};
   uint32_t key = 0;
   const arb_sup_plan_t *p = NULL;
   assert_int_equal(arb_sup_insert(s, 1, &sp, &key), 0);
@@ -890,7 +895,7 @@ static void test_sup_plan_in_progress_refuses_other_events(void **state) {
   (void)state;
   arb_sup_t *s = make_started(RFO, 3, 5000, "ppp");
   const arb_sup_plan_t *p = NULL, *q = NULL;
-  arb_sup_spec_t sp = {ARB_SUP_PERMANENT, ARB_SUP_WORKER, 0};
+  arb_sup_spec_t sp = {ARB_SUP_PERMANENT, ARB_SUP_WORKER, 0, {0, 0, 0}};
   arb_sup_flags_t fl = default_flags;
   assert_int_equal(arb_sup_exit(s, 2, ABN, 0, &p), 0);
   assert_int_equal(arb_sup_exit(s, 1, ABN, 0, &q), ARB_SUP_EBUSY);
@@ -932,7 +937,7 @@ static void test_sup_stop_abandons_plan_in_progress(void **state) {
 static void test_sup_update_changes_restart_type_in_place(void **state) {
   (void)state;
   arb_sup_t *s = make_started(OFO, 3, 5000, "pp");
-  arb_sup_spec_t sp = {ARB_SUP_TRANSIENT, ARB_SUP_SUPERVISOR, 55};
+  arb_sup_spec_t sp = {ARB_SUP_TRANSIENT, ARB_SUP_SUPERVISOR, 55, {0, 0, 0}};
   const arb_sup_plan_t *p = NULL;
   assert_int_equal(arb_sup_update(s, 2, &sp), 0);
   assert_int_equal(arb_sup_exit(s, 2, SHT, 0, &p), 0);
@@ -986,6 +991,300 @@ static void test_sup_error_codes_have_names_and_messages(void **state) {
 
 /* }====== */
 
+/* {====== Backoff, on an injected clock
+** The helpers below take the time of each event; every START is reported
+** at that time (arb_sup_step_done_at), as the executor does. */
+
+/* Sets child key's backoff (initial, max, reset_after) in place. */
+static void set_backoff(arb_sup_t *s, uint32_t key, int64_t initial,
+                        int64_t max, int64_t reset_after) {
+  arb_sup_info_t info;
+  assert_int_equal(arb_sup_lookup(s, key, &info), 0);
+  arb_sup_spec_t sp = {info.restart, info.kind, info.user,
+                       {initial, max, reset_after}};
+  assert_int_equal(arb_sup_update(s, key, &sp), 0);
+}
+
+/* Reports every step of p at now (no failures). */
+static void run_at(arb_sup_t *s, const arb_sup_plan_t *p, int64_t now) {
+  for (size_t i = 0; i < p->nsteps; i++) {
+    assert_int_equal(arb_sup_step_done_at(s, p->steps[i].key, now), 0);
+    assert_int_equal(arb_sup_check(s), 0);
+  }
+}
+
+/* Child key exits abnormally at now; checks and carries out the plan. */
+static void exit_at(arb_sup_t *s, uint32_t key, int64_t now,
+                    const char *plan, const char *state) {
+  const arb_sup_plan_t *p = NULL;
+  assert_int_equal(arb_sup_exit(s, key, ABN, now, &p), 0);
+  assert_int_equal(arb_sup_check(s), 0);
+  assert_string_equal(render_plan(p), plan);
+  run_at(s, p, now);
+  assert_string_equal(render_state(s), state);
+}
+
+/* The clock reads now: checks and carries out what is due. */
+static void due_at(arb_sup_t *s, int64_t now, const char *plan,
+                   const char *state) {
+  const arb_sup_plan_t *p = NULL;
+  assert_int_equal(arb_sup_due(s, now, &p), 0);
+  assert_int_equal(arb_sup_check(s), 0);
+  assert_string_equal(render_plan(p), plan);
+  run_at(s, p, now);
+  assert_string_equal(render_state(s), state);
+}
+
+/* The earliest due time, -1 if nothing waits. */
+static int64_t next_due(const arb_sup_t *s) {
+  int64_t due = -1;
+  if (!arb_sup_next_due(s, &due)) return -1;
+  return due;
+}
+
+static arb_sup_t *make_started_at(int strategy, int max, int64_t period,
+                                  const char *types, int64_t now) {
+  arb_sup_t *s = make(strategy, max, period, types);
+  const arb_sup_plan_t *p = NULL;
+  assert_int_equal(arb_sup_start(s, &p), 0);
+  run_at(s, p, now);
+  return s;
+}
+
+static void test_sup_backoff_delay_doubles_up_to_max(void **state) {
+  (void)state;
+  arb_sup_t *s = make(OFO, 10, 100000, "pp");
+  set_backoff(s, 1, 100, 400, 400);
+  const arb_sup_plan_t *p = NULL;
+  assert_int_equal(arb_sup_start(s, &p), 0);
+  run_at(s, p, 0);
+  assert_int_equal(next_due(s), -1);
+  exit_at(s, 1, 10, "wait 1 100ms@110:", "1W 2R");
+  assert_int_equal(next_due(s), 110);
+  /* Not yet: nothing restarts, nothing counts. */
+  due_at(s, 109, "none:", "1W 2R");
+  due_at(s, 110, "restart 1 1/10: start1", "1R+1 2R");
+  assert_int_equal(next_due(s), -1);
+  exit_at(s, 1, 120, "wait 1 200ms@320:", "1W+1 2R");
+  due_at(s, 500, "restart 1 2/10: start1", "1R+2 2R");
+  exit_at(s, 1, 510, "wait 1 400ms@910:", "1W+2 2R");
+  due_at(s, 910, "restart 1 3/10: start1", "1R+3 2R");
+  exit_at(s, 1, 911, "wait 1 400ms@1311:", "1W+3 2R"); /* capped at max */
+  arb_sup_info_t info;
+  assert_int_equal(arb_sup_lookup(s, 1, &info), 0);
+  assert_true(info.waiting);
+  assert_int_equal(info.due_ms, 1311);
+  assert_int_equal(info.backoff_ms, 400);
+  release(s);
+}
+
+static void test_sup_backoff_resets_after_a_stable_run(void **state) {
+  (void)state;
+  arb_sup_t *s = make_started_at(OFO, 10, 100000, "p", 0);
+  set_backoff(s, 1, 100, 10000, 50);
+  exit_at(s, 1, 10, "wait 1 100ms@110:", "1W");
+  due_at(s, 110, "restart 1 1/10: start1", "1R+1");
+  exit_at(s, 1, 159, "wait 1 200ms@359:", "1W+1"); /* ran 49 ms */
+  due_at(s, 359, "restart 1 2/10: start1", "1R+2");
+  exit_at(s, 1, 409, "wait 1 100ms@509:", "1W+2"); /* ran 50 ms: reset */
+  due_at(s, 509, "restart 1 3/10: start1", "1R+3");
+  exit_at(s, 1, 510, "wait 1 200ms@710:", "1W+3");
+  release(s);
+}
+
+static void test_sup_backoff_start_of_unknown_time_counts_as_stable(
+    void **state) {
+  (void)state;
+  arb_sup_t *s = make_started(OFO, 10, 100000, "p"); /* step_done */
+  set_backoff(s, 1, 100, 10000, 50);
+  exit_at(s, 1, 0, "wait 1 100ms@100:", "1W");
+  due_at(s, 100, "restart 1 1/10: start1", "1R+1");
+  exit_at(s, 1, 101, "wait 1 200ms@301:", "1W+1");
+  release(s);
+}
+
+static void test_sup_backoff_rest_for_one_siblings_wait_with_it(
+    void **state) {
+  (void)state;
+  arb_sup_t *s = make_started_at(RFO, 10, 100000, "pppx", 0);
+  set_backoff(s, 2, 100, 400, 400);
+  /* Later siblings are shut down now and wait; the temporary one is
+  ** dropped; child 1 is not touched. */
+  exit_at(s, 2, 10, "wait 2 100ms@110: shut4 drop4 shut3",
+          "1R 2W 3W");
+  arb_sup_info_t info;
+  assert_int_equal(arb_sup_lookup(s, 3, &info), 0);
+  assert_true(info.waiting && info.due_ms == 110);
+  due_at(s, 110, "restart 2 1/10: start2 start3", "1R 2R+1 3R+1");
+  release(s);
+}
+
+static void test_sup_backoff_one_for_all_siblings_wait_one_for_one_not(
+    void **state) {
+  (void)state;
+  arb_sup_t *s = make_started_at(OFA, 10, 100000, "ppp", 0);
+  set_backoff(s, 2, 50, 400, 400);
+  exit_at(s, 2, 0, "wait 2 50ms@50: shut3 shut1", "1W 2W 3W");
+  due_at(s, 60, "restart 2 1/10: start1 start2 start3",
+         "1R+1 2R+1 3R+1");
+  release(s);
+  s = make_started_at(OFO, 10, 100000, "ppp", 0);
+  set_backoff(s, 2, 50, 400, 400);
+  exit_at(s, 2, 0, "wait 2 50ms@50:", "1R 2W 3R");
+  /* Another child's exit meanwhile is planned at once, as usual. */
+  exit_at(s, 3, 1, "restart 3 1/10: start3", "1R 2W 3R+1");
+  due_at(s, 50, "restart 2 2/10: start2", "1R 2R+1 3R+1");
+  release(s);
+}
+
+static void test_sup_backoff_counts_toward_intensity_when_it_restarts(
+    void **state) {
+  (void)state;
+  /* One restart allowed per second: exits at 0 and 10 would give up at
+  ** once without backoff, but the restarts happen 2 s and 4 s later. */
+  arb_sup_t *s = make_started_at(OFO, 1, 1000, "p", 0);
+  set_backoff(s, 1, 2000, 4000, 60000);
+  exit_at(s, 1, 0, "wait 1 2000ms@2000:", "1W");
+  due_at(s, 2000, "restart 1 1/1: start1", "1R+1");
+  exit_at(s, 1, 2010, "wait 1 4000ms@6010:", "1W+1");
+  due_at(s, 6010, "restart 1 1/1: start1", "1R+2");
+  release(s);
+  /* Delays shorter than the window still give up, at the restart that
+  ** exceeds the limit, not at the exit. */
+  s = make_started_at(OFO, 1, 1000, "pp", 0);
+  set_backoff(s, 1, 100, 100, 100);
+  exit_at(s, 1, 0, "wait 1 100ms@100:", "1W 2R");
+  due_at(s, 100, "restart 1 1/1: start1", "1R+1 2R");
+  exit_at(s, 1, 150, "wait 1 100ms@250:", "1W+1 2R");
+  due_at(s, 250, "give_up 1 2/1: shut2", "1S+1 2S");
+  assert_int_equal(next_due(s), -1);
+  release(s);
+}
+
+static void test_sup_backoff_failed_start_waits_the_next_delay(
+    void **state) {
+  (void)state;
+  arb_sup_t *s = make_started_at(RFO, 10, 100000, "ppp", 0);
+  set_backoff(s, 2, 100, 1000, 1000);
+  exit_at(s, 2, 0, "wait 2 100ms@100: shut3", "1R 2W 3W");
+  const arb_sup_plan_t *p = NULL;
+  assert_int_equal(arb_sup_due(s, 100, &p), 0);
+  assert_string_equal(render_plan(p), "restart 2 1/10: start2 start3");
+  assert_int_equal(arb_sup_start_failed_at(s, 2, 105, &p), 0);
+  assert_int_equal(arb_sup_check(s), 0);
+  /* Child 3 never started: it waits with child 2 again. */
+  assert_string_equal(render_plan(p), "wait 2 200ms@305:");
+  assert_string_equal(render_state(s), "1R 2W 3W");
+  assert_int_equal(next_due(s), 305);
+  due_at(s, 305, "restart 2 2/10: start2 start3", "1R 2R+1 3R+1");
+  release(s);
+}
+
+static void test_sup_backoff_management_during_the_wait(void **state) {
+  (void)state;
+  arb_sup_t *s = make_started_at(RFO, 10, 100000, "ppp", 0);
+  set_backoff(s, 2, 1000, 1000, 1000);
+  exit_at(s, 2, 0, "wait 2 1000ms@1000: shut3", "1R 2W 3W");
+  const arb_sup_plan_t *p = NULL;
+  assert_int_equal(arb_sup_restart_child(s, 2, &p), ARB_SUP_ERESTARTING);
+  assert_int_equal(arb_sup_delete(s, 2),
+                   ARB_SUP_ERESTARTING);
+  /* A retry message for it (a failed start earlier) changes nothing:
+  ** the schedule governs it. */
+  assert_int_equal(arb_sup_retry(s, 2, 10, &p), 0);
+  assert_string_equal(render_plan(p), "none 2:");
+  /* terminate_child ends its wait; the sibling that waited with it comes
+  ** due on its own. */
+  assert_int_equal(arb_sup_terminate_child(s, 2, &p), 0);
+  assert_string_equal(render_plan(p), "none 2:");
+  assert_string_equal(render_state(s), "1R 2S 3W");
+  assert_int_equal(arb_sup_check(s), 0);
+  assert_int_equal(next_due(s), 1000);
+  due_at(s, 1000, "restart 3 1/10: start3", "1R 2S 3R+1");
+  assert_int_equal(arb_sup_restart_child(s, 2, &p), 0);
+  run_at(s, p, 1001);
+  assert_string_equal(render_state(s), "1R 2R 3R+1");
+  release(s);
+}
+
+static void test_sup_backoff_wait_joins_the_earlier_group(void **state) {
+  (void)state;
+  /* rest_for_one: child 2 waits; then child 1 (also with backoff) exits:
+  ** child 2 must not start before child 1, so it joins child 1's wait. */
+  arb_sup_t *s = make_started_at(RFO, 10, 100000, "pp", 0);
+  set_backoff(s, 1, 500, 500, 500);
+  set_backoff(s, 2, 100, 100, 100);
+  exit_at(s, 2, 0, "wait 2 100ms@100:", "1R 2W");
+  exit_at(s, 1, 10, "wait 1 500ms@510:", "1W 2W");
+  assert_int_equal(next_due(s), 510);
+  due_at(s, 100, "none:", "1W 2W");
+  due_at(s, 510, "restart 1 1/10: start1 start2", "1R+1 2R+1");
+  release(s);
+}
+
+static void test_sup_backoff_immediate_restart_ends_a_wait(void **state) {
+  (void)state;
+  arb_sup_t *s = make_started_at(RFO, 10, 100000, "pp", 0);
+  set_backoff(s, 2, 100, 100, 100);
+  exit_at(s, 2, 0, "wait 2 100ms@100:", "1R 2W");
+  exit_at(s, 1, 5, "restart 1 1/10: start1 start2", "1R+1 2R+1");
+  assert_int_equal(next_due(s), -1);
+  due_at(s, 100, "none:", "1R+1 2R+1");
+  release(s);
+}
+
+static void test_sup_backoff_stop_and_live_edits(void **state) {
+  (void)state;
+  arb_sup_t *s = make_started_at(OFO, 10, 100000, "pp", 0);
+  set_backoff(s, 1, 100, 800, 800);
+  exit_at(s, 1, 0, "wait 1 100ms@100:", "1W 2R");
+  due_at(s, 100, "restart 1 1/10: start1", "1R+1 2R");
+  exit_at(s, 1, 101, "wait 1 200ms@301:", "1W+1 2R");
+  /* A changed spec (live edit) of a waiting child plans nothing now; a
+  ** changed backoff starts from its initial delay again. */
+  const arb_sup_plan_t *p = NULL;
+  assert_int_equal(arb_sup_changed(s, 1, &p), 0);
+  assert_string_equal(render_plan(p), "none 1:");
+  set_backoff(s, 1, 30, 800, 800);
+  due_at(s, 301, "restart 1 2/10: start1", "1R+2 2R");
+  exit_at(s, 1, 302, "wait 1 30ms@332:", "1W+2 2R");
+  /* Removing backoff: the next exit restarts at once. */
+  set_backoff(s, 2, 0, 0, 0);
+  exit_at(s, 2, 303, "restart 2 3/10: start2", "1W+2 2R+1");
+  /* Stop: waiting children end stopped; nothing is due any more. */
+  assert_int_equal(arb_sup_stop(s, &p), 0);
+  assert_string_equal(render_plan(p), "none: shut2");
+  run_at(s, p, 304);
+  assert_string_equal(render_state(s), "1S+2 2S+1");
+  assert_int_equal(next_due(s), -1);
+  release(s);
+}
+
+static void test_sup_backoff_rejects_bad_values(void **state) {
+  (void)state;
+  arb_sup_t *s = make(OFO, 1, 5000, "p");
+  static const arb_sup_backoff_t bad[] = {
+      {-1, 100, 100}, {0, 100, 0}, {0, 0, 5}, {200, 100, 100},
+      {1, ARB_SUP_MAX_BACKOFF_MS + 1, 1}, {1, 1, -1},
+      {1, 1, ARB_SUP_MAX_BACKOFF_MS + 1}, {INT64_MAX, INT64_MAX, 0}};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    arb_sup_spec_t sp = {ARB_SUP_PERMANENT, ARB_SUP_WORKER, 0, bad[i]};
+    assert_int_equal(arb_sup_add(s, &sp, NULL), ARB_SUP_EINVAL);
+    assert_int_equal(arb_sup_update(s, 1, &sp), ARB_SUP_EINVAL);
+  }
+  /* The longest delays fit: now + max does not overflow. */
+  set_backoff(s, 1, ARB_SUP_MAX_BACKOFF_MS, ARB_SUP_MAX_BACKOFF_MS, 0);
+  const arb_sup_plan_t *p = NULL;
+  assert_int_equal(arb_sup_start(s, &p), 0);
+  run_at(s, p, 0);
+  assert_int_equal(arb_sup_exit(s, 1, ABN, ARB_SUP_MAX_PERIOD_MS, &p), 0);
+  assert_int_equal(p->due_ms, 2 * ARB_SUP_MAX_BACKOFF_MS);
+  assert_int_equal(arb_sup_check(s), 0);
+  release(s);
+}
+
+/* }====== */
+
 int main(void) {
   static const struct CMUnitTest fixed[] = {
     cmocka_unit_test_setup_teardown(
@@ -1018,6 +1317,35 @@ int main(void) {
         test_sup_empty_supervisor_plans_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(
         test_sup_error_codes_have_names_and_messages, setup, teardown),
+    cmocka_unit_test_setup_teardown(
+        test_sup_backoff_delay_doubles_up_to_max, setup, teardown),
+    cmocka_unit_test_setup_teardown(
+        test_sup_backoff_resets_after_a_stable_run, setup, teardown),
+    cmocka_unit_test_setup_teardown(
+        test_sup_backoff_start_of_unknown_time_counts_as_stable, setup,
+        teardown),
+    cmocka_unit_test_setup_teardown(
+        test_sup_backoff_rest_for_one_siblings_wait_with_it, setup,
+        teardown),
+    cmocka_unit_test_setup_teardown(
+        test_sup_backoff_one_for_all_siblings_wait_one_for_one_not, setup,
+        teardown),
+    cmocka_unit_test_setup_teardown(
+        test_sup_backoff_counts_toward_intensity_when_it_restarts, setup,
+        teardown),
+    cmocka_unit_test_setup_teardown(
+        test_sup_backoff_failed_start_waits_the_next_delay, setup,
+        teardown),
+    cmocka_unit_test_setup_teardown(
+        test_sup_backoff_management_during_the_wait, setup, teardown),
+    cmocka_unit_test_setup_teardown(
+        test_sup_backoff_wait_joins_the_earlier_group, setup, teardown),
+    cmocka_unit_test_setup_teardown(
+        test_sup_backoff_immediate_restart_ends_a_wait, setup, teardown),
+    cmocka_unit_test_setup_teardown(
+        test_sup_backoff_stop_and_live_edits, setup, teardown),
+    cmocka_unit_test_setup_teardown(
+        test_sup_backoff_rejects_bad_values, setup, teardown),
   };
   static const char *strategy[] = {"rest_for_one", "one_for_one",
                                    "one_for_all"};

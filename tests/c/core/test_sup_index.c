@@ -46,7 +46,7 @@ static void push_gone(model_t *m, uint32_t key) {
   m->gone[m->ngone++] = key;
 }
 
-static const arb_sup_spec_t worker = {ARB_SUP_PERMANENT, ARB_SUP_WORKER, 0};
+static const arb_sup_spec_t worker = {ARB_SUP_PERMANENT, ARB_SUP_WORKER, 0, {0, 0, 0}};
 
 static void insert_at(arb_sup_t *s, model_t *m, size_t pos) {
   uint32_t key = 0;
