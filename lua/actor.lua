@@ -19,8 +19,7 @@ local describe = core.describe -- user values' text, bounded
 
 local M = {}
 
-local Error = { __tostring = function(e) return e.message end }
-local function new_error(t) return setmetatable(t, Error) end
+local new_error = core.error -- the host's one error type (arbor.Error)
 
 -- Private keys mark what loop returns, so any state value is allowed.
 local CONTINUE, STOP = {}, {}

@@ -12,16 +12,13 @@ local _, M = ...
 local new_subject, new_selector = M.new_subject, M.new_selector
 local subject_owner, send, select = M.subject_owner, M.send, M.select
 local monitor, demonitor, self = M.monitor, M.demonitor, M.self
-local describe = require("arbor.core").describe -- a reason's text, bounded
+local core = require "arbor.core"
+local describe = core.describe -- a reason's text, bounded
+local new_error = core.error   -- the host's one error type (arbor.Error)
 
--- The error value of a failed call: a table with a kind and one line.
-local CallError = {}
-CallError.__index = CallError
-CallError.__tostring = function(e) return e.message end
-
+-- The error value of a failed call: a kind and one line.
 local function call_error(kind, message, reason)
-  return setmetatable({ kind = kind, message = message, reason = reason },
-                      CallError)
+  return new_error { kind = kind, message = message, reason = reason }
 end
 
 -- A key only this module holds marks a mapped DOWN, so no reply value can

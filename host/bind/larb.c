@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs.h" /* arb_err_kind: libuv codes' kinds */
+
 arb_proc_t *larb_self(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
   /* Only the current process runs Lua, so L is its thread or a coroutine
@@ -117,6 +119,8 @@ larb_monitor_t *larb_check_monitor(lua_State *L, int idx) {
   return m;
 }
 
+/* arbor.Error's __tostring: its message, one line; "error: kind" for an
+** error made without one. */
 static int error_tostring(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "message");
@@ -127,15 +131,55 @@ static int error_tostring(lua_State *L) {
   return 1;
 }
 
-int larb_push_error(lua_State *L, const char *kind, const char *msg) {
-  lua_pushnil(L);
+void larb_push_error_value(lua_State *L, const char *kind, const char *msg) {
   lua_createtable(L, 0, 2);
   lua_pushstring(L, kind);
   lua_setfield(L, -2, "kind");
   lua_pushstring(L, msg);
   lua_setfield(L, -2, "message");
   luaL_setmetatable(L, LARB_ERROR);
+}
+
+int larb_push_error(lua_State *L, const char *kind, const char *msg) {
+  lua_pushnil(L);
+  larb_push_error_value(L, kind, msg);
   return 2;
+}
+
+/* Pushes the kind of rc: ours from err.h's map, libuv's as its POSIX
+** name in lower case ("econnrefused", rt/fs.c's arb_err_kind). */
+static void push_kind(lua_State *L, int rc) {
+  char buf[32];
+  const char *kind = arb_strkind(rc);
+  lua_pushstring(L, kind ? kind : arb_err_kind(rc, buf));
+}
+
+int larb_fail(lua_State *L, int rc, const char *detail) {
+  const char *msg = arb_err_is_ours(rc) ? arb_strerror(rc) : uv_strerror(rc);
+  lua_pushnil(L);
+  lua_createtable(L, 0, 3);
+  push_kind(L, rc);
+  lua_setfield(L, -2, "kind");
+  if (detail)
+    lua_pushfstring(L, "%s: %s", detail, msg);
+  else
+    lua_pushstring(L, msg);
+  lua_setfield(L, -2, "message");
+  luaL_setmetatable(L, LARB_ERROR);
+  return 2;
+}
+
+/* arbor.core.error(t) -> t: t ({kind = string, message = string, any
+** other fields}) made an arbor.Error, the one error type every module
+** returns; for the modules in lua/. */
+int larb_lua_error_new(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_argexpected(L, lua_getfield(L, 1, "kind") == LUA_TSTRING, 1,
+                   "table with a string kind");
+  lua_pop(L, 1);
+  lua_settop(L, 1);
+  luaL_setmetatable(L, LARB_ERROR);
+  return 1;
 }
 
 void larb_open_types(lua_State *L) {

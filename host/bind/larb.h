@@ -166,9 +166,26 @@ int larb_finish(lua_State *L, int nresults);
 ** nargs values above it (all popped).  Returns the process or raises. */
 arb_proc_t *larb_spawn(lua_State *L, int nargs);
 
-/* Pushes nil and an error table {kind = kind, message = msg} whose
-** __tostring gives msg (the `nil, err` of expected failures); returns 2. */
+/* The one error type (LARB_ERROR, "arbor.Error"): a table with a string
+** `kind` ("noproc", "name_taken", "econnrefused"...), a one-line
+** `message` that __tostring gives, and any fields the failure adds
+** (`path`, `address`, `reason`...).  Bindings return it as the `nil, err`
+** of an expected failure; the Lua modules make theirs with
+** arbor.core.error.  Misuse raises instead (luaL_check*).
+**
+** larb_fail pushes nil and the error for code rc (ours from err.h, or
+** libuv's): kind from the code, message "detail: <the code's message>"
+** (just the code's message when detail is NULL).  The error is left on
+** top, so a caller can add fields with lua_setfield(L, -2, ...) before
+** returning.  Returns 2. */
+int larb_fail(lua_State *L, int rc, const char *detail);
+/* Pushes nil and an error {kind = kind, message = msg}; returns 2. */
 int larb_push_error(lua_State *L, const char *kind, const char *msg);
+/* Pushes the error {kind = kind, message = msg} alone (to raise it). */
+void larb_push_error_value(lua_State *L, const char *kind, const char *msg);
+/* arbor.core.error(t) -> t made an arbor.Error (t.kind must be a
+** string). */
+int larb_lua_error_new(lua_State *L);
 
 /* process.sleep_forever(), callable from other binding functions. */
 int larb_sleep_forever(lua_State *L);

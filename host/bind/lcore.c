@@ -149,6 +149,7 @@ static const luaL_Reg core_funcs[] = {
     {"take_preempted", host_take_preempted},
     {"preempt", host_preempt},
     {"is_subject", host_is_subject},
+    {"error", larb_lua_error_new}, /* larb.c */
     {"report", larb_log_lua_report}, /* llogger.c */
     {"log_reload", larb_log_lua_reload},
     {"log_label", larb_log_lua_label},

@@ -2,11 +2,11 @@
 ** arb.h: what every core module shares: the version, error codes, pids
 ** and exit reasons.
 **
-** Error codes are negative ints from ARB_ERRNO_MAP, far from libuv's
-** range, so a function can pass a libuv code through unchanged.  Pids are
-** plain 64-bit values (slot index in the low half, the slot's generation
-** in the high half): a pid kept after its process ended finds nothing,
-** because the slot's generation has moved on.
+** Error codes are negative ints from err.h's ARB_ERRNO_MAP, far from
+** libuv's range, so a function can pass a libuv code through unchanged.
+** Pids are plain 64-bit values (slot index in the low half, the slot's
+** generation in the high half): a pid kept after its process ended finds
+** nothing, because the slot's generation has moved on.
 **
 ** An exit reason is a small refcounted box: a kind the core understands
 ** (normal, shutdown, killed, ...) and an opaque payload that belongs to
@@ -22,24 +22,7 @@
 
 #define ARB_VERSION "0.1.0"
 
-#define ARB_ERRNO_MAP(XX)                                   \
-  XX(ENOMEM, -30001, "out of memory")                       \
-  XX(ENOPROC, -30002, "no such process")                    \
-  XX(EINVAL, -30003, "invalid argument")                    \
-  XX(ENOTOWNER, -30004, "subject is owned by another process") \
-  XX(ENOTFOUND, -30005, "not found")                        \
-  XX(EEXIST, -30006, "already exists")
-
-enum {
-#define XX(name, code, msg) ARB_##name = code,
-  ARB_ERRNO_MAP(XX)
-#undef XX
-};
-
-/* Returns a static message for an ARB_E* code, or "unknown error". */
-const char *arb_strerror(int code);
-/* Returns the code's name without the ARB_ prefix ("ENOPROC"). */
-const char *arb_err_name(int code);
+#include "err.h"
 
 /* A process id.  0 is never a valid pid. */
 typedef uint64_t arb_pid_t;

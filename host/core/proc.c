@@ -20,28 +20,6 @@ arb_reason_t arb_reason_kill = {0, ARB_REASON_KILL, 0};
 arb_reason_t arb_reason_killed = {0, ARB_REASON_KILLED, 0};
 arb_reason_t arb_reason_noproc = {0, ARB_REASON_NOPROC, 0};
 
-const char *arb_strerror(int code) {
-  switch (code) {
-#define XX(name, val, msg) \
-  case val:                \
-    return msg;
-    ARB_ERRNO_MAP(XX)
-#undef XX
-  }
-  return "unknown error";
-}
-
-const char *arb_err_name(int code) {
-  switch (code) {
-#define XX(name, val, msg) \
-  case val:                \
-    return #name;
-    ARB_ERRNO_MAP(XX)
-#undef XX
-  }
-  return "EUNKNOWN";
-}
-
 arb_reason_t *arb_reason_new(int kind, intptr_t payload) {
   arb_reason_t *r = arb_malloc(sizeof(*r));
   if (r == NULL) return NULL;
