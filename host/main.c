@@ -5,7 +5,10 @@
 **             [--log-format F] [--log-level L] [--log-file PATH]
 **             [--dashboard [HOST:]PORT [--dashboard-token-file PATH]]
 **             SCRIPT [ARGS...]
-**   arbor status [--control PATH] [--timeout SECONDS] [SCRIPT]
+**   arbor status [--json] [--processes] [--control PATH]
+**                [--timeout SECONDS] [SCRIPT]
+**   arbor eval [--json] [--control PATH] [--timeout SECONDS] [SCRIPT]
+**              CODE|-
 **   arbor reload [--dry-run] [--control PATH] [--timeout SECONDS] [SCRIPT]
 **   arbor stop [--control PATH] [--timeout SECONDS] [SCRIPT]
 **   arbor --help | --version
@@ -33,7 +36,10 @@ static const char usage[] =
     "             [--log-file PATH]\n"
     "             [--dashboard [HOST:]PORT [--dashboard-token-file PATH]]\n"
     "             SCRIPT [ARGS...]\n"
-    "       arbor status [--control PATH] [--timeout SECONDS] [SCRIPT]\n"
+    "       arbor status [--json] [--processes] [--control PATH]\n"
+    "                    [--timeout SECONDS] [SCRIPT]\n"
+    "       arbor eval [--json] [--control PATH] [--timeout SECONDS]\n"
+    "                  [SCRIPT] CODE|-\n"
     "       arbor reload [--dry-run] [--control PATH] [--timeout SECONDS] "
     "[SCRIPT]\n"
     "       arbor stop [--control PATH] [--timeout SECONDS] [SCRIPT]\n"
@@ -55,7 +61,15 @@ static const char usage[] =
     "         (HOST defaults to 127.0.0.1); actions need the token it\n"
     "         prints, or the one in --dashboard-token-file PATH (also\n"
     "         $ARBOR_DASHBOARD_TOKEN_FILE).  See docs/dashboard.md.\n"
-    "status   prints the running tree of the host serving SCRIPT.\n"
+    "status   prints the running tree of the host serving SCRIPT: each\n"
+    "         child's pid, status, restarts, last exit and start failure,\n"
+    "         the last reload's result and whether the file on disk differs.\n"
+    "         --processes lists every process (mailbox, memory, what it\n"
+    "         waits on); --json prints all of it as one JSON object.\n"
+    "eval     runs CODE (a Lua chunk; - reads it from stdin) in a new\n"
+    "         process of the host serving SCRIPT and prints what it returns\n"
+    "         (--json: as a JSON array) and what it printed.  It is killed\n"
+    "         after --timeout SECONDS (default 5).\n"
     "reload   reloads SCRIPT in its host and applies the difference;\n"
     "         --dry-run prints the plan and changes nothing.\n"
     "stop     shuts the host down in order.\n"
@@ -65,7 +79,8 @@ static const char usage[] =
     "${TMPDIR:-/tmp}/arbor-UID/arbor-HASH.sock, in a directory arbor makes\n"
     "with mode 0700 and refuses if it is not yours with that mode.  Host\n"
     "and client talk only to the same user or root.  status and stop wait\n"
-    "5 s for an answer, reload 30 s; --timeout SECONDS changes that.\n"
+    "5 s for an answer, reload 30 s; --timeout SECONDS changes that.  eval\n"
+    "waits 2 s more than its timeout.\n"
     "\n"
     "SIGINT and SIGTERM shut every tree down in order.  Exit status: 0\n"
     "after an orderly stop, 1 if the main process or the root tree failed\n"
@@ -135,13 +150,57 @@ static int print_answer(FILE *out, const char *text) {
 }
 
 /* arbor status|reload|stop [...]: one request to a running host. */
+static int control_request(const char *cmd, const char *control,
+                           const char *script, arb_control_req_t *req,
+                           int timeout_ms);
+
+/* Reads an eval chunk from stdin into a malloc'ed buffer: its length in
+** *len, or NULL with a message printed (too long, unreadable, empty). */
+static char *read_chunk(size_t *len) {
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  while (buf) {
+    if (n == cap) {
+      if (cap > ARB_CONTROL_MAX_EVAL) break;
+      char *bigger = realloc(buf, cap * 2);
+      if (bigger == NULL) break;
+      buf = bigger;
+      cap *= 2;
+    }
+    size_t got = fread(buf + n, 1, cap - n, stdin);
+    n += got;
+    if (got == 0) {
+      if (ferror(stdin)) {
+        fprintf(stderr, "arbor eval: cannot read the chunk from stdin: %s\n",
+                strerror(errno));
+        free(buf);
+        return NULL;
+      }
+      *len = n;
+      if (n > 0 && n <= ARB_CONTROL_MAX_EVAL) return buf;
+      break;
+    }
+  }
+  fprintf(stderr, "arbor eval: the chunk on stdin is %s (1 to %d bytes)\n",
+          n == 0 ? "empty" : "too long", ARB_CONTROL_MAX_EVAL);
+  free(buf);
+  return NULL;
+}
+
+/* arbor status|reload|stop|eval [...]: one request to a running host. */
 static int control_command(const char *cmd, int argc, char **argv) {
-  const char *control = NULL, *script = NULL;
-  arb_control_req_t req = {ARB_CONTROL_STATUS, 0};
+  const char *control = NULL, *script = NULL, *code_arg = NULL;
+  arb_control_req_t req;
+  memset(&req, 0, sizeof(req));
+  req.cmd = ARB_CONTROL_STATUS;
   if (strcmp(cmd, "reload") == 0) req.cmd = ARB_CONTROL_RELOAD;
   if (strcmp(cmd, "stop") == 0) req.cmd = ARB_CONTROL_STOP;
+  if (strcmp(cmd, "eval") == 0) req.cmd = ARB_CONTROL_EVAL;
+  int is_eval = req.cmd == ARB_CONTROL_EVAL;
   /* A reload runs every init of the new tree, so it may take a while. */
   int timeout_ms = req.cmd == ARB_CONTROL_RELOAD ? 30000 : 5000;
+  const char *positional[2];
+  int npositional = 0;
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--control") == 0 && i + 1 < argc) {
       control = argv[++i];
@@ -153,14 +212,58 @@ static int control_command(const char *cmd, int argc, char **argv) {
     } else if (strcmp(argv[i], "--dry-run") == 0 &&
                req.cmd == ARB_CONTROL_RELOAD) {
       req.dry_run = 1;
-    } else if (argv[i][0] == '-') {
+    } else if (strcmp(argv[i], "--json") == 0 &&
+               (req.cmd == ARB_CONTROL_STATUS || is_eval)) {
+      req.json = 1;
+    } else if (strcmp(argv[i], "--processes") == 0 &&
+               req.cmd == ARB_CONTROL_STATUS) {
+      req.processes = 1;
+    } else if (argv[i][0] == '-' && !(is_eval && argv[i][1] == '\0')) {
       return usage_error("unknown option '%s'", argv[i]);
-    } else if (script == NULL) {
-      script = argv[i];
+    } else if (npositional < (is_eval ? 2 : 1)) {
+      positional[npositional++] = argv[i];
     } else {
       return usage_error("unexpected argument '%s'", argv[i]);
     }
   }
+  if (is_eval) {
+    /* The chunk comes last: [SCRIPT] CODE. */
+    if (npositional == 0)
+      return usage_error("%s", "eval: give the Lua code to run (or - to "
+                         "read it from stdin)");
+    code_arg = positional[npositional - 1];
+    if (npositional == 2) script = positional[0];
+  } else if (npositional == 1) {
+    script = positional[0];
+  }
+  char *chunk = NULL;
+  if (is_eval) {
+    if (strcmp(code_arg, "-") == 0) {
+      chunk = read_chunk(&req.body_len);
+      if (chunk == NULL) return 2;
+      req.body = chunk;
+    } else {
+      req.body = code_arg;
+      req.body_len = strlen(code_arg);
+      if (req.body_len == 0 || req.body_len > ARB_CONTROL_MAX_EVAL)
+        return usage_error("eval: the code must be 1 to 65536 bytes, not "
+                           "%s", req.body_len ? "longer" : "empty");
+    }
+    /* The host stops the chunk at the timeout; the answer may take a
+    ** little longer to come back. */
+    req.timeout_ms = timeout_ms;
+    timeout_ms += 2000;
+  }
+  int rc = control_request(cmd, control, script, &req, timeout_ms);
+  free(chunk);
+  return rc;
+}
+
+/* Sends req to the host at --control PATH or SCRIPT's default path and
+** prints its answer; returns the exit status. */
+static int control_request(const char *cmd, const char *control,
+                           const char *script, arb_control_req_t *req,
+                           int timeout_ms) {
   /* The answer goes to stdout, which may be a pipe whose reader left. */
   signal(SIGPIPE, SIG_IGN);
   char path[ARB_CONTROL_PATH_MAX + 1], err[1024];
@@ -177,10 +280,10 @@ static int control_command(const char *cmd, int argc, char **argv) {
     return usage_error("%s: give the script or --control PATH", cmd);
   }
   char *text = NULL;
-  int code = arb_control_request(path, &req, timeout_ms, &text);
+  int code = arb_control_request(path, req, timeout_ms, &text);
   if (code < 0) {
     fprintf(stderr, "arbor %s: %s%s\n", cmd, text ? text : "out of memory",
-            code == ARB_CONTROL_TIMEOUT && req.cmd == ARB_CONTROL_RELOAD
+            code == ARB_CONTROL_TIMEOUT && req->cmd == ARB_CONTROL_RELOAD
                 ? " (the host may still finish the reload; --timeout "
                   "SECONDS waits longer)"
                 : "");
@@ -209,7 +312,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(first, "status") == 0 || strcmp(first, "reload") == 0 ||
-      strcmp(first, "stop") == 0)
+      strcmp(first, "stop") == 0 || strcmp(first, "eval") == 0)
     return control_command(first, argc - 2, argv + 2);
 
   larb_host_opts_t opts;

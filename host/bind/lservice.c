@@ -10,9 +10,11 @@
 **
 ** Commands from outside (a control-socket line, SIGHUP, a watched save)
 ** arrive in libuv callbacks, outside every core iteration, and become
-** messages {cmd = ..., dry_run = ..., conn = ...} to main's control
-** subject; main answers a connection with control_reply.  Requests that
-** do not parse never get this far: control.c answers them.
+** messages {cmd = ..., dry_run = ..., json = ..., processes = ..., code =
+** ..., timeout_ms = ..., conn = ...} to main's control subject; main (or
+** the process it hands an eval to) answers a connection with
+** control_reply.  Requests that do not parse never get this far:
+** control.c answers them.
 */
 #include <signal.h>
 #include <stdio.h>
@@ -65,19 +67,35 @@ static void begin_shutdown(larb_ctx_t *ctx, lua_State *L) {
   arb_free(trees, n * sizeof(*trees));
 }
 
-/* Sends {cmd = cmd, dry_run = dry_run, conn = conn} to main's control
-** subject.  Called from libuv callbacks, outside any core iteration. */
-static int send_command(larb_ctx_t *ctx, const char *cmd, int dry_run,
-                        uint64_t conn) {
+/* Sends {cmd = cmd, conn = conn, ...} to main's control subject, with
+** the request's options (dry_run, json, processes, timeout_ms) and an
+** eval's chunk as `code` when req is given.  Called from libuv callbacks,
+** outside any core iteration. */
+static int send_command(larb_ctx_t *ctx, const char *cmd,
+                        const arb_control_req_t *req, uint64_t conn) {
   lua_State *L = ctx->L;
   if (ctx->control_ref == LUA_NOREF) return 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->control_ref);
   larb_subject_t *s = lua_touserdata(L, -1);
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 7);
   lua_pushstring(L, cmd);
   lua_setfield(L, -2, "cmd");
-  lua_pushboolean(L, dry_run);
+  lua_pushboolean(L, req && req->dry_run);
   lua_setfield(L, -2, "dry_run");
+  if (req) {
+    lua_pushboolean(L, req->json);
+    lua_setfield(L, -2, "json");
+    lua_pushboolean(L, req->processes);
+    lua_setfield(L, -2, "processes");
+    if (req->timeout_ms > 0) {
+      lua_pushinteger(L, req->timeout_ms);
+      lua_setfield(L, -2, "timeout_ms");
+    }
+    if (req->body) {
+      lua_pushlstring(L, req->body, req->body_len);
+      lua_setfield(L, -2, "code");
+    }
+  }
   if (conn) {
     lua_pushinteger(L, (lua_Integer)conn);
     lua_setfield(L, -2, "conn");
@@ -90,7 +108,7 @@ static int send_command(larb_ctx_t *ctx, const char *cmd, int dry_run,
 void larb_host_signal(void *ud, int signum) {
   larb_ctx_t *ctx = ud;
   if (signum == SIGHUP) {
-    if (!ctx->shutting_down) send_command(ctx, "reload", 0, 0);
+    if (!ctx->shutting_down) send_command(ctx, "reload", NULL, 0);
     return;
   }
   if (ctx->shutting_down) {
@@ -108,14 +126,15 @@ static void on_control(void *ud, uint64_t conn, const arb_control_req_t *req) {
   larb_ctx_t *ctx = ud;
   const char *cmd = req->cmd == ARB_CONTROL_STATUS   ? "status"
                     : req->cmd == ARB_CONTROL_RELOAD ? "reload"
+                    : req->cmd == ARB_CONTROL_EVAL   ? "eval"
                                                      : "stop";
-  if (ctx->shutting_down || !send_command(ctx, cmd, req->dry_run, conn))
+  if (ctx->shutting_down || !send_command(ctx, cmd, req, conn))
     arb_control_reply(ctx->control, conn, 1, "the host is shutting down");
 }
 
 static void on_watch(void *ud) {
   larb_ctx_t *ctx = ud;
-  if (!ctx->shutting_down) send_command(ctx, "reload", 0, 0);
+  if (!ctx->shutting_down) send_command(ctx, "reload", NULL, 0);
 }
 
 /* Ends serve's setup with one line on stderr and exit status 1: a

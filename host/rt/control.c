@@ -81,8 +81,9 @@ typedef struct conn_s {
   int counted; /* counts toward ARB_CONTROL_MAX_CONNS */
   int closing;
   int open_handles;
-  size_t len;
-  char buf[ARB_CONTROL_MAX_REQUEST];
+  size_t len, cap;
+  char *buf; /* small, or a malloc'ed one big enough for an eval */
+  char small[ARB_CONTROL_MAX_REQUEST];
 } conn_t;
 
 struct arb_control_s {
@@ -101,7 +102,23 @@ static void free_handle(uv_handle_t *h) { free(h->data); }
 
 static void release_conn(uv_handle_t *h) {
   conn_t *c = h->data;
-  if (--c->open_handles == 0) free(c);
+  if (--c->open_handles == 0) {
+    if (c->buf != c->small) free(c->buf);
+    free(c);
+  }
+}
+
+/* Makes room for need bytes in c's buffer (at most a request line and an
+** eval chunk, the parser's bound).  0, or -1 out of memory. */
+static int grow_buffer(conn_t *c, size_t need) {
+  if (need <= c->cap) return 0;
+  char *big = malloc(need);
+  if (big == NULL) return -1;
+  memcpy(big, c->buf, c->len);
+  if (c->buf != c->small) free(c->buf);
+  c->buf = big;
+  c->cap = need;
+  return 0;
 }
 
 static void close_conn(conn_t *c) {
@@ -168,9 +185,10 @@ static void deadline_passed(uv_timer_t *t) {
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   conn_t *c = h->data;
   (void)hint;
-  /* Never empty: the parser rejects a full buffer without a newline. */
+  /* Never empty: the parser rejects a full buffer without a newline, and
+  ** read_cb grows it for an eval's chunk before it fills. */
   buf->base = c->buf + c->len;
-  buf->len = sizeof(c->buf) - c->len;
+  buf->len = c->cap - c->len;
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
@@ -195,7 +213,19 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   char err[192];
   int r = arb_control_parse_request(c->buf, c->len, at_eof, &req, &used, err,
                                     sizeof(err));
-  if (r == ARB_CONTROL_MORE) return;
+  if (r == ARB_CONTROL_MORE) {
+    if (grow_buffer(c, used) != 0) {
+      uv_read_stop(s);
+      answer(c, 1, "the host is out of memory");
+      return;
+    }
+    if (c->len < c->cap) return;
+    /* Full, and the parser wants no more: never happens (it answers BAD
+    ** for a full line buffer and asks for an eval's room); close. */
+    uv_read_stop(s);
+    close_conn(c);
+    return;
+  }
   uv_read_stop(s);
   if (r == ARB_CONTROL_BAD) {
     answer(c, ARB_CONTROL_BAD_REQUEST, err);
@@ -215,6 +245,8 @@ static void on_connection(uv_stream_t *server, int status) {
   uv_timer_init(server->loop, &c->deadline);
   c->pipe.data = c->deadline.data = c;
   c->open_handles = 2;
+  c->buf = c->small;
+  c->cap = sizeof(c->small);
   c->owner = ctl;
   c->id = ++ctl->next_id;
   c->next = ctl->conns;
@@ -587,8 +619,13 @@ static int exchange(int fd, const char *path, const arb_control_req_t *req,
                        "not talking to it",
                        path, (unsigned)uid, (unsigned)geteuid());
 
-  char line[64];
-  size_t n = arb_control_format_request(req, line, sizeof(line)), sent = 0;
+  char head[64];
+  size_t hn = arb_control_format_request(req, head, sizeof(head)), sent = 0;
+  size_t n = hn + (req->cmd == ARB_CONTROL_EVAL ? req->body_len : 0);
+  char *line = malloc(n);
+  if (line == NULL) return client_fail(-1, text, "out of memory");
+  memcpy(line, head, hn);
+  if (n > hn) memcpy(line + hn, req->body, n - hn);
   int hung_up = 0; /* errno of a failed send */
   while (sent < n && !hung_up) {
     ssize_t w = send(fd, line + sent, n - sent, MSG_NOSIGNAL);
@@ -596,15 +633,20 @@ static int exchange(int fd, const char *path, const arb_control_req_t *req,
       sent += (size_t)w;
     } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
       int r = wait_fd(fd, POLLOUT, deadline);
-      if (r == 0) return timed_out(path, timeout_ms, text);
-      if (r < 0) return client_fail(-1, text, "cannot write to %s (%s)", path,
-                                    strerror(errno));
+      if (r <= 0) {
+        int e = errno;
+        free(line);
+        if (r == 0) return timed_out(path, timeout_ms, text);
+        return client_fail(-1, text, "cannot write to %s (%s)", path,
+                           strerror(e));
+      }
     } else {
       /* The host may have answered before it closed (busy, permission
       ** denied): that answer is still ours to read. */
       hung_up = errno;
     }
   }
+  free(line);
 
   size_t cap = 4096, len = 0;
   char *buf = malloc(cap);

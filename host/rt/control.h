@@ -2,8 +2,10 @@
 ** control.h: the running host's control socket and its file watcher.
 **
 ** The control socket is a Unix stream socket (mode 0600).  A client
-** writes one request line (control_proto.h), the host answers "CODE\n"
-** then text, and closes.  A socket file left by a dead host is detected
+** writes one request line (control_proto.h), followed by the chunk for
+** an eval, the host answers "CODE\n" then text, and closes.  A
+** connection's buffer is the line's size until an eval's line asks for
+** room for its chunk (at most ARB_CONTROL_MAX_EVAL bytes).  A socket file left by a dead host is detected
 ** (nobody accepts) and replaced; a live host on the same path, or a file
 ** there that is not our socket, makes listening fail.
 **
@@ -22,7 +24,7 @@
 ** host's own answer (a reload can take a while) is the client's to bound.
 **
 ** The client side is plain POSIX with a deadline over the whole exchange,
-** for the `arbor status/reload/stop` commands; it never raises SIGPIPE.
+** for the `arbor status/reload/stop/eval` commands; it never raises SIGPIPE.
 **
 ** The watcher follows a script's folder (so editors that save by writing
 ** a new file and renaming it over the old one are seen) and coalesces a

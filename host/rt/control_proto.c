@@ -51,6 +51,22 @@ static int word_is(const char *w, size_t n, const char *lit) {
   return n == strlen(lit) && memcmp(w, lit, n) == 0;
 }
 
+/* A decimal number of 1 to 9 digits in w[0..n), from 1 to max, into
+** *out; 0 if it is one, else -1. */
+static int parse_count(const char *w, size_t n, long max, long *out) {
+  if (n == 0 || n > 9) return -1;
+  long v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (w[i] < '0' || w[i] > '9') return -1;
+    v = v * 10 + (w[i] - '0');
+  }
+  if (v < 1 || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+#define EXPECTED "(expected status, reload [--dry-run], stop or eval LEN)"
+
 /* Parses one complete line (no newline, no NUL). */
 static int parse_line(const char *line, size_t n, arb_control_req_t *req,
                       char *err, size_t errlen) {
@@ -78,19 +94,54 @@ static int parse_line(const char *line, size_t n, arb_control_req_t *req,
     req->cmd = ARB_CONTROL_RELOAD;
   } else if (word_is(w, wn, "stop")) {
     req->cmd = ARB_CONTROL_STOP;
+  } else if (word_is(w, wn, "eval")) {
+    req->cmd = ARB_CONTROL_EVAL;
   } else {
     quote(w, wn, q);
-    snprintf(err, errlen,
-             "unknown request '%s' (expected status, reload [--dry-run] or "
-             "stop)",
-             q);
+    snprintf(err, errlen, "unknown request '%s' " EXPECTED, q);
     return ARB_CONTROL_BAD;
   }
   const char *cmd = w;
   size_t cmdn = wn;
+  if (req->cmd == ARB_CONTROL_EVAL) {
+    long v;
+    wn = next_word(line, n, &at, &w);
+    if (parse_count(w, wn, ARB_CONTROL_MAX_EVAL, &v) != 0) {
+      quote(w, wn, q);
+      snprintf(err, errlen,
+               "bad request: eval needs the chunk's length in bytes (1 to "
+               "%d), got '%s'",
+               ARB_CONTROL_MAX_EVAL, q);
+      return ARB_CONTROL_BAD;
+    }
+    req->body_len = (size_t)v;
+  }
   while ((wn = next_word(line, n, &at, &w)) > 0) {
     if (req->cmd == ARB_CONTROL_RELOAD && word_is(w, wn, "--dry-run")) {
       req->dry_run = 1;
+      continue;
+    }
+    if (req->cmd == ARB_CONTROL_STATUS && word_is(w, wn, "--processes")) {
+      req->processes = 1;
+      continue;
+    }
+    if ((req->cmd == ARB_CONTROL_STATUS || req->cmd == ARB_CONTROL_EVAL) &&
+        word_is(w, wn, "--json")) {
+      req->json = 1;
+      continue;
+    }
+    if (req->cmd == ARB_CONTROL_EVAL && word_is(w, wn, "--timeout")) {
+      long v;
+      wn = next_word(line, n, &at, &w);
+      if (parse_count(w, wn, ARB_CONTROL_MAX_EVAL_MS, &v) != 0) {
+        quote(w, wn, q);
+        snprintf(err, errlen,
+                 "bad request: eval --timeout needs milliseconds (1 to %d), "
+                 "got '%s'",
+                 ARB_CONTROL_MAX_EVAL_MS, q);
+        return ARB_CONTROL_BAD;
+      }
+      req->timeout_ms = (int)v;
       continue;
     }
     quote(w, wn, q);
@@ -101,10 +152,32 @@ static int parse_line(const char *line, size_t n, arb_control_req_t *req,
   return ARB_CONTROL_OK;
 }
 
+/* The request whose line is buf[0..line_len) (newline included) parsed
+** into *req: complete once an eval's chunk has arrived too. */
+static int with_body(const char *buf, size_t len, int at_eof, size_t line_len,
+                     arb_control_req_t *req, size_t *used, char *err,
+                     size_t errlen) {
+  size_t need = line_len + req->body_len;
+  if (len < need) {
+    if (at_eof) {
+      snprintf(err, errlen,
+               "bad request: the eval chunk ended after %zu of its %zu bytes",
+               len - line_len, req->body_len);
+      return ARB_CONTROL_BAD;
+    }
+    *used = need;
+    return ARB_CONTROL_MORE;
+  }
+  if (req->body_len) req->body = buf + line_len;
+  *used = need;
+  return ARB_CONTROL_OK;
+}
+
 int arb_control_parse_request(const char *buf, size_t len, int at_eof,
                               arb_control_req_t *req, size_t *used, char *err,
                               size_t errlen) {
   size_t limit = len < ARB_CONTROL_MAX_REQUEST ? len : ARB_CONTROL_MAX_REQUEST;
+  *used = 0;
   for (size_t i = 0; i < limit; i++) {
     if (buf[i] == '\0') {
       snprintf(err, errlen, "bad request: NUL byte at offset %zu", i);
@@ -112,8 +185,8 @@ int arb_control_parse_request(const char *buf, size_t len, int at_eof,
     }
     if (buf[i] == '\n') {
       int r = parse_line(buf, i, req, err, errlen);
-      if (r == ARB_CONTROL_OK) *used = i + 1;
-      return r;
+      if (r != ARB_CONTROL_OK) return r;
+      return with_body(buf, len, at_eof, i + 1, req, used, err, errlen);
     }
   }
   if (len >= ARB_CONTROL_MAX_REQUEST) {
@@ -125,17 +198,32 @@ int arb_control_parse_request(const char *buf, size_t len, int at_eof,
   }
   if (!at_eof) return ARB_CONTROL_MORE;
   int r = parse_line(buf, len, req, err, errlen);
-  if (r == ARB_CONTROL_OK) *used = len;
-  return r;
+  if (r != ARB_CONTROL_OK) return r;
+  /* A line cut by the end of input leaves no room for an eval's chunk. */
+  return with_body(buf, len, at_eof, len, req, used, err, errlen);
 }
 
 size_t arb_control_format_request(const arb_control_req_t *req, char *buf,
                                   size_t len) {
-  const char *line = req->cmd == ARB_CONTROL_STATUS ? "status\n"
-                     : req->cmd == ARB_CONTROL_STOP ? "stop\n"
-                     : req->dry_run                 ? "reload --dry-run\n"
-                                                    : "reload\n";
-  snprintf(buf, len, "%s", line);
+  switch (req->cmd) {
+    case ARB_CONTROL_STATUS:
+      snprintf(buf, len, "status%s%s\n", req->json ? " --json" : "",
+               req->processes ? " --processes" : "");
+      break;
+    case ARB_CONTROL_STOP:
+      snprintf(buf, len, "stop\n");
+      break;
+    case ARB_CONTROL_EVAL:
+      if (req->timeout_ms > 0)
+        snprintf(buf, len, "eval %zu --timeout %d%s\n", req->body_len,
+                 req->timeout_ms, req->json ? " --json" : "");
+      else
+        snprintf(buf, len, "eval %zu%s\n", req->body_len,
+                 req->json ? " --json" : "");
+      break;
+    default:
+      snprintf(buf, len, "%s\n", req->dry_run ? "reload --dry-run" : "reload");
+  }
   return strlen(buf);
 }
 

@@ -56,66 +56,108 @@ local function format_ms(ms)
 end
 
 -- {=====================================================================
--- status: the running tree, drawn
+-- status: the running tree, drawn (the facts are arbor.introspect's)
 -- ======================================================================
 
--- running collects the paths ("n/x") of the children that run.
-local function status_lines(sup, prefix, lines, now, path, running)
-  local children = supervisor.which_children(sup)
+-- Rows for children (introspect's child tables) under prefix; failed
+-- collects {path, text} of children the last reload could not start.
+local function status_lines(children, prefix, lines, path, failed)
   local width = 0
-  for _, c in ipairs(children) do
-    width = math.max(width, #tostring(c.id))
-  end
+  for _, c in ipairs(children) do width = math.max(width, #c.id) end
   for i, c in ipairs(children) do
     local last = i == #children
+    local at = path == "" and c.id or path .. "/" .. c.id
     local row = string.format("%s%s%-" .. width .. "s  %-10s %-10s",
-                              prefix, last and "└─ " or "├─ ", tostring(c.id),
-                              c.pid and tostring(c.pid) or "-", c.status)
-    local at = path == "" and tostring(c.id) or path .. "/" .. tostring(c.id)
-    if c.status == "running" then running[at] = true end
-    if c.status == "running" and c.started_at then
-      row = row .. "  up " .. format_ms(now - c.started_at)
-    end
+                              prefix, last and "└─ " or "├─ ", c.id,
+                              c.pid or "-", c.status)
+    if c.uptime_ms then row = row .. "  up " .. format_ms(c.uptime_ms) end
     row = row .. "  restarts " .. c.restarts
-    if c.last_reason ~= nil then
-      -- A crash reason is the user's value: never its bare __tostring.
-      row = row .. "  last exit: " .. reload.describe(c.last_reason)
+    if c.os_pid then row = row .. "  os pid " .. c.os_pid end
+    if c.status_text then row = row .. "  status: " .. c.status_text end
+    if c.last_exit then row = row .. "  last exit: " .. c.last_exit end
+    if c.start_failure then
+      row = row .. "  start failed: " .. c.start_failure
     end
     if c.kind == "supervisor" then row = row .. "  (supervisor)" end
     lines[#lines + 1] = row
-    if c.kind == "supervisor" and c.status == "running" and c.subject
-       and c.pid ~= process.subject_owner(sup) then
-      local ok = pcall(status_lines, c.subject,
-                       prefix .. (last and "   " or "│  "), lines, now, at,
-                       running)
-      if not ok then
-        lines[#lines + 1] = prefix .. (last and "   " or "│  ")
-                            .. "(not answering)"
-      end
+    if c.not_as_file then failed[#failed + 1] = { at, c.not_as_file } end
+    local inner = prefix .. (last and "   " or "│  ")
+    if c.children then
+      status_lines(c.children, inner, lines, at, failed)
+    elseif c.error then
+      lines[#lines + 1] = inner .. c.error
     end
   end
 end
 
--- not_started: children the last reload could not start ({path,
--- reason}): while one does not run, the running tree is not what the
--- file says, and status says so under the tree.
-local function status(root, tree, started_at, not_started)
-  local now = core.now()
+-- The tree, then what the host knows about its file: while a child the
+-- last reload could not start does not run, the running tree is not what
+-- the file says.
+local function status_text(st)
+  local tree, host = st.tree, st.host
   local lines = {
-    string.format("%s %s  %s  up %s", tree.name or "root",
-                  tostring(process.subject_owner(root)), tree.strategy,
-                  format_ms(now - started_at)),
+    string.format("%s %s  %s  up %s", tree.name, tree.pid or "-",
+                  tree.strategy or "-", format_ms(tree.uptime_ms or 0)),
   }
-  local running = {}
-  status_lines(root, "", lines, now, "", running)
-  -- (A child whose start was retried and succeeded since is left out.)
-  for _, f in ipairs(not_started or {}) do
-    if not running[f.path] then
-      lines[#lines + 1] = "not as the file says: the last reload could not "
-                          .. "start " .. f.path .. ": " .. f.reason
-    end
+  local failed = {}
+  status_lines(tree.children, "", lines, "", failed)
+  if tree.error then lines[#lines + 1] = tree.error end
+  for _, f in ipairs(failed) do
+    lines[#lines + 1] = "not as the file says: the last reload could not "
+                        .. "start " .. f[1] .. ": " .. f[2]
+  end
+  local r = host.reload
+  if r then
+    lines[#lines + 1] = string.format("last reload%s: %s %s ago: %s",
+                                      r.dry_run and " (dry run)" or "",
+                                      r.result == "ok" and "ok" or "FAILED",
+                                      format_ms(r.ago_ms), r.text)
+  end
+  if host.file_differs then
+    lines[#lines + 1] = "the script on disk differs from what runs "
+                        .. "(arbor reload applies it)"
+  elseif host.file_error then
+    lines[#lines + 1] = "the script cannot be read: " .. host.file_error
   end
   return table.concat(lines, "\n")
+end
+
+-- A cell of the processes table: text cut to width.
+local function cell(text, width)
+  text = tostring(text)
+  if #text > width then text = text:sub(1, width - 1) .. "~" end
+  return text
+end
+
+-- `arbor status --processes`: one row per process, like observer's table.
+local function processes_text(procs)
+  local lines = { string.format("%-11s %-22s %-10s %-8s %-14s %6s %8s  %s",
+                                "PID", "NAME", "KIND", "STATE", "WAITING",
+                                "MSGS", "MEMORY", "CURRENT") }
+  for _, p in ipairs(procs) do
+    local waiting = p.waiting or ""
+    if p.wakes_in then waiting = waiting .. " " .. format_ms(p.wakes_in) end
+    local current = p.current or ""
+    if p.current_function then
+      current = p.current_function .. " " .. current
+    end
+    lines[#lines + 1] = string.format(
+      "%-11s %-22s %-10s %-8s %-14s %6d %8d  %s", cell(p.pid, 11),
+      cell(p.name or "", 22), p.kind, p.state, cell(waiting, 14),
+      p.messages, p.memory, current)
+  end
+  lines[#lines + 1] = string.format("%d processes", #procs)
+  return table.concat(lines, "\n")
+end
+
+-- The answer to `status [--json] [--processes]`.
+local function status(request)
+  local introspect = require "arbor.introspect"
+  local st = introspect.status { processes = request.processes }
+  if request.json then return require("arbor.json").encode(st) end
+  local text = status_text(st)
+  if st.processes then text = text .. "\n\n" .. processes_text(st.processes) end
+  return text
 end
 
 -- }=====================================================================
@@ -136,10 +178,15 @@ local function reload_timeout()
 end
 
 local function answer(request, code, text)
+  require("arbor.introspect")._reloaded(code, text, request.dry_run,
+                                        request.applied)
   -- With --log-format json or --log-file the result is a log event.
   if core.log_reload(code, text) then
   elseif code == 0 then say(text) else complain(text) end
   if request.conn then core.control_reply(request.conn, code, text) end
+  if request.reply then -- the dashboard's
+    process.send(request.reply, { code = code, text = text })
+  end
 end
 
 -- Applies the plan a loader made (a dry run only prints it).  Returns exit
@@ -153,6 +200,7 @@ local function apply_plan(state, plan, dry_run)
   state.current = plan.resolved
   state.tree = plan.tree
   state.not_started = acc.not_started
+  state.applied = { tree = plan.tree, not_started = acc.not_started }
   return 0, "reload: " .. diff.line(acc)
 end
 
@@ -168,6 +216,15 @@ local function serve(tree, script, args)
   local control = process.new_subject()
   -- false: the host printed why (one line) and exits 1.
   if not core.serve(control) then return end
+  -- --dashboard: its token and address are checked before the tree starts.
+  local dash_address, dash_token_file = core.dashboard()
+  local dashboard, dash_config, dash_pid
+  if dash_address then
+    dashboard = require "arbor.dashboard"
+    local derr
+    dash_config, derr = dashboard.prepare(dash_address, dash_token_file)
+    if dash_config == nil then error(derr, 0) end
+  end
   local current = supervisor.resolve(tree)
   local root, err = supervisor.start_spec(tree)
   if root == nil then error(err, 0) end
@@ -177,7 +234,17 @@ local function serve(tree, script, args)
   process.trap_exits(true)
   local state = { script = script, args = args, current = current,
                   tree = tree, root = root }
-  local started_at = core.now()
+  require("arbor.introspect")._serving { script = script, args = args,
+                                         root = root, tree = tree,
+                                         main_pid = process.self() }
+  if dashboard then
+    -- A tree of its own beside the root, never inside it.
+    local d, derr = dashboard.start(dash_config, root, control)
+    if d == nil then error("dashboard: " .. reload.describe(derr), 0) end
+    dash_pid = process.subject_owner(d)
+    say("dashboard: " .. dashboard.url(dash_config,
+                                       dash_config.token_file == nil))
+  end
   local function on_exit(e) return { [EXIT] = e } end
   local idle = process.new_selector()
     :selecting(control)
@@ -207,6 +274,7 @@ local function serve(tree, script, args)
     process.demonitor(loading.monitor)
     local request = loading.request
     loading = nil
+    request.applied, state.applied = state.applied, nil
     if not request.dry_run then notify.ready(text) end
     answer(request, code, text)
     start_next()
@@ -223,6 +291,10 @@ local function serve(tree, script, args)
     for _, request in ipairs(pending) do
       if request.conn then
         core.control_reply(request.conn, 1, "the host is shutting down")
+      end
+      if request.reply then
+        process.send(request.reply, { code = 1,
+                                      text = "the host is shutting down" })
       end
     end
   end
@@ -251,8 +323,13 @@ local function serve(tree, script, args)
         if e.reason == "normal" then return end
         error("root supervisor exited: " .. reload.describe(e.reason), 0)
       end
+      if e.pid == dash_pid then
+        -- The dashboard gave up; the user's tree goes on without it.
+        dash_pid = nil
+        complain("arbor: the dashboard stopped: "
+                 .. reload.describe(e.reason))
       -- The host's ordered shutdown asks main to stop last.
-      if e.reason == "shutdown" then
+      elseif e.reason == "shutdown" then
         leave()
         return
       end
@@ -268,14 +345,18 @@ local function serve(tree, script, args)
                 .. "ended before it answered: "
                 .. reload.describe(msg[LOADER_DOWN].reason))
     elseif msg.cmd == "reload" then
-      pending[#pending + 1] = { dry_run = msg.dry_run, conn = msg.conn }
+      pending[#pending + 1] = { dry_run = msg.dry_run, conn = msg.conn,
+                                reply = msg.reply }
       start_next()
     elseif msg.cmd == "status" then
-      local ok, text = pcall(status, root, state.tree, started_at,
-                             state.not_started)
+      local ok, text = pcall(status, msg)
       if msg.conn then
-        core.control_reply(msg.conn, ok and 0 or 1, tostring(text))
+        core.control_reply(msg.conn, ok and 0 or 1,
+                           ok and text or reload.describe(text))
       end
+    elseif msg.cmd == "eval" then
+      -- In processes of its own: main goes on serving meanwhile.
+      require("arbor.eval").start(msg, root)
     elseif msg.cmd == "stop" then
       if msg.conn then core.control_reply(msg.conn, 0, "stopping") end
       core.shutdown()

@@ -368,10 +368,10 @@ if serve; then
   [ "$code" = 0 ] || fail "NUL byte: no answer and close (ctlpeer exit $code)"
   [ "$answer" = $'2\nbad request: NUL byte at offset 3' ] || fail "NUL byte: answer '$answer'"
   send 'hello\n'
-  [ "$answer" = $'2\nunknown request \'hello\' (expected status, reload [--dry-run] or stop)' ] ||
+  [ "$answer" = $'2\nunknown request \'hello\' (expected status, reload [--dry-run], stop or eval LEN)' ] ||
     fail "unknown request: answer '$answer'"
   send '\xff\xfe status\n'
-  [ "$answer" = $'2\nunknown request \'\\xff\\xfe\' (expected status, reload [--dry-run] or stop)' ] ||
+  [ "$answer" = $'2\nunknown request \'\\xff\\xfe\' (expected status, reload [--dry-run], stop or eval LEN)' ] ||
     fail "unprintable request: answer '$answer'"
   send '\033[2Jstatus\n'
   [ "$answer" = $'2\nbad request: control byte 0x1b at offset 0' ] ||
