@@ -41,8 +41,7 @@ local function fail(level, fmt, ...)
   error(string.format(fmt, ...), level + 1)
 end
 
-local Error = { __tostring = function(e) return e.message end }
-local function new_error(t) return setmetatable(t, Error) end
+local new_error = core.error -- the host's one error type (arbor.Error)
 
 M.worker, M.returning, M.spec, M.add = spec.worker, spec.returning,
   spec.spec, spec.add
@@ -361,19 +360,14 @@ local function not_found(id)
                      message = "no child with id " .. show(id) }
 end
 
-local ENGINE_ERRORS = {
-  ERUNNING = { "running", "child %s is running" },
-  ERESTARTING = { "restarting", "child %s is restarting" },
-}
-
 function Sup:management(op, id)
   local child = self:find(id)
   if child == nil then return nil, not_found(id) end
-  local plan, code = self.engine[op](self.engine, child.key)
-  if plan == nil then
-    local e = ENGINE_ERRORS[code] or { code, "child %s: " .. code }
-    return nil, new_error { kind = e[1],
-                            message = string.format(e[2], show(id)) }
+  local plan, err = self.engine[op](self.engine, child.key)
+  if plan == nil then -- the engine's error (kind "running", "restarting")
+    err.id = id
+    err.message = string.format("%s %s: %s", op, show(id), err.message)
+    return nil, err
   end
   self.start_error = nil
   local done = self:run_plan(plan)

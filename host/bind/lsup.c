@@ -206,14 +206,11 @@ static int lsup_update(lua_State *L) {
   return 0;
 }
 
-/* Event methods: each returns the plan, or nil and the engine's error name
-** ("ENOTFOUND", "ERUNNING", ...) for the management calls. */
+/* Event methods: each returns the plan, or nil and an arbor.Error whose
+** kind is the engine's ("running", "restarting", "not_found", ...) for
+** the management calls. */
 static int plan_or_error(lua_State *L, int rc, const arb_sup_plan_t *plan) {
-  if (rc < 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, arb_sup_err_name(rc));
-    return 2;
-  }
+  if (rc < 0) return larb_fail(L, rc, NULL);
   return push_plan(L, plan);
 }
 

@@ -579,26 +579,10 @@ int arb_sup_check(const arb_sup_t *s) {
 }
 
 const char *arb_sup_strerror(int err) {
-  switch (err) {
-#define XX(name, code, msg) \
-  case code:                \
-    return msg;
-    ARB_SUP_ERRNO_MAP(XX)
-#undef XX
-  }
-  return err == 0 ? "success" : "unknown error";
+  return err == ARB_SUP_ENOTFOUND ? "no such child" : arb_strerror(err);
 }
 
-const char *arb_sup_err_name(int err) {
-  switch (err) {
-#define XX(name, code, msg) \
-  case code:                \
-    return #name;
-    ARB_SUP_ERRNO_MAP(XX)
-#undef XX
-  }
-  return err == 0 ? "OK" : "EUNKNOWN";
-}
+const char *arb_sup_err_name(int err) { return arb_err_name(err); }
 
 /* }====== */
 

@@ -33,22 +33,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Error codes (0 is success).  XX(name, message). */
-#define ARB_SUP_ERRNO_MAP(XX)                                      \
-  XX(ENOTFOUND, -30100, "no such child")                           \
-  XX(ERUNNING, -30101, "child is running")                         \
-  XX(ERESTARTING, -30102, "child is restarting")                   \
-  XX(ESTOPPED, -30103, "child is not running")                     \
-  XX(ENOMEM, -30104, "out of memory")                              \
-  XX(EINVAL, -30105, "invalid argument")                           \
-  XX(EBUSY, -30106, "a plan is in progress")                       \
-  XX(ESTEP, -30107, "report does not match the plan's next step")  \
-  XX(ECORRUPT, -30108, "supervisor invariant violated")
+#include "err.h"
 
+/* Error codes (0 is success): the engine's names for codes of err.h's
+** one map (ENOTFOUND here means no such child). */
 enum {
-#define XX(name, code, msg) ARB_SUP_##name = code,
-  ARB_SUP_ERRNO_MAP(XX)
-#undef XX
+  ARB_SUP_ENOTFOUND = ARB_ENOTFOUND,
+  ARB_SUP_ERUNNING = ARB_ERUNNING,
+  ARB_SUP_ERESTARTING = ARB_ERESTARTING,
+  ARB_SUP_ESTOPPED = ARB_ESTOPPED,
+  ARB_SUP_ENOMEM = ARB_ENOMEM,
+  ARB_SUP_EINVAL = ARB_EINVAL,
+  ARB_SUP_EBUSY = ARB_EBUSY,
+  ARB_SUP_ESTEP = ARB_ESTEP,
+  ARB_SUP_ECORRUPT = ARB_ECORRUPT
 };
 
 /* Strategies.  REST_FOR_ONE is the default, as in gleam_otp. */
