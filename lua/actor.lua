@@ -39,6 +39,33 @@ local function where(fn)
                        info.linedefined)
 end
 
+-- Raises msg from a frame that stands for the user's loop function: a
+-- function compiled under the loop's chunk name at the loop's first line,
+-- so the crash report's traceback shows "FILE:LINE: in local 'loop'"
+-- above actor.lua's frames, where the user's function is.  Made only
+-- when a loop returns a bad value (never on the message path), one per
+-- loop function.
+local raisers = setmetatable({}, { __mode = "k" })
+local function raise_from(fn, msg)
+  local raiser = raisers[fn]
+  if raiser == nil then
+    local info = debug.getinfo(fn, "S")
+    raiser = false
+    if info.source:sub(1, 1) == "@" and info.linedefined > 0 then
+      local chunk = load(string.rep("\n", info.linedefined - 1)
+                         .. "return function(m) error(m, 0) end",
+                         info.source, "t", { error = error })
+      raiser = chunk and chunk() or false
+    end
+    raisers[fn] = raiser
+  end
+  if raiser then
+    local loop = raiser
+    loop(msg) -- (not a tail call: its frame must stay in the traceback)
+  end
+  error(msg, 0)
+end
+
 local function run(init, loop, parent, reply)
   local ok, state, err = pcall(init)
   if not ok then
@@ -55,22 +82,27 @@ local function run(init, loop, parent, reply)
   local inbox = process.new_subject()
   process.send(reply, { subject = inbox })
   local receive = process.receive
+  -- A crash report shows last_message and state, this frame's locals
+  -- (arbor.core.crash_frame below; read only when the process crashes).
   while true do
-    local next = loop(receive(inbox), state)
+    local last_message = receive(inbox)
+    local next = loop(last_message, state)
     if type(next) ~= "table" then
-      error(string.format("%s: actor loop must return actor.continue(state) "
-                          .. "or actor.stop(reason), got %s", where(loop),
-                          type(next)), 0)
+      raise_from(loop, string.format("%s: actor loop must return "
+                                     .. "actor.continue(state) or "
+                                     .. "actor.stop(reason), got %s",
+                                     where(loop), type(next)))
     elseif next[CONTINUE] then
       state = next.state
     elseif next[STOP] then
       core.exit_self(next.reason)
     else
-      error(where(loop) .. ": actor loop must return actor.continue(state) "
-            .. "or actor.stop(reason)", 0)
+      raise_from(loop, where(loop) .. ": actor loop must return "
+                       .. "actor.continue(state) or actor.stop(reason)")
     end
   end
 end
+core.crash_frame(run)
 
 local function start(init, loop, init_timeout)
   local reply = process.new_subject()

@@ -12,6 +12,9 @@
 ** innermost Lua function with its current line.  Nothing is recorded on
 ** the hot paths for this: the cost is paid only when someone looks.
 **
+** Also arbor.core.crash_frame, which marks the frames whose locals a
+** crash report shows (llogger.c).
+**
 ** Depends on the core's procinfo.h and larb.h; never changes a process.
 */
 #include <string.h>
@@ -159,3 +162,27 @@ int larb_introspect_proc_info(lua_State *L) {
   return 1;
 }
 
+
+/* arbor.core.crash_frame(fn): marks fn (an actor's loop runner) so that
+** a crash report of a process that dies with fn on its stack adds the
+** values of fn's locals named last_message and state, described and
+** bounded (llogger.c reads them from the dead coroutine: nothing is
+** recorded while the process runs).  Weak keys: a marked function can
+** still be collected. */
+int larb_introspect_crash_frame(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, LARB_CRASH_FRAMES) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, LARB_CRASH_FRAMES);
+  }
+  lua_pushvalue(L, 1);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  return 0;
+}

@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "larb.h"
+#include "lintrospect.h" /* LARB_CRASH_FRAMES */
 #include "logfile.h"
 
 /* {======================================================================
@@ -445,6 +446,14 @@ static void crash_text_report(arb_pid_t pid, char *head, size_t headcap,
 ** contract says, unless stderr carries JSON; it is an event too when the
 ** log is not the default.  sup and child: the supervisor's name and the
 ** child's id when a supervisor started the process, else NULL. */
+/* What the crashed process was doing, described (larb_log_crash sets it
+** around crash_event when the dead coroutine has a frame marked with
+** arbor.core.crash_frame, as an actor's loop is): its last message and
+** its state, as OTP's gen_server reports them.  NULL: not known. */
+static struct {
+  const char *message, *state;
+} crash_ctx;
+
 static void crash_event(arb_pid_t pid, int is_main, const char *verb,
                         const char *reason, const char *traceback,
                         const char *sup, const char *child) {
@@ -478,10 +487,16 @@ static void crash_event(arb_pid_t pid, int is_main, const char *verb,
     free(t.data);
   }
   ring.claimed = 1;
-  larb_log_field_t f[4];
+  larb_log_field_t f[6];
   int nf = 0;
   if (child) f[nf++] = (larb_log_field_t){"child", child, strlen(child), 0};
   f[nf++] = (larb_log_field_t){"reason", reason, strlen(reason), 0};
+  if (crash_ctx.message)
+    f[nf++] = (larb_log_field_t){"last_message", crash_ctx.message,
+                                 strlen(crash_ctx.message), 0};
+  if (crash_ctx.state)
+    f[nf++] = (larb_log_field_t){"state", crash_ctx.state,
+                                 strlen(crash_ctx.state), 0};
   if (sup) f[nf++] = (larb_log_field_t){"supervisor", sup, strlen(sup), 0};
   if (traceback)
     f[nf++] = (larb_log_field_t){"traceback", traceback, strlen(traceback), 0};
@@ -507,6 +522,14 @@ static void crash_text_report(arb_pid_t pid, char *head, size_t headcap,
   add(&text, "", 1); /* the terminating zero */
   adds(&body, "reason: ");
   adds(&body, reason);
+  if (crash_ctx.message) {
+    adds(&body, "\nlast message: ");
+    adds(&body, crash_ctx.message);
+  }
+  if (crash_ctx.state) {
+    adds(&body, "\nstate: ");
+    adds(&body, crash_ctx.state);
+  }
   if (traceback) {
     add(&body, "\n", 1);
     adds(&body, traceback);
@@ -521,6 +544,7 @@ static void crash_text_report(arb_pid_t pid, char *head, size_t headcap,
 
 void larb_log_crash_text(arb_pid_t pid, int is_main, const char *verb,
                          const char *reason, const char *traceback) {
+  crash_ctx.message = crash_ctx.state = NULL; /* (a failed larb_log_crash) */
   crash_event(pid, is_main, verb, reason, traceback, NULL, NULL);
 }
 
@@ -733,6 +757,35 @@ static void push_labels(lua_State *L) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, lg.labels_ref);
 }
 
+/* Finds the innermost frame of co whose function is marked in the
+** LARB_CRASH_FRAMES table and sets crash_ctx from its locals named
+** last_message and state, described (bounded) and left on L's stack. */
+static void crash_context(lua_State *L, lua_State *co) {
+  if (co == NULL || !lua_checkstack(co, 2) ||
+      lua_getfield(L, LUA_REGISTRYINDEX, LARB_CRASH_FRAMES) != LUA_TTABLE)
+    return; /* (the non-table stays on the stack; the caller resets it) */
+  int frames = lua_gettop(L);
+  lua_Debug ar;
+  for (int level = 0; level < 256 && lua_getstack(co, level, &ar); level++) {
+    if (!lua_getinfo(co, "f", &ar)) continue;
+    lua_xmove(co, L, 1);
+    int marked = lua_rawget(L, frames) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (!marked) continue;
+    const char *name;
+    for (int n = 1; (name = lua_getlocal(co, &ar, n)) != NULL; n++) {
+      lua_xmove(co, L, 1);
+      if (strcmp(name, "last_message") == 0)
+        crash_ctx.message = larb_log_describe(L, -1);
+      else if (strcmp(name, "state") == 0)
+        crash_ctx.state = larb_log_describe(L, -1);
+      else
+        lua_pop(L, 1);
+    }
+    return;
+  }
+}
+
 /* The crash report of pid: the error value at ridx, the traceback of co.
 ** May raise a memory error: call under protection. */
 void larb_log_crash(lua_State *L, arb_pid_t pid, int is_main, int ridx,
@@ -749,9 +802,12 @@ void larb_log_crash(lua_State *L, arb_pid_t pid, int is_main, int ridx,
     child = lua_tostring(L, -1);
   }
   const char *reason = larb_log_describe(L, ridx);
+  crash_ctx.message = crash_ctx.state = NULL;
+  crash_context(L, co);
   luaL_traceback(L, co, NULL, 0);
   crash_event(pid, is_main, "crashed", reason, lua_tostring(L, -1), sup,
               child);
+  crash_ctx.message = crash_ctx.state = NULL;
   lua_settop(L, top);
 }
 

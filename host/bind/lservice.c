@@ -245,4 +245,5 @@ const luaL_Reg larb_service_funcs[] = {
     {"halt", lservice_halt},
     {"procs", larb_introspect_procs}, /* lintrospect.c */
     {"proc_info", larb_introspect_proc_info},
+    {"crash_frame", larb_introspect_crash_frame},
     {NULL, NULL}};
