@@ -332,7 +332,9 @@ code=$?
 expect_code 2
 case_end
 
+case_start "the host stops in order afterwards, with nothing left behind"
 "$ARBOR" stop --control "$sock" >/dev/null 2>&1
 finish 5
-[ "$rc" = 0 ] || { echo "the host exited $rc after arbor stop"; failed=1; }
+[ "$rc" = 0 ] || fail "the host exited $rc after arbor stop"
+case_end # (and the sanitizers' leak report, if any, is in $io/err now)
 exit $failed
