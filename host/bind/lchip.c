@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "larb.h"
+#include "ldist.h"
 #include "registry.h"
 
 /* The registry behind the subject at idx, or NULL if it has ended.
@@ -161,6 +162,7 @@ static int lchip_register(lua_State *L) {
   if (reg == NULL) return 0; /* like chip: a dead registry drops it */
   int rc = arb_registry_register(reg, &key, &s->sub, larb_ref(L, 3));
   if (rc < 0) return luaL_error(L, "chip.register: %s", arb_strerror(rc));
+  if (rc == ARB_REGISTRY_ADDED) larb_dist_chip_registered(L, 1, 2, 3);
   return 0;
 }
 

@@ -14,6 +14,7 @@
 */
 #include <string.h>
 
+#include "ldist.h"
 #include "lfs.h"
 #include "lhost.h"
 #include "lnet.h"
@@ -33,6 +34,7 @@ static const luaL_Reg c_modules[] = {
 static const luaL_Reg c_halves[] = {
     {"process", larb_open_process},
     {"chip", larb_open_chip},
+    {"dist", larb_open_dist},
     {NULL, NULL}};
 
 static lua_CFunction c_half_of(const char *name) {

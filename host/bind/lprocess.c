@@ -8,6 +8,7 @@
 ** finishes through larb_finish so a dead process never runs on.
 */
 #include "larb.h"
+#include "ldist.h"
 
 static int64_t now(lua_State *L) { return arb_rt_now(larb_ctx(L)->rt); }
 
@@ -103,7 +104,7 @@ static int lprocess_kill(lua_State *L) {
 
 /* process.monitor(pid) -> monitor */
 static int lprocess_monitor(lua_State *L) {
-  arb_pid_t pid = larb_check_pid(L, 1);
+  arb_pid_t pid = larb_dist_monitor_target(L, 1); /* a BEAM pid too */
   arb_proc_t *self = larb_self(L);
   larb_monitor_t *m = lua_newuserdatauv(L, sizeof(*m), 0);
   luaL_setmetatable(L, LARB_MONITOR);
