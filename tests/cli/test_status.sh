@@ -177,6 +177,31 @@ assert len({p["pid"] for p in ps}) == len(ps) == j["host"]["processes"], ps
 '
 case_end
 
+case_start "a child's OS pid and STATUS text (arbor.annotate) show in status"
+# What a command child publishes (the ports side), set here by eval.
+ctl eval 'local deaf = require("supervisor").which_children(root)[2].pid
+local annotate = require "arbor.annotate"
+annotate.set(deaf, "os_pid", 4321)
+annotate.set(deaf, "status_text", "ready: 2 workers")
+return tostring(deaf)'
+expect_code 0
+deaf_pid=$(tr -d '"' <"$io/cout")
+ctl status
+expect_code 0
+grep -q "^└─ deaf  *$deaf_pid  *running .*restarts 0  os pid 4321  status: ready: 2 workers\$" "$io/cout" ||
+  fail "deaf's row: $(grep deaf "$io/cout")"
+ctl status --json --processes
+py "$io/cout" '
+d = j["tree"]["children"][1]
+assert d["os_pid"] == 4321 and d["status_text"] == "ready: 2 workers", d
+p = [p for p in j["processes"] if p.get("name") == "svc/deaf"][0]
+assert p["os_pid"] == 4321, p
+'
+ctl eval 'local deaf = require("supervisor").which_children(root)[2].pid
+require("arbor.annotate").clear(deaf)'
+expect_code 0
+case_end
+
 case_start "a child that fails to start: status says why, in text and JSON"
 save_tree db
 ctl reload
