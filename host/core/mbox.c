@@ -77,7 +77,7 @@ int arb_subject_send(arb_node_t *node, arb_subject_t *sub, intptr_t payload) {
   }
   sub->tail = m;
   sub->len++;
-  if (sub->selected) arb_node_wake(node, owner);
+  if (sub->selected) arb_node_wake_by_send(node, owner);
   return 0;
 }
 

@@ -173,6 +173,11 @@ struct arb_node_s {
   uint32_t free_head;
   uint32_t nprocs; /* alive or DEAD-but-unreleased */
   arb_list_t runq;
+  /* Run-next slot (Go's runnext): a process a running process's send
+  ** woke, dispatched before the run queue for up to ARB_RUNNEXT_BUDGET
+  ** dispatches in a row; see arb_node_next. */
+  arb_proc_t *runnext;
+  uint32_t runnext_streak; /* run-next dispatches since the queue's last */
   arb_proc_t *current;
   arb_list_t exit_worklist;
   int draining;
@@ -204,6 +209,13 @@ void arb_node_free(arb_node_t *node);
 ** or NULL when out of memory or while the node is being freed. */
 arb_proc_t *arb_node_spawn(arb_node_t *node);
 
+/* Takes back a process arb_node_spawn made when a later step of its
+** creation failed (allocate, then commit): p has not run, and nobody
+** links to, monitors or waits on it.  Its exit hooks run and its subjects
+** end (so what was attached goes), but ops->proc_ended is not called: for
+** everyone else the process never existed.  Its pid goes stale. */
+void arb_node_spawn_abort(arb_node_t *node, arb_proc_t *p);
+
 /* Returns the live process with that pid, or NULL (stale, never existed,
 ** or ended). */
 arb_proc_t *arb_node_lookup(const arb_node_t *node, arb_pid_t pid);
@@ -215,9 +227,23 @@ arb_proc_t *arb_node_lookup_any(const arb_node_t *node, arb_pid_t pid);
 /* Number of live processes. */
 uint32_t arb_node_count(const arb_node_t *node);
 
+/* How many dispatches in a row may come from the run-next slot while the
+** run queue holds others.  A message-passing pair (each send wakes the
+** other) therefore cannot starve the queue: between two dispatches from
+** the queue the slot takes at most ARB_RUNNEXT_BUDGET, so a process with
+** k others queued ahead of it runs within (k + 1) * (ARB_RUNNEXT_BUDGET +
+** 1) dispatches. */
+#define ARB_RUNNEXT_BUDGET 32
+
 /* Pops the next runnable process and makes it current (RUNNING), or
-** returns NULL when none is runnable. */
+** returns NULL when none is runnable.  The run-next slot comes first
+** (within its budget), then the run queue in FIFO order. */
 arb_proc_t *arb_node_next(arb_node_t *node);
+
+/* True if some process is runnable (run queue or run-next slot). */
+static inline int arb_node_has_runnable(const arb_node_t *node) {
+  return node->runnext != NULL || !arb_list_empty(&node->runq);
+}
 
 /* Called after the current process stopped running.  If it is still
 ** RUNNING it was preempted and goes to the back of the run queue; if it
@@ -235,8 +261,14 @@ int arb_node_wait(arb_node_t *node, arb_proc_t *p, int64_t now,
 ** the process runs again. */
 void arb_node_wait_done(arb_node_t *node, arb_proc_t *p);
 
-/* Makes a WAITING process runnable. */
+/* Makes a WAITING process runnable, at the back of the run queue. */
 void arb_node_wake(arb_node_t *node, arb_proc_t *p);
+
+/* Makes a WAITING process runnable because the running process sent it a
+** message: into the run-next slot if that is free (and a process is
+** running: a send from a timer or callback queues as arb_node_wake),
+** else to the back of the run queue. */
+void arb_node_wake_by_send(arb_node_t *node, arb_proc_t *p);
 
 /* Ends p with reason (a reference is taken).  Everything observable
 ** happens before this returns: see the header.  No effect on a process

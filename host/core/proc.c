@@ -7,6 +7,7 @@
 ** recycled LIFO; their generation is bumped first, so old pids go stale.
 ** Process structs themselves are recycled through the same free list.
 */
+#include <assert.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -169,10 +170,23 @@ uint32_t arb_node_count(const arb_node_t *node) {
 }
 
 arb_proc_t *arb_node_next(arb_node_t *node) {
+  arb_proc_t *p = node->runnext;
+  if (p) {
+    node->runnext = NULL;
+    if (node->runnext_streak < ARB_RUNNEXT_BUDGET ||
+        arb_list_empty(&node->runq)) {
+      if (node->runnext_streak < ARB_RUNNEXT_BUDGET) node->runnext_streak++;
+      goto run;
+    }
+    /* Budget spent: behind everyone already waiting for a turn. */
+    arb_list_insert_tail(&node->runq, &p->runq);
+  }
+  node->runnext_streak = 0;
   if (arb_list_empty(&node->runq)) return NULL;
   arb_list_t *n = node->runq.next;
   arb_list_remove(n);
-  arb_proc_t *p = arb_container_of(n, arb_proc_t, runq);
+  p = arb_container_of(n, arb_proc_t, runq);
+run:
   p->state = ARB_PROC_RUNNING;
   node->current = p;
   return p;
@@ -219,6 +233,16 @@ void arb_node_wake(arb_node_t *node, arb_proc_t *p) {
   arb_list_insert_tail(&node->runq, &p->runq);
 }
 
+void arb_node_wake_by_send(arb_node_t *node, arb_proc_t *p) {
+  if (p->state != ARB_PROC_WAITING) return;
+  if (node->runnext != NULL || node->current == NULL) {
+    arb_node_wake(node, p);
+    return;
+  }
+  p->state = ARB_PROC_RUNNABLE;
+  node->runnext = p; /* its runq node stays self-linked */
+}
+
 void arb_node_hook_exit(arb_proc_t *p, arb_exit_hook_t *hook) {
   arb_list_insert_tail(&p->exit_hooks, &hook->node);
 }
@@ -255,7 +279,8 @@ void arb_node_exit(arb_node_t *node, arb_proc_t *p, arb_reason_t *reason) {
   if (p->flags & ARB_PROC_EXITING) return;
   p->flags |= ARB_PROC_EXITING;
   p->reason = arb_reason_retain(reason);
-  /* Out of the run queue (if there) and onto the worklist. */
+  /* Out of the run queue or run-next slot (if there), onto the worklist. */
+  if (node->runnext == p) node->runnext = NULL;
   arb_list_remove(&p->runq);
   arb_list_insert_tail(&node->exit_worklist, &p->runq);
   if (node->draining) return;
@@ -266,6 +291,24 @@ void arb_node_exit(arb_node_t *node, arb_proc_t *p, arb_reason_t *reason) {
     finish_exit(node, arb_container_of(n, arb_proc_t, runq));
   }
   node->draining = 0;
+}
+
+void arb_node_spawn_abort(arb_node_t *node, arb_proc_t *p) {
+  assert(p->state == ARB_PROC_RUNNABLE && p != node->current);
+  assert(arb_list_empty(&p->links) && arb_list_empty(&p->monitors) &&
+         arb_list_empty(&p->watchers) && p->wait_timer == 0);
+  if (node->runnext == p) node->runnext = NULL;
+  arb_list_remove(&p->runq);
+  p->reason = &arb_reason_killed; /* for hooks that read it */
+  while (!arb_list_empty(&p->exit_hooks)) {
+    arb_exit_hook_t *h =
+        arb_container_of(p->exit_hooks.next, arb_exit_hook_t, node);
+    arb_list_remove(&h->node);
+    h->fn(node, h, p);
+  }
+  arb__mbox_owner_ended(node, p);
+  p->reason = NULL;
+  free_proc_struct(node, p);
 }
 
 arb_timer_id_t arb_node_timer_start(arb_node_t *node, int64_t now,
@@ -322,7 +365,10 @@ int arb_node_check(const arb_node_t *node) {
   const arb_list_t *n;
   arb_list_each(n, &node->runq) {
     const arb_proc_t *p = arb_container_of(n, arb_proc_t, runq);
-    if (p->state != ARB_PROC_RUNNABLE) return -5;
+    if (p->state != ARB_PROC_RUNNABLE || p == node->runnext) return -5;
   }
+  if (node->runnext && (node->runnext->state != ARB_PROC_RUNNABLE ||
+                        node->runnext->runq.next != &node->runnext->runq))
+    return -5;
   return arb_timers_check(&node->timers) ? -6 : 0;
 }

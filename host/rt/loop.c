@@ -82,7 +82,7 @@ static void on_timer(uv_timer_t *h) {
 static void on_prepare(uv_prepare_t *h) {
   arb_rt_t *rt = h->data;
   if (rt->stopping) return;
-  if (!arb_list_empty(&rt->node->runq))
+  if (arb_node_has_runnable(rt->node))
     uv_idle_start(&rt->idle, on_idle);
   else
     uv_idle_stop(&rt->idle);

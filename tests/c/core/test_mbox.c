@@ -328,6 +328,144 @@ static void test_send_to_selected_subject_of_running_owner_does_not_queue(
   CHECK(f);
 }
 
+/* {======================================================================
+** The run-next slot: a send from the running process
+** ======================================================================*/
+
+/* Makes p current, runs nothing, and leaves it WAITING on sub. */
+static void block_on(fixture_t *f, arb_proc_t *p, arb_subject_t *sub) {
+  park(f, p);
+  sub->selected = 1;
+}
+
+static void test_send_from_running_process_wakes_receiver_next(
+    void **state) {
+  fixture_t *f = *state;
+  arb_proc_t *a = spawn(f), *b = spawn(f), *c = spawn(f), *d = spawn(f);
+  arb_subject_t *sb = &f->subs[0], *sc = &f->subs[1];
+  arb_subject_init(f->node, sb, b);
+  arb_subject_init(f->node, sc, c);
+  block_on(f, b, sb);
+  block_on(f, c, sc);
+  /* d and a are queued; d runs and sends to b, then to c. */
+  assert_ptr_equal(arb_node_next(f->node), d);
+  intptr_t m = send_new(f, sb, 0);
+  assert_ptr_equal(f->node->runnext, b);
+  assert_int_equal(in_runq(f, b), 0);
+  intptr_t n = send_new(f, sc, 0);
+  assert_ptr_equal(f->node->runnext, b); /* the slot is taken: c queues */
+  assert_int_equal(in_runq(f, c), 1);
+  arb_node_release(f->node, d); /* preempted: to the back */
+  CHECK(f);
+  /* b first, then the queue in order: a, c, d. */
+  assert_ptr_equal(arb_node_next(f->node), b);
+  arb_node_wait_done(f->node, b);
+  take_expect(f, sb, m);
+  arb_node_release(f->node, b);
+  assert_ptr_equal(arb_node_next(f->node), a);
+  arb_node_release(f->node, a);
+  assert_ptr_equal(arb_node_next(f->node), c);
+  arb_node_wait_done(f->node, c);
+  take_expect(f, sc, n);
+  arb_node_release(f->node, c);
+  assert_ptr_equal(arb_node_next(f->node), d);
+  arb_node_release(f->node, d);
+  CHECK(f);
+}
+
+static void test_send_outside_any_process_wakes_to_the_back(void **state) {
+  fixture_t *f = *state;
+  arb_proc_t *a = spawn(f), *b = spawn(f);
+  arb_subject_t *sa = &f->subs[0];
+  arb_subject_init(f->node, sa, a);
+  block_on(f, a, sa);
+  /* No current process (a timer's or a callback's send): plain FIFO. */
+  assert_null(f->node->current);
+  intptr_t m = send_new(f, sa, 0);
+  assert_null(f->node->runnext);
+  assert_ptr_equal(arb_node_next(f->node), b);
+  arb_node_release(f->node, b);
+  assert_ptr_equal(arb_node_next(f->node), a);
+  arb_node_wait_done(f->node, a);
+  take_expect(f, sa, m);
+  arb_node_release(f->node, a);
+  CHECK(f);
+}
+
+static void test_receiver_in_run_next_slot_ending_leaves_the_slot(
+    void **state) {
+  fixture_t *f = *state;
+  arb_proc_t *a = spawn(f), *b = spawn(f);
+  arb_subject_t *sb = &f->subs[0];
+  arb_subject_init(f->node, sb, b);
+  block_on(f, b, sb);
+  assert_ptr_equal(arb_node_next(f->node), a);
+  send_new(f, sb, 0);
+  assert_ptr_equal(f->node->runnext, b);
+  arb_node_exit(f->node, b, &arb_reason_kill); /* queued payload freed */
+  assert_null(f->node->runnext);
+  CHECK(f);
+  arb_node_release(f->node, a);
+  assert_ptr_equal(arb_node_next(f->node), a);
+  arb_node_release(f->node, a);
+  CHECK(f);
+}
+
+/* A ping-pong pair (each wakes the other by a send, then blocks) and two
+** busy processes that are always runnable: the pair cannot starve them.
+** Over many dispatches each busy process runs at least once per
+** ARB_RUNNEXT_BUDGET + 3 dispatches and never waits more than
+** ARB_RUNNEXT_BUDGET + 2 (the pair's streak, the other busy process, and
+** the pair member the budget sent to the queue), within node.h's bound. */
+static void test_ping_pong_pair_cannot_starve_others(void **state) {
+  fixture_t *f = *state;
+  arb_proc_t *a = spawn(f), *b = spawn(f), *c = spawn(f), *d = spawn(f);
+  arb_subject_t *sa = &f->subs[0], *sb = &f->subs[1];
+  arb_subject_init(f->node, sa, a);
+  arb_subject_init(f->node, sb, b);
+  block_on(f, b, sb);
+  int runs[4] = {0, 0, 0, 0}, since[4] = {0, 0, 0, 0}, worst[4] = {0};
+  arb_proc_t *procs[4] = {a, b, c, d};
+  const int dispatches = 3000; /* payloads: fewer than MAXP */
+  for (int i = 0; i < dispatches; i++) {
+    arb_proc_t *p = arb_node_next(f->node);
+    assert_non_null(p);
+    for (int k = 0; k < 4; k++) {
+      if (procs[k] == p) {
+        runs[k]++;
+        since[k] = 0;
+      } else if (++since[k] > worst[k]) {
+        worst[k] = since[k];
+      }
+    }
+    if (p == a || p == b) {
+      arb_subject_t *mine = p == a ? sa : sb, *other = p == a ? sb : sa;
+      intptr_t got;
+      arb_node_wait_done(f->node, p);
+      if (arb_subject_take(f->node, mine, &got) == 0) payload_taken(f, got);
+      send_new(f, other, 0); /* wakes the other into the slot */
+      mine->selected = 1;
+      arb_node_wait(f->node, p, 0, -1); /* and blocks */
+      other->selected = 1;
+    }
+    arb_node_release(f->node, p); /* c and d: preempted, to the back */
+  }
+  CHECK(f);
+  /* With 2 others queued, the pair takes at most BUDGET dispatches in a
+  ** row, so c and d each wait at most BUDGET + 2 dispatches (the pair's
+  ** streak, then the other busy one, then its own turn). */
+  assert_true(worst[2] <= ARB_RUNNEXT_BUDGET + 2);
+  assert_true(worst[3] <= ARB_RUNNEXT_BUDGET + 2);
+  assert_true(runs[2] >= dispatches / (ARB_RUNNEXT_BUDGET + 3));
+  assert_true(runs[3] >= dispatches / (ARB_RUNNEXT_BUDGET + 3));
+  /* And the pair does get the slot: most dispatches are its. */
+  assert_true(runs[0] + runs[1] > dispatches / 2);
+  /* Drain what the pair left queued. */
+  intptr_t got;
+  while (arb_subject_take(f->node, sa, &got) == 0) payload_taken(f, got);
+  while (arb_subject_take(f->node, sb, &got) == 0) payload_taken(f, got);
+}
+
 /* }====================================================================== */
 
 /* {======================================================================
@@ -475,6 +613,10 @@ int main(void) {
       T(test_send_to_selected_subject_wakes_waiting_owner),
       T(test_send_to_unselected_subject_does_not_wake),
       T(test_send_to_selected_subject_of_running_owner_does_not_queue),
+      T(test_send_from_running_process_wakes_receiver_next),
+      T(test_send_outside_any_process_wakes_to_the_back),
+      T(test_receiver_in_run_next_slot_ending_leaves_the_slot),
+      T(test_ping_pong_pair_cannot_starve_others),
       T(test_trapped_exits_queue_in_arrival_order),
       T(test_exits_take_on_empty_queue_returns_enotfound),
       T(test_trapped_exits_and_messages_share_one_sequence),
