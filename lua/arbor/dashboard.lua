@@ -173,6 +173,8 @@ end
 local function acceptor(reply, listener, config, hub, parent)
   local conn = require "arbor.dashboard.conn"
   local core = require "arbor.core"
+  local has_annotate, annotate = pcall(require, "arbor.annotate")
+  if has_annotate then annotate.set(process.self(), "name", "dashboard/http") end
   process.trap_exits(true)
   local inbox = process.new_subject()
   process.send(reply, { subject = inbox })

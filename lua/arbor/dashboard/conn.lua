@@ -363,6 +363,8 @@ end
 
 -- The connection's process body.
 function M.serve(sock, config, hub)
+  local has_annotate, annotate = pcall(require, "arbor.annotate")
+  if has_annotate then annotate.set(process.self(), "name", "dashboard/conn") end
   if config.header_ms then http.LIMITS.header_ms = config.header_ms end
   if config.idle_ms then http.LIMITS.idle_ms = config.idle_ms end
   local ctx = { config = config, hub = hub, root = config.root,

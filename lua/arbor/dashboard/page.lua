@@ -49,7 +49,7 @@ section h2 { font-size:13px; text-transform:uppercase; letter-spacing:.6px;
 #tree-card { grid-row: span 3; }
 table { border-collapse:collapse; width:100%; }
 th { text-align:left; font-weight:500; color:var(--dim); font-size:12px;
-  border-bottom:1px solid var(--line); padding:4px 6px; }
+  border-bottom:1px solid var(--line); padding:4px 6px; white-space:nowrap; }
 td { padding:3px 6px; border-bottom:1px solid #f0f1f4; white-space:nowrap;
   font-variant-numeric: tabular-nums; }
 td.reason { white-space:normal; color:var(--dim); max-width:260px;
@@ -98,7 +98,7 @@ tr.sup > td.id { font-weight:600; }
 </div>
 <main id="main">
   <section id="tree-card"><h2>Supervision tree</h2><div id="tree" class="empty">waiting for the host&hellip;</div></section>
-  <section><h2>Restarts and crashes <span class="legend"><i style="background:#3b5bdb"></i>restarts<i style="background:#d64545"></i>crashes</span></h2><div id="charts" class="charts"></div></section>
+  <section><h2>Restarts and crashes <span class="legend"><i style="background:#dbe4ff;border:1px solid #3b5bdb"></i>restarts<i style="background:#d64545"></i>crashes</span></h2><div id="charts" class="charts"></div></section>
   <section><h2>Busiest processes</h2><div id="procs"></div></section>
   <section><h2>Log</h2><div id="log" class="mono"></div></section>
 </main>
@@ -208,12 +208,14 @@ function chart(s) {
   const t0 = pts[0][0], t1 = Math.max(pts[pts.length - 1][0], t0 + 1);
   const lo = (i) => Math.min(...pts.map((p) => p[i]));
   const hi = Math.max(1, ...pts.map((p) => Math.max(p[1] - lo(1), p[2] - lo(2))));
-  const line = (i) => pts.map((p) => ((p[0] - t0) / (t1 - t0) * (W - 2) + 1).toFixed(1) + "," +
-    (H - 2 - (p[i] - lo(i)) / hi * (H - 6)).toFixed(1)).join(" ");
+  const x = (p) => ((p[0] - t0) / (t1 - t0) * (W - 2) + 1).toFixed(1);
+  const y = (p, i) => (H - 2 - (p[i] - lo(i)) / hi * (H - 6)).toFixed(1);
+  const line = (i) => pts.map((p) => x(p) + "," + y(p, i)).join(" ");
+  const area = x(pts[0]) + "," + (H - 1) + " " + line(1) + " " + x(pts[pts.length - 1]) + "," + (H - 1);
   return '<div class="chart" data-supervisor="' + esc(s.supervisor) + '"><div class="name" title="' + esc(s.supervisor) + '">' + esc(s.supervisor) + "</div>" +
     '<svg width="' + W + '" height="' + H + '" viewBox="0 0 ' + W + " " + H + '">' +
     '<line x1="0" y1="' + (H - 1) + '" x2="' + W + '" y2="' + (H - 1) + '" stroke="#e3e6ec"/>' +
-    '<polyline fill="none" stroke="#3b5bdb" stroke-width="1.5" points="' + line(1) + '"/>' +
+    '<polygon fill="#dbe4ff" stroke="#3b5bdb" stroke-width="1.5" points="' + area + '"/>' +
     '<polyline fill="none" stroke="#d64545" stroke-width="1.5" points="' + line(2) + '"/></svg>' +
     '<div class="nums">restarts ' + esc(s.restarts) + " &middot; crashes " + esc(s.crashes) + "</div></div>";
 }
