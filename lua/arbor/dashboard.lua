@@ -249,7 +249,12 @@ function M.start(config, root, control)
              :shutdown("brutal_kill"))
     end,
   }
-  return supervisor.start_spec(tree)
+  local sup, err = supervisor.start_spec(tree)
+  local has_annotate, annotate = pcall(require, "arbor.annotate")
+  if sup and has_annotate then
+    annotate.set(process.subject_owner(sup), "name", "dashboard")
+  end
+  return sup, err
 end
 
 return M

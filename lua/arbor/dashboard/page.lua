@@ -46,7 +46,7 @@ section { background:var(--card); border:1px solid var(--line); border-radius:8p
   padding:12px 14px; min-width:0; }
 section h2 { font-size:13px; text-transform:uppercase; letter-spacing:.6px;
   color:var(--dim); margin:0 0 8px; font-weight:600; }
-#tree-card { grid-row: span 3; }
+.col { display:flex; flex-direction:column; gap:16px; min-width:0; }
 table { border-collapse:collapse; width:100%; }
 th { text-align:left; font-weight:500; color:var(--dim); font-size:12px;
   border-bottom:1px solid var(--line); padding:4px 6px; white-space:nowrap; }
@@ -66,7 +66,7 @@ tr.sup > td.id { font-weight:600; }
 .chart .name { font-size:12px; font-weight:600; overflow:hidden; text-overflow:ellipsis; }
 .chart .nums { font-size:11px; color:var(--dim); }
 .legend i { display:inline-block; width:10px; height:3px; vertical-align:middle; margin:0 3px 0 8px; }
-#log { max-height:320px; overflow:auto; background:#10141c; color:#d8dde8;
+#log { max-height:260px; overflow:auto; background:#10141c; color:#d8dde8;
   border-radius:6px; padding:6px 8px; }
 #log div { white-space:pre-wrap; overflow-wrap:anywhere; font-size:12px; padding:1px 0; }
 #log .error { color:#ff8b8b; } #log .warning { color:#ffd479; } #log .debug { color:#8a93a6; }
@@ -97,10 +97,14 @@ tr.sup > td.id { font-weight:600; }
   <input id="token-input" placeholder="token" autocomplete="off"> <button id="token-ok">Open</button>
 </div>
 <main id="main">
+  <div class="col">
   <section id="tree-card"><h2>Supervision tree</h2><div id="tree" class="empty">waiting for the host&hellip;</div></section>
+  <section><h2>Log</h2><div id="log" class="mono"></div></section>
+  </div>
+  <div class="col">
   <section><h2>Restarts and crashes <span class="legend"><i style="background:#dbe4ff;border:1px solid #3b5bdb"></i>restarts<i style="background:#d64545"></i>crashes</span></h2><div id="charts" class="charts"></div></section>
   <section><h2>Busiest processes</h2><div id="procs"></div></section>
-  <section><h2>Log</h2><div id="log" class="mono"></div></section>
+  </div>
 </main>
 <div id="panel"><div class="box"><h3 id="panel-title">Reload</h3><pre id="panel-text"></pre>
   <button id="panel-apply">Apply</button> <button id="panel-cancel">Cancel</button></div></div>
