@@ -34,8 +34,8 @@ function M._proxy_loop(pid, subject)
 end
 
 -- The reply subject of one gen_server call: the first value sent to it
--- goes back to the caller as {Tag, Reply}; it gives up if the callee
--- ends first (the caller then sees its own monitor's DOWN or timeout).
+-- goes back to the caller as {Tag, Reply}.  It gives up if the callee
+-- ends first (the caller's monitor on the name tells it).
 function M._reply_forwarder(pid, tag, callee, subject)
   local mon = process.monitor(callee)
   local got = select(new_selector()
@@ -142,7 +142,7 @@ local function scope_main(registry, scope_name, me)
     local members = peers[peer]
     members[pid] = members[pid] or {}
     if members[pid][key] then return end
-    local ppid, psub = M._spawn_with_subject(M._proxy_loop, pid)
+    local ppid, psub = M._new_proxy(pid)
     proxies[psub] = true
     members[pid][key] = ppid
     chip.register(registry, key, psub)
@@ -247,6 +247,8 @@ local function scope_main(registry, scope_name, me)
           broadcast(tuple(A.leave, me, s, terms))
         end
         owners[msg.local_down] = nil
+      elseif msg.barrier then
+        process.send(msg.barrier, true)
       elseif msg.peer_down then
         drop_peer(msg.peer_down)
       elseif msg.event == "up" then
@@ -256,7 +258,9 @@ local function scope_main(registry, scope_name, me)
   end
 end
 
---- dist.pg(registry [, scope]) -> true | nil, err: mirrors the chip
+local scopes = setmetatable({}, { __mode = "k" }) -- registry -> subject
+
+--- dist.pg(registry [, scope]) -> true: mirrors the chip
 --- registry into the pg scope (default "pg") of every node connected
 --- now or later.  The scope process is linked to the caller.
 function M.pg(registry, scope_name)
@@ -272,6 +276,26 @@ function M.pg(registry, scope_name)
                                              scope_name)
   process.link(pid)
   M._mirror(registry, subject)
+  scopes[registry] = subject
+  return true
+end
+
+--- dist.pg_sync(registry [, timeout_ms]) -> true | nil, err: returns once
+--- the registry's scope has handled everything that reached it before
+--- the call (joins and leaves from other nodes, local registrations).
+function M.pg_sync(registry, timeout_ms)
+  local scope = scopes[registry]
+  if scope == nil then
+    error("bad argument #1 to 'pg_sync' (registry not mirrored by dist.pg)", 2)
+  end
+  local reply = process.new_subject()
+  process.send(scope, { barrier = reply })
+  local ok = process.receive(reply, timeout_ms or 5000)
+  if ok == nil then
+    return nil, setmetatable({ kind = "timeout",
+                               message = "dist.pg_sync: timed out" },
+                             { __tostring = function(e) return e.message end })
+  end
   return true
 end
 

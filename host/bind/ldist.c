@@ -1025,6 +1025,8 @@ static int ldist_spawn_with_subject(lua_State *L) {
 }
 
 static void note_proxy(ldist_t *ld, arb_pid_t pid);
+static void end_proxy(lua_State *L, arb_pid_t pid, int ridx);
+static arb_proc_t *new_proxy(lua_State *L, int idx);
 
 /* Pushes the Lua half's function name. */
 static void push_lua_fn(lua_State *L, const char *name) {
@@ -1056,28 +1058,18 @@ static arb_pid_t proxy_for(lua_State *L, int idx) {
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  push_lua_fn(L, "_proxy_loop");
-  lua_pushvalue(L, idx);
-  arb_proc_t *p = spawn_with_subject(L, 1);
+  arb_proc_t *p = new_proxy(L, idx);
   arb_pid_t pid = p->pid;
-  note_proxy(node_, pid);
   int sub = lua_gettop(L);
-  /* proxy_of[beam pid] = {proxy pid, subject, node} */
-  lua_createtable(L, 3, 0);
+  /* proxy_of[beam pid] = {proxy pid, subject} */
+  lua_createtable(L, 2, 0);
   lua_pushinteger(L, (lua_Integer)pid);
   lua_rawseti(L, -2, 1);
   lua_pushvalue(L, sub);
   lua_rawseti(L, -2, 2);
-  lua_pushstring(L, bp->node);
-  lua_rawseti(L, -2, 3);
   lua_pushvalue(L, idx);
   lua_insert(L, -2);
   lua_rawset(L, tbl);
-  /* A DOWN (and subject_owner of its subject) names the BEAM pid. */
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pids_ref);
-  lua_pushvalue(L, idx);
-  lua_rawseti(L, -2, (lua_Integer)pid);
-  lua_pop(L, 1);
   /* Watch the BEAM process: its DOWN ends the proxy. */
   erlang_ref ref;
   make_ref(&ref);
@@ -1134,35 +1126,64 @@ static void on_monitor_exit(lua_State *L, arb_dconn_t *c, int ctrl) {
   end_proxy(L, pid, -1);
 }
 
-/* The node is gone: its proxies end with "noconnection". */
+/* The node is gone (NULL: every node): its proxies end with
+** "noconnection", at once, so monitors fire and chip delists them before
+** anything else runs. */
 static void end_proxies_of(lua_State *L, const char *node) {
-  state_field(L, "proxy_of", NULL);
+  state_field(L, "proxy_nodes", NULL);
   int tbl = lua_gettop(L);
   lua_newtable(L);
   int doomed = tbl + 1, n = 0;
   lua_pushnil(L);
   while (lua_next(L, tbl)) {
-    lua_rawgeti(L, -1, 3);
     if (node == NULL || strcmp(lua_tostring(L, -1), node) == 0) {
-      lua_rawgeti(L, -2, 1);
-      lua_rawseti(L, doomed, ++n);
-      lua_pushvalue(L, -3);
+      lua_pushvalue(L, -2);
       lua_rawseti(L, doomed, ++n);
     }
-    lua_pop(L, 2);
+    lua_pop(L, 1);
   }
   lua_pushliteral(L, "noconnection");
   int reason = lua_gettop(L);
-  for (int i = 1; i <= n; i += 2) {
-    lua_rawgeti(L, doomed, i + 1);
-    lua_pushnil(L);
-    lua_rawset(L, tbl);
+  for (int i = 1; i <= n; i++) {
     lua_rawgeti(L, doomed, i);
     arb_pid_t pid = (arb_pid_t)lua_tointeger(L, -1);
-    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, tbl);
     end_proxy(L, pid, reason);
   }
   lua_settop(L, tbl - 1);
+}
+
+/* A new proxy process for the BEAM pid at idx: remembered under its
+** node (so a lost connection ends it) and interned as that pid (so a
+** DOWN and subject_owner name the BEAM pid).  Pushes its subject. */
+static arb_proc_t *new_proxy(lua_State *L, int idx) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  idx = lua_absindex(L, idx);
+  erlang_pid *bp = luaL_checkudata(L, idx, LDIST_PID);
+  push_lua_fn(L, "_proxy_loop");
+  lua_pushvalue(L, idx);
+  arb_proc_t *p = spawn_with_subject(L, 1);
+  note_proxy(node_, p->pid);
+  state_field(L, "proxy_nodes", NULL);
+  lua_pushstring(L, bp->node);
+  lua_rawseti(L, -2, (lua_Integer)p->pid);
+  lua_pop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pids_ref);
+  lua_pushvalue(L, idx);
+  lua_rawseti(L, -2, (lua_Integer)p->pid);
+  lua_pop(L, 1);
+  arb_dist_connect(node_->d, bp->node);
+  return p;
+}
+
+/* dist._new_proxy(beam_pid) -> proxy pid, subject (a pg member's) */
+static int ldist_new_proxy(lua_State *L) {
+  check_node(L);
+  arb_proc_t *p = new_proxy(L, 1);
+  larb_push_pid(L, p->pid);
+  lua_insert(L, -2);
+  return 2;
 }
 
 /* process.monitor's hook. */
@@ -1604,6 +1625,8 @@ static int ldist_start(lua_State *L) {
   lua_pushnil(L);
   lua_setfield(L, -2, "proxy_of");
   lua_pushnil(L);
+  lua_setfield(L, -2, "proxy_nodes");
+  lua_pushnil(L);
   lua_setfield(L, -2, "monrefs");
   ld->owner_hook.fn = owner_ended;
   arb_node_hook_exit(self, &ld->owner_hook);
@@ -1872,6 +1895,7 @@ static const luaL_Reg dist_funcs[] = {
     {"is_tuple", ldist_is_tuple},
     {"_spawn_with_subject", ldist_spawn_with_subject},
     {"_mirror", ldist_mirror},
+    {"_new_proxy", ldist_new_proxy},
     {NULL, NULL}};
 
 int larb_open_dist(lua_State *L) {

@@ -53,6 +53,42 @@ typedef struct job_s {
 /* Connections in the middle of a connect job carry this mark. */
 #define JOB_PENDING ((uint64_t)1 << 63)
 
+/* {======================================================================
+** The handshake's flags
+**
+** ei (OTP 25) does not offer DFLAG_DIST_MONITOR_NAME, and a BEAM node
+** then never sends MONITOR_P_EXIT to us (it watches our names only
+** through the connection).  We handle named monitors and monitor exits,
+** so ei's own socket layer is wrapped: while ei writes the handshake,
+** the flags of its name or challenge message ('N': tag, then 8 bytes of
+** flags) get both monitor bits.  The digests cover the cookie and the
+** challenges only, so the handshake stays valid.  ei's default TCP
+** callbacks are exported by libei (not declared in ei.h).
+** ======================================================================*/
+
+extern ei_socket_callbacks ei_default_socket_callbacks;
+
+#define DFLAG_DIST_MONITOR 0x08u
+#define DFLAG_DIST_MONITOR_NAME 0x20u
+
+static int flagging_write(void *ctx, const char *buf, ssize_t *len,
+                          unsigned tmo) {
+  /* a handshake packet: 2-byte length, tag 'N', 8 bytes of flags */
+  if (*len >= 11 && *len < 1024 && buf[2] == 'N' &&
+      ((unsigned char)buf[0] << 8 | (unsigned char)buf[1]) == *len - 2) {
+    char copy[1024];
+    memcpy(copy, buf, (size_t)*len);
+    copy[10] = (char)((unsigned char)copy[10] | DFLAG_DIST_MONITOR |
+                      DFLAG_DIST_MONITOR_NAME);
+    return ei_default_socket_callbacks.write(ctx, copy, len, tmo);
+  }
+  return ei_default_socket_callbacks.write(ctx, buf, len, tmo);
+}
+
+static ei_socket_callbacks flagging_callbacks;
+
+/* }====================================================================== */
+
 static void unref(arb_dist_t *d) {
   if (--d->refs == 0) {
     if (d->lfd >= 0) close(d->lfd);
@@ -539,8 +575,12 @@ arb_dist_t *arb_dist_start(uv_loop_t *loop, const char *alive,
   any.s_addr = htonl(INADDR_LOOPBACK);
   /* A creation that differs between runs, as epmd would hand out. */
   unsigned creation = (unsigned)(uv_hrtime() ^ (uint64_t)getpid()) | 4u;
-  if (ei_connect_xinit(&d->ec, host, alive, d->name, &any, cookie,
-                       creation) < 0) {
+  flagging_callbacks = ei_default_socket_callbacks;
+  flagging_callbacks.write = flagging_write;
+  flagging_callbacks.writev = NULL;
+  if (ei_connect_xinit_ussi(&d->ec, host, alive, d->name, &any, cookie,
+                            creation, &flagging_callbacks,
+                            sizeof(flagging_callbacks), NULL) < 0) {
     snprintf(err, errlen, "ei_connect_xinit refused the node name %s",
              d->name);
     free(d);
