@@ -458,30 +458,68 @@ int larb_finish(lua_State *L, int nresults) {
   return nresults;
 }
 
+/* Pushes a thread for a new process: a pooled one, or a new one (which
+** may raise: nothing has been made yet). */
+static lua_State *push_thread(lua_State *L, larb_ctx_t *ctx) {
+  if (ctx->npool == 0) return lua_newthread(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pool_ref);
+  lua_rawgeti(L, -1, ctx->npool);
+  lua_State *co = lua_tothread(L, -1);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, ctx->npool--);
+  lua_remove(L, -2);
+  return co;
+}
+
+/* procs[slot] = thread: (thread, slot) -> (); run under protection, since
+** growing the table may run out of memory. */
+static int store_thread(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->procs_ref);
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, -2, lua_tointeger(L, 2));
+  return 0;
+}
+
+void larb_unspawn(lua_State *L, arb_proc_t *p) {
+  arb_node_spawn_abort(larb_ctx(L)->node, p);
+}
+
+/* (pid) -> pid userdata; under protection in larb_push_spawned. */
+static int push_pid_unprotected(lua_State *L) {
+  larb_push_pid(L, (arb_pid_t)lua_tointeger(L, 1));
+  return 1;
+}
+
+void larb_push_spawned(lua_State *L, arb_proc_t *p) {
+  lua_pushcfunction(L, push_pid_unprotected);
+  lua_pushinteger(L, (lua_Integer)p->pid);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    arb_node_spawn_abort(larb_ctx(L)->node, p);
+    lua_error(L);
+  }
+}
+
+/* Allocate, then commit: the thread and its stack space first (a raise
+** there leaves nothing), then the process, then the thread's place in the
+** procs table under protection; if that fails the process is taken back
+** before the error goes on. */
 arb_proc_t *larb_spawn(lua_State *L, int nargs) {
   larb_ctx_t *ctx = larb_ctx(L);
-  int base = lua_gettop(L) - nargs; /* the function */
-  arb_proc_t *p = arb_node_spawn(ctx->node);
-  if (p == NULL) {
+  lua_State *co = push_thread(L, ctx);
+  if (!lua_checkstack(co, nargs + 1) || !lua_checkstack(L, 4))
     luaL_error(L, "out of memory");
-    return NULL;
+  arb_proc_t *p = arb_node_spawn(ctx->node);
+  if (p == NULL) luaL_error(L, "out of memory");
+  lua_pushcfunction(L, store_thread);
+  lua_pushvalue(L, -2);
+  lua_pushinteger(L, (lua_Integer)arb_pid_slot(p->pid));
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    arb_node_spawn_abort(ctx->node, p);
+    lua_error(L);
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->procs_ref);
-  lua_State *co;
-  if (ctx->npool > 0) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pool_ref);
-    lua_rawgeti(L, -1, ctx->npool);
-    co = lua_tothread(L, -1);
-    lua_pushnil(L);
-    lua_rawseti(L, -3, ctx->npool--);
-    lua_remove(L, -2);
-  } else {
-    co = lua_newthread(L);
-  }
-  lua_rawseti(L, -2, (lua_Integer)arb_pid_slot(p->pid));
-  lua_pop(L, 1);
+  lua_pop(L, 1); /* the thread: procs anchors it now */
   lua_xmove(L, co, nargs + 1);
-  (void)base;
   p->data = co;
   return p;
 }

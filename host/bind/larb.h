@@ -163,8 +163,17 @@ int larb_yield(lua_State *L, lua_KContext kctx, lua_KFunction k);
 int larb_finish(lua_State *L, int nresults);
 
 /* Spawns a process running the function at the top of L's stack with the
-** nargs values above it (all popped).  Returns the process or raises. */
+** nargs values above it (all popped).  Returns the process or raises; a
+** raise leaves no process behind. */
 arb_proc_t *larb_spawn(lua_State *L, int nargs);
+/* Takes back a process larb_spawn just made, before it ran and before
+** anyone links to or monitors it (the step after the spawn failed): what
+** is attached to it (subjects, exit hooks) goes with it and its pid is
+** never seen. */
+void larb_unspawn(lua_State *L, arb_proc_t *p);
+/* Pushes the pid of p, just spawned; if that runs out of memory, p is
+** taken back (larb_unspawn) and the error raised. */
+void larb_push_spawned(lua_State *L, arb_proc_t *p);
 
 /* The one error type (LARB_ERROR, "arbor.Error"): a table with a string
 ** `kind` ("noproc", "name_taken", "econnrefused"...), a one-line

@@ -1,5 +1,5 @@
 /*
-** lchip.c: the C half of the `chip` module (lua/chip.lua adds dispatch).
+** lchip.c: the `chip` module's functions (lua/chip.lua is its Lua half).
 **
 ** A registry is a process that only sleeps; the registry data
 ** (host/core/registry.c) is attached to it and dies with it, which is what
@@ -107,7 +107,19 @@ static const arb_registry_ops_t registry_ops = {release_value,
 /* The registry process's body: the data lives beside it in C. */
 static int registry_main(lua_State *L) { return larb_sleep_forever(L); }
 
-/* chip.start([name]) -> registry | nil, err */
+/* registries[reg] = handle: (reg lightuserdata, handle) -> (); under
+** protection, since growing the table may run out of memory. */
+static int store_handle(lua_State *L) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, larb_ctx(L)->registries_ref);
+  lua_pushvalue(L, 2);
+  lua_rawsetp(L, -2, lua_touserdata(L, 1));
+  return 0;
+}
+
+/* chip.start([name]) -> registry | nil, err
+** Allocate, then commit: the handle (Lua) first, then the process, its
+** registry, its name, the handle's place in the registries table and the
+** link, each undone if a later one fails, so a failure leaves nothing. */
 static int lchip_start(lua_State *L) {
   size_t len = 0;
   const char *name = luaL_optlstring(L, 1, NULL, &len);
@@ -117,26 +129,36 @@ static int lchip_start(lua_State *L) {
     lua_pushfstring(L, "a registry named '%s' is already running", name);
     return larb_push_error(L, "name_taken", lua_tostring(L, -1));
   }
-  lua_pushcfunction(L, registry_main);
-  arb_proc_t *p = larb_spawn(L, 0);
+  /* No metatable (so no __gc) until its subject is made. */
   larb_registry_subject_t *s = lua_newuserdatauv(L, sizeof(*s), 1);
   s->registry = NULL;
-  luaL_setmetatable(L, LARB_SUBJECT);
+  lua_pushcfunction(L, registry_main);
+  arb_proc_t *p = larb_spawn(L, 0);
   arb_subject_init(ctx->node, &s->base.sub, p);
+  luaL_setmetatable(L, LARB_SUBJECT);
+  int rc = ARB_ENOMEM;
   arb_registry_t *reg = arb_registry_new(ctx->node, p, &registry_ops, ctx);
-  if (reg == NULL ||
-      (name && arb_names_take(ctx->names, reg, name, len) != 0)) {
-    arb_node_exit(ctx->node, p, &arb_reason_killed);
-    return luaL_error(L, "out of memory");
+  if (reg == NULL) goto fail;
+  if (name && (rc = arb_names_take(ctx->names, reg, name, len)) != 0)
+    goto fail;
+  lua_pushcfunction(L, store_handle);
+  lua_pushlightuserdata(L, reg);
+  lua_pushvalue(L, -3);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    rc = ARB_ENOMEM;
+    goto fail;
   }
+  if ((rc = arb_link(ctx->node, self, p->pid)) != 0) goto fail;
   s->registry = reg;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->registries_ref);
-  lua_pushvalue(L, -2);
-  lua_rawsetp(L, -2, reg);
-  lua_pop(L, 1);
-  if (arb_link(ctx->node, self, p->pid) != 0)
-    return luaL_error(L, "out of memory");
   return 1;
+fail:
+  /* Taking the process back runs its exit hook: the registry, its name
+  ** and its registries entry go with it. */
+  larb_unspawn(L, p);
+  if (rc == ARB_ENOMEM) return luaL_error(L, "chip.start: %s", arb_strerror(rc));
+  lua_pushfstring(L, "chip.start: registry '%s'", name ? name : "");
+  return larb_fail(L, rc, lua_tostring(L, -1));
 }
 
 /* chip.from(name) -> registry | nil */
@@ -154,24 +176,39 @@ static int lchip_from(lua_State *L) {
   return 1;
 }
 
-/* chip.register(registry, group, subject) */
+/* Pushes "chip.<fn>: registry <handle> is not running", the one text of
+** the calls that raise on a registry that has ended. */
+static const char *push_not_running(lua_State *L, const char *fn) {
+  luaL_tolstring(L, 1, NULL);
+  lua_pushfstring(L, "chip.%s: registry %s is not running", fn,
+                  lua_tostring(L, -1));
+  lua_remove(L, -2);
+  return lua_tostring(L, -1);
+}
+
+/* chip.register(registry, group, subject)
+** A registry that has ended drops it silently, as chip's cast to a dead
+** actor is dropped (the API contract); every other call on it raises
+** push_not_running's text.  Bad arguments raise either way. */
 static int lchip_register(lua_State *L) {
   arb_registry_t *reg = check_registry(L, 1);
   arb_registry_key_t key = check_group(L, 2);
   larb_subject_t *s = larb_check_subject(L, 3);
-  if (reg == NULL) return 0; /* like chip: a dead registry drops it */
+  if (reg == NULL) return 0;
   int rc = arb_registry_register(reg, &key, &s->sub, larb_ref(L, 3));
   if (rc < 0) return luaL_error(L, "chip.register: %s", arb_strerror(rc));
   if (rc == ARB_REGISTRY_ADDED) larb_dist_chip_registered(L, 1, 2, 3);
   return 0;
 }
 
+/* The registry at 1, or raises "chip.<fn>: registry ... is not running". */
 static arb_registry_t *live_registry(lua_State *L, const char *fn) {
   arb_registry_t *reg = check_registry(L, 1);
   if (reg == NULL) {
-    luaL_tolstring(L, 1, NULL);
-    luaL_error(L, "chip.%s: registry %s is not running", fn,
-               lua_tostring(L, -1));
+    luaL_where(L, 1);
+    push_not_running(L, fn);
+    lua_concat(L, 2);
+    lua_error(L);
   }
   return reg;
 }
@@ -317,32 +354,31 @@ static void push_cache(lua_State *L) {
   lua_setiuservalue(L, 1, 1);
 }
 
-/* chip.members(registry, group [, timeout_ms]) -> {subject, ...}, a
-** read-only list shared by every call while the group is unchanged. */
-static int lchip_members(lua_State *L) {
-  arb_registry_t *reg = live_registry(L, "members");
+/* Pushes the read-only members list of the group at 2 in the registry at
+** 1 (fn names the caller in errors); the stack holds c - 1 values, and c
+** and c + 1 are used on the way. */
+static void push_members(lua_State *L, const char *fn, int c) {
+  arb_registry_t *reg = live_registry(L, fn);
   arb_registry_key_t key = check_group(L, 2);
-  luaL_optinteger(L, 3, 5000); /* answered at once: never times out */
-  lua_settop(L, 2);
   uint64_t stamp = arb_registry_stamp(reg, &key);
-  push_cache(L);                   /* 3 */
+  push_cache(L);                   /* c */
   lua_pushvalue(L, 2);
-  int cached = lua_rawget(L, 3) == LUA_TTABLE; /* 4 */
+  int cached = lua_rawget(L, c) == LUA_TTABLE; /* c + 1 */
   if (stamp == 0) {                /* unknown: the shared empty list */
     if (cached) {
       lua_pushvalue(L, 2);
       lua_pushnil(L);
-      lua_rawset(L, 3);
-      lua_rawgetp(L, 3, &COUNT_KEY);
+      lua_rawset(L, c);
+      lua_rawgetp(L, c, &COUNT_KEY);
       lua_Integer n = lua_tointeger(L, -1) - 1;
       lua_pop(L, 1);
       lua_pushinteger(L, n);
-      lua_rawsetp(L, 3, &COUNT_KEY);
+      lua_rawsetp(L, c, &COUNT_KEY);
     }
-    lua_rawgetp(L, 3, &EMPTY_KEY);
-    return 1;
+    lua_rawgetp(L, c, &EMPTY_KEY);
+    return;
   }
-  if (cached && snapshot_stamp(L, 4) == stamp) return 1;
+  if (cached && snapshot_stamp(L, c + 1) == stamp) return;
   lua_pop(L, 1);
   larb_ctx_t *ctx = larb_ctx(L);
   arb_registry_iter_t it;
@@ -356,22 +392,55 @@ static int lchip_members(lua_State *L) {
     lua_rawseti(L, -3, ++i);
   }
   lua_pop(L, 1);
-  seal_list(L, stamp);             /* 4 */
+  seal_list(L, stamp);             /* c + 1 */
   if (!cached) {
     /* A new entry: sweep once the cache holds more than twice the live
     ** groups (plus slack), so stale entries cost O(1) amortised. */
-    lua_rawgetp(L, 3, &COUNT_KEY);
+    lua_rawgetp(L, c, &COUNT_KEY);
     lua_Integer count = lua_tointeger(L, -1) + 1;
     lua_pop(L, 1);
     if (count > 2 * (lua_Integer)arb_registry_ngroups(reg) + 16)
-      count = cache_sweep(L, 3, reg) + 1;
+      count = cache_sweep(L, c, reg) + 1;
     lua_pushinteger(L, count);
-    lua_rawsetp(L, 3, &COUNT_KEY);
+    lua_rawsetp(L, c, &COUNT_KEY);
   }
   lua_pushvalue(L, 2);
-  lua_pushvalue(L, 4);
-  lua_rawset(L, 3);
+  lua_pushvalue(L, c + 1);
+  lua_rawset(L, c);
+}
+
+/* chip.members(registry, group [, timeout_ms]) -> {subject, ...}, a
+** read-only list shared by every call while the group is unchanged. */
+static int lchip_members(lua_State *L) {
+  luaL_optinteger(L, 3, 5000); /* answered at once: never times out */
+  lua_settop(L, 2);
+  push_members(L, "members", 3);
   return 1;
+}
+
+/* Calls the function at 3 with each subject of the list at 4 after the
+** i-th; fn may block (lua_callk comes back here). */
+static int dispatch_from(lua_State *L, int status, lua_KContext i) {
+  (void)status;
+  for (;;) {
+    lua_settop(L, 4);
+    lua_pushvalue(L, 3);
+    if (lua_rawgeti(L, 4, (lua_Integer)++i) == LUA_TNIL) return 0;
+    lua_callk(L, 1, 0, i, dispatch_from);
+  }
+}
+
+/* chip.dispatch(registry, group, fn): fn(subject) for each member, in
+** registration order, over the snapshot taken when it starts; fn runs in
+** the caller and may block. */
+static int lchip_dispatch(lua_State *L) {
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  lua_settop(L, 3);
+  push_members(L, "dispatch", 4);
+  lua_getmetatable(L, -1); /* the snapshot's list, read raw */
+  lua_getfield(L, -1, "__index");
+  lua_replace(L, 4);
+  return dispatch_from(L, LUA_OK, 0);
 }
 
 /* }====================================================================== */
@@ -405,6 +474,7 @@ static const luaL_Reg chip_funcs[] = {
     {"start", lchip_start},     {"from", lchip_from},
     {"register", lchip_register}, {"members", lchip_members},
     {"groups", lchip_groups},   {"stop", lchip_stop},
+    {"dispatch", lchip_dispatch},
     {NULL, NULL}};
 
 int larb_open_chip(lua_State *L) {

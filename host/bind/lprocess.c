@@ -22,8 +22,7 @@ static lua_Integer check_ms(lua_State *L, int idx) {
 static int lprocess_spawn(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   larb_self(L);
-  arb_proc_t *p = larb_spawn(L, lua_gettop(L) - 1);
-  larb_push_pid(L, p->pid);
+  larb_push_spawned(L, larb_spawn(L, lua_gettop(L) - 1));
   return 1;
 }
 
@@ -32,9 +31,11 @@ static int lprocess_spawn_link(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   arb_proc_t *self = larb_self(L);
   arb_proc_t *p = larb_spawn(L, lua_gettop(L) - 1);
-  if (arb_link(larb_ctx(L)->node, self, p->pid) != 0)
+  larb_push_spawned(L, p);
+  if (arb_link(larb_ctx(L)->node, self, p->pid) != 0) {
+    larb_unspawn(L, p); /* the child never runs unlinked */
     return luaL_error(L, "out of memory");
-  larb_push_pid(L, p->pid);
+  }
   return 1;
 }
 
