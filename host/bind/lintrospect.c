@@ -17,6 +17,7 @@
 **
 ** Depends on the core's procinfo.h and larb.h; never changes a process.
 */
+#include <stdlib.h>
 #include <string.h>
 
 #include "lintrospect.h"
@@ -131,20 +132,64 @@ static int push_info(lua_State *L, larb_ctx_t *ctx, arb_pid_t pid, int procs) {
   return 1;
 }
 
-/* arbor.core.procs() -> {info, ...}: every live process, in slot order
-** (see proc_info for the fields). */
+/* A process ranked for a listing that cannot hold them all. */
+typedef struct ranked_s {
+  arb_pid_t pid;
+  uint64_t messages;
+  size_t bytes;
+} ranked_t;
+
+/* Busiest first: most queued, then most memory, then oldest slot. */
+static int by_load(const void *a, const void *b) {
+  const ranked_t *x = a, *y = b;
+  if (x->messages != y->messages) return x->messages < y->messages ? 1 : -1;
+  if (x->bytes != y->bytes) return x->bytes < y->bytes ? 1 : -1;
+  return arb_pid_slot(x->pid) < arb_pid_slot(y->pid) ? -1 : 1;
+}
+
+/* arbor.core.procs([limit]) -> {info, ...}, total: every live process in
+** slot order (see proc_info for the fields), or, when there are more than
+** limit, the limit busiest (most messages queued, then most memory) in
+** that order.  total counts them all.  The ranking reads only the
+** core's counts, so a host of millions of processes makes tables for
+** `limit` of them, never for all. */
 int larb_introspect_procs(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
+  lua_Integer limit = luaL_optinteger(L, 1, LUA_MAXINTEGER);
+  luaL_argcheck(L, limit >= 0, 1, "a count >= 0");
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->procs_ref);
   int procs = lua_gettop(L);
-  lua_createtable(L, (int)arb_node_count(ctx->node), 0);
+  uint32_t total = arb_node_count(ctx->node);
   uint32_t cursor = 0;
   lua_Integer n = 0;
   arb_pid_t pid;
-  while ((pid = arb_node_next_live(ctx->node, &cursor)) != ARB_PID_NONE) {
-    if (push_info(L, ctx, pid, procs)) lua_rawseti(L, -2, ++n);
+  if ((lua_Integer)total <= limit) {
+    lua_createtable(L, (int)total, 0);
+    while ((pid = arb_node_next_live(ctx->node, &cursor)) != ARB_PID_NONE) {
+      if (push_info(L, ctx, pid, procs)) lua_rawseti(L, -2, ++n);
+    }
+    lua_pushinteger(L, (lua_Integer)n);
+    return 2;
   }
-  return 1;
+  /* The ranking array is a userdata, so an error frees it. */
+  ranked_t *r = lua_newuserdatauv(L, total * sizeof(*r), 0);
+  uint32_t k = 0;
+  arb_proc_info_t in;
+  while (k < total &&
+         (pid = arb_node_next_live(ctx->node, &cursor)) != ARB_PID_NONE) {
+    if (arb_proc_info(ctx->node, pid, &in) != 0) continue;
+    r[k].pid = pid;
+    r[k].messages = in.queued + in.exits_queued + in.downs_queued;
+    r[k].bytes = in.bytes;
+    k++;
+  }
+  qsort(r, k, sizeof(*r), by_load);
+  lua_createtable(L, (int)limit, 0);
+  for (uint32_t i = 0; i < k && n < limit; i++) {
+    if (push_info(L, ctx, r[i].pid, procs)) lua_rawseti(L, -2, ++n);
+  }
+  lua_pushinteger(L, (lua_Integer)k);
+  return 2;
 }
 
 /* arbor.core.proc_info(pid) -> info | nil: pid, state (runnable, running,

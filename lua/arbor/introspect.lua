@@ -6,10 +6,15 @@ status --processes`, `arbor eval` and the dashboard.
 
   introspect.tree([root]) -> tree      root: a supervisor's subject;
                                        default the host's root tree
-  introspect.processes() -> {proc...}  every live process, by pid
+  introspect.processes([limit]) -> {proc...}, total
+                                       every live process, by pid (or the
+                                       limit busiest, busiest first)
   introspect.host() -> host            the host itself
   introspect.status([opts]) -> {host = host, tree = tree|nil,
-                                processes = {...} if opts.processes}
+                                processes = {...} if opts.processes,
+                                processes_total = n if some were left
+                                out (more than opts.limit, default
+                                STATUS_PROCESS_LIMIT = 10000)}
 
 Shapes (fields are only ever added; a field that is not known is absent):
 
@@ -72,6 +77,10 @@ local json = require "arbor.json" -- lists are marked json.array
 local M = {}
 
 local CALL_TIMEOUT_MS = 2000
+
+-- status{processes = true} lists at most this many (the busiest): an
+-- answer about a host of millions of processes stays readable and small.
+M.STATUS_PROCESS_LIMIT = 10000
 local MAX_TEXT = 2000
 
 -- State the main process publishes while it serves (see M._serving).
@@ -300,7 +309,13 @@ local function shape(info, map, names)
   return p
 end
 
-function M.processes()
+-- processes([limit]) -> list, total: every live process, or when there
+-- are more than limit, the limit busiest (most messages, then most
+-- memory), busiest first; total counts them all.
+function M.processes(limit)
+  if limit ~= nil and (math.type(limit) ~= "integer" or limit < 0) then
+    error("bad argument #1 to 'processes' (a count >= 0 expected)", 2)
+  end
   local names = {}
   if host_state.root then
     local ok, t = pcall(M.tree)
@@ -311,8 +326,9 @@ function M.processes()
   end
   local map = wait_map()
   local out = json.array {}
-  for i, info in ipairs(core.procs()) do out[i] = shape(info, map, names) end
-  return out
+  local list, total = core.procs(limit)
+  for i, info in ipairs(list) do out[i] = shape(info, map, names) end
+  return out, total
 end
 
 -- }=====================================================================
@@ -382,13 +398,20 @@ function M.host()
   return h
 end
 
+-- status([opts]): opts.processes adds the processes, at most
+-- opts.limit of them (default STATUS_PROCESS_LIMIT, the busiest), with
+-- processes_total when some were left out.
 function M.status(opts)
   local s = { host = M.host() }
   if host_state.root then
     local ok, t = pcall(M.tree)
     s.tree = ok and t or { error = describe(t) }
   end
-  if type(opts) == "table" and opts.processes then s.processes = M.processes() end
+  if type(opts) == "table" and opts.processes then
+    local list, total = M.processes(opts.limit or M.STATUS_PROCESS_LIMIT)
+    s.processes = list
+    if total > #list then s.processes_total = total end
+  end
   return s
 end
 

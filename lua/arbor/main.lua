@@ -156,7 +156,13 @@ local function status(request)
   local st = introspect.status { processes = request.processes }
   if request.json then return require("arbor.json").encode(st) end
   local text = status_text(st)
-  if st.processes then text = text .. "\n\n" .. processes_text(st.processes) end
+  if st.processes then
+    text = text .. "\n\n" .. processes_text(st.processes)
+    if st.processes_total then
+      text = text .. string.format(" shown of %d: the busiest, by messages "
+                                   .. "queued then memory", st.processes_total)
+    end
+  end
   return text
 end
 

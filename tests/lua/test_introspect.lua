@@ -154,6 +154,39 @@ lib.test("processes: what each waits on, its mailbox and where it is", function(
   lib.no_leftovers()
 end)
 
+lib.test("processes(limit): the busiest first, and how many there are", function()
+  local inbox_of = process.new_subject()
+  local pids = {}
+  for i = 1, 20 do
+    pids[i] = process.spawn(function()
+      local inbox = process.new_subject()
+      process.send(inbox_of, inbox)
+      process.receive(process.new_subject())
+    end)
+  end
+  local inboxes = {}
+  for i = 1, 20 do inboxes[i] = process.receive(inbox_of, 1000) end
+  -- One gets 7 messages, another 3: they lead the listing.
+  local seven = process.subject_owner(inboxes[11])
+  local three = process.subject_owner(inboxes[4])
+  for i = 1, 7 do process.send(inboxes[11], i) end
+  for i = 1, 3 do process.send(inboxes[4], i) end
+  local list, total = introspect.processes(2)
+  lib.eq(#list, 2)
+  lib.ok(total >= 21, "total " .. total)
+  lib.eq(list[1].pid, tostring(seven))
+  lib.eq(list[1].messages, 7)
+  lib.eq(list[2].pid, tostring(three))
+  local all, total2 = introspect.processes()
+  lib.eq(#all, total2)
+  local st = introspect.status { processes = true, limit = 5 }
+  lib.eq(#st.processes, 5)
+  lib.eq(st.processes_total, total2)
+  lib.raises(function() introspect.processes(-1) end, "a count >= 0")
+  for _, pid in ipairs(pids) do process.kill(pid) lib.await_down(pid) end
+  lib.no_leftovers()
+end)
+
 lib.test("tree: children, restarts, last exit, nested trees", function()
   local sup = supervisor.start_spec(supervisor.spec {
     name = "t", strategy = "one_for_one", max_frequency = 10,
