@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 tree="$here/../cli/scripts/dashboard/tree.lua"
 tmp=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp" 2>/dev/null' EXIT
 export DASH_CHILDREN=$N
 hz=$(getconf CLK_TCK)
 
