@@ -283,9 +283,14 @@ static int control_request(const char *cmd, const char *control,
   int code = arb_control_request(path, req, timeout_ms, &text);
   if (code < 0) {
     fprintf(stderr, "arbor %s: %s%s\n", cmd, text ? text : "out of memory",
-            code == ARB_CONTROL_TIMEOUT && req->cmd == ARB_CONTROL_RELOAD
+            code != ARB_CONTROL_TIMEOUT ? ""
+            : req->cmd == ARB_CONTROL_RELOAD
                 ? " (the host may still finish the reload; --timeout "
                   "SECONDS waits longer)"
+            : req->cmd == ARB_CONTROL_EVAL
+                ? " (the chunk may be in code that cannot be preempted, "
+                  "such as a gsub callback or a sort comparator; the host "
+                  "ends it after 5 s)"
                 : "");
     free(text);
     return 1;

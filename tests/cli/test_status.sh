@@ -324,6 +324,20 @@ assert len(j["processes"]) == 4, names
 '
 case_end
 
+case_start "eval stuck where it cannot be preempted: the host ends it, then answers again"
+# A gsub callback that loops holds the host until the runaway limit (5 s)
+# ends its process; the client gives up first and says why.
+ctl eval --timeout 0.2 'return string.gsub("x", ".", function() while true do end end)'
+expect_code 1
+grep -q "cannot be preempted" "$io/cerr" || fail "no hint: $(cat "$io/cerr")"
+back=0
+for _ in $(seq 100); do
+  "$ARBOR" eval --control "$sock" 'return "back"' >"$io/cout" 2>/dev/null && { back=1; break; }
+  sleep 0.1
+done
+[ "$back" = 1 ] && [ "$(cat "$io/cout")" = '"back"' ] || fail "the host did not answer again"
+case_end
+
 case_start "eval by another user is refused; the host goes on"
 nobody_uid=$(id -u nobody 2>/dev/null)
 if [ "$(id -u)" != 0 ] || [ -z "$nobody_uid" ] || ! command -v setpriv >/dev/null; then
