@@ -358,6 +358,32 @@ else
   case_end
 fi
 
+case_start "eval on the wire: a short chunk is a bad request; 64 KiB, any bytes, work"
+# Raw clients (tests/cli/ctlpeer.pl): what `arbor eval` never sends.
+printf 'eval 10\nreturn' | timeout 20 perl ctlpeer.pl send "$sock" --shut >"$io/cout" 2>>"$io/cerr"
+[ "$(cat "$io/cout")" = $'2\nbad request: the eval chunk ended after 6 of its 10 bytes' ] ||
+  fail "short chunk: '$(cat "$io/cout")'"
+printf 'eval 0\n' | timeout 20 perl ctlpeer.pl send "$sock" >"$io/cout" 2>>"$io/cerr"
+[ "$(cat "$io/cout")" = $'2\nbad request: eval needs the chunk\'s length in bytes (1 to 65536), got \'0\'' ] ||
+  fail "zero length: '$(cat "$io/cout")'"
+printf 'eval 12 --json\n--\0\nreturn 1' | timeout 20 perl ctlpeer.pl send "$sock" >"$io/cout" 2>>"$io/cerr"
+[ "$(cat "$io/cout")" = $'0\n{"output":"","values":[1]}' ] ||
+  fail "NUL and newline in the chunk: '$(cat "$io/cout")'"
+# The largest chunk: 64 KiB of comments, then one statement.
+{ head -c 65527 /dev/zero | tr '\0' '-'; printf '\nreturn 7'; } >"$io/big.lua"
+[ "$(wc -c <"$io/big.lua")" = 65536 ] || fail "the test's chunk is not 64 KiB"
+timeout 20 "$ARBOR" eval --control "$sock" - <"$io/big.lua" >"$io/cout" 2>"$io/cerr"
+code=$?
+expect_code 0
+[ "$(cat "$io/cout")" = 7 ] || fail "64 KiB chunk: '$(cat "$io/cout")'"
+{ cat "$io/big.lua"; echo; } | timeout 20 "$ARBOR" eval --control "$sock" - >"$io/cout" 2>"$io/cerr"
+code=$?
+expect_code 2
+grep -q "the chunk on stdin is too long (1 to 65536 bytes)" "$io/cerr" || fail "65537 bytes: $(cat "$io/cerr")"
+ctl status
+expect_code 0
+case_end
+
 case_start "usage errors: eval without code, unknown options"
 timeout 10 "$ARBOR" eval --control "$sock" >"$io/cout" 2>"$io/cerr"
 code=$?
