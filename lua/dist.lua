@@ -97,7 +97,7 @@ local function scope_main(registry, scope_name, me)
   M.monitor_nodes(events)
   -- local subject -> { group key, ... } and owner pid -> { subject, ... }
   local local_groups, owners = {}, {}
-  -- peer scope pid -> { [beam pid] = { [group key] = proxy pid } }
+  -- peer scope pid -> { [beam pid] = { [group key] = proxy subject } }
   local peers = {}
   local proxies = {} -- proxy subject -> true (not ours to announce)
 
@@ -142,22 +142,27 @@ local function scope_main(registry, scope_name, me)
     local members = peers[peer]
     members[pid] = members[pid] or {}
     if members[pid][key] then return end
-    local ppid, psub = M._new_proxy(pid)
+    local psub = M._new_proxy(pid)
     proxies[psub] = true
-    members[pid][key] = ppid
+    members[pid][key] = psub
     chip.register(registry, key, psub)
   end
 
   local function drop_member(peer, pid, key)
     local groups = peers[peer] and peers[peer][pid]
-    local ppid = groups and groups[key]
-    if ppid then
+    local psub = groups and groups[key]
+    if psub then
       groups[key] = nil
-      process.kill(ppid) -- delisted at once
+      proxies[psub] = nil
+      M._end_proxy(psub) -- delisted at once
     end
   end
 
-  local function drop_peer(peer)
+  local generation = {} -- peer -> which watch of it is current
+
+  local function drop_peer(peer, gen)
+    if gen ~= generation[peer] then return end -- an old watch's DOWN
+    generation[peer] = nil
     for pid, groups in pairs(peers[peer] or {}) do
       for key in pairs(groups) do drop_member(peer, pid, key) end
     end
@@ -167,7 +172,9 @@ local function scope_main(registry, scope_name, me)
   local function add_peer(peer)
     if peers[peer] then return false end
     peers[peer] = {}
-    watch(peer, me, { peer_down = peer })
+    local gen = (generation[peer] or 0) + 1
+    generation[peer] = gen
+    watch(peer, me, { peer_down = peer, gen = gen })
     return true
   end
 
@@ -250,7 +257,7 @@ local function scope_main(registry, scope_name, me)
       elseif msg.barrier then
         process.send(msg.barrier, true)
       elseif msg.peer_down then
-        drop_peer(msg.peer_down)
+        drop_peer(msg.peer_down, msg.gen)
       elseif msg.event == "up" then
         discover(msg.node)
       end

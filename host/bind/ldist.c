@@ -153,7 +153,7 @@ static int64_t now_ms(lua_State *L) { return arb_rt_now(larb_ctx(L)->rt); }
 
 static void wake_pid(larb_ctx_t *ctx, arb_pid_t pid) {
   arb_proc_t *p = arb_node_lookup(ctx->node, pid);
-  if (p && p->state == ARB_PROC_WAITING) arb_node_wake(ctx->node, p);
+  if (p) arb_node_wake(ctx->node, p); /* only a waiting one wakes */
 }
 
 static void log_warning(const char *fmt, const char *a, const char *b) {
@@ -368,10 +368,10 @@ static void encode_subject(lua_State *L, ei_x_buff *x, int idx,
     luaL_error(L, "cannot encode a subject: no node is running "
                   "(dist.start first)");
   erlang_pid p;
-  our_pid(&p, s->sub.id);
+  our_pid(&p, arb_subject_id(&s->sub));
   state_field(L, "exported", "v");
   lua_pushvalue(L, idx);
-  lua_rawseti(L, -2, (lua_Integer)s->sub.id);
+  lua_rawseti(L, -2, (lua_Integer)arb_subject_id(&s->sub));
   lua_pop(L, 1);
   ei_x_encode_pid(x, &p);
 }
@@ -944,13 +944,13 @@ static void on_monitor(lua_State *L, arb_dconn_t *c, int ctrl) {
   larb_subject_t *s = larb_test_subject(L, -2);
   latom_t *a = luaL_testudata(L, -2, LDIST_ATOM);
   erlang_pid *dead = luaL_testudata(L, -2, LDIST_PID);
-  if (s) r->target_id = s->sub.id;
+  if (s) r->target_id = arb_subject_id(&s->sub);
   else if (a) snprintf(r->name, sizeof(r->name), "%s", a->name);
   else if (dead) r->target_id = dead->num;
   larb_subject_t *t = push_target(L, -2);
   arb_proc_t *owner = NULL;
-  if (t && t->sub.owner_proc)
-    owner = arb_node_lookup(larb_ctx(L)->node, t->sub.owner);
+  if (t && arb_subject_owner_alive(&t->sub))
+    owner = arb_node_lookup(larb_ctx(L)->node, arb_subject_owner(&t->sub));
   lua_pop(L, 1);
   if (owner == NULL) {
     lua_pushliteral(L, "noproc");
@@ -1099,6 +1099,11 @@ static arb_pid_t proxy_for(lua_State *L, int idx) {
 /* Ends a proxy with the reason value at ridx. */
 static void end_proxy(lua_State *L, arb_pid_t pid, int ridx) {
   larb_ctx_t *ctx = larb_ctx(L);
+  ridx = lua_absindex(L, ridx);
+  state_field(L, "proxy_nodes", NULL);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, (lua_Integer)pid);
+  lua_pop(L, 1);
   arb_proc_t *p = arb_node_lookup(ctx->node, pid);
   if (p == NULL) return;
   arb_reason_t *r = larb_reason_from(L, ridx);
@@ -1177,13 +1182,20 @@ static arb_proc_t *new_proxy(lua_State *L, int idx) {
   return p;
 }
 
-/* dist._new_proxy(beam_pid) -> proxy pid, subject (a pg member's) */
+/* dist._new_proxy(beam_pid) -> subject of a new proxy (a pg member's;
+** its pid reads as the BEAM pid, so it is ended through the subject) */
 static int ldist_new_proxy(lua_State *L) {
   check_node(L);
-  arb_proc_t *p = new_proxy(L, 1);
-  larb_push_pid(L, p->pid);
-  lua_insert(L, -2);
-  return 2;
+  new_proxy(L, 1);
+  return 1;
+}
+
+/* dist._end_proxy(subject): the proxy owning it ends ("normal"). */
+static int ldist_end_proxy(lua_State *L) {
+  larb_subject_t *s = larb_check_subject(L, 1);
+  lua_pushliteral(L, "normal");
+  end_proxy(L, arb_subject_owner(&s->sub), lua_gettop(L));
+  return larb_finish(L, 0);
 }
 
 /* process.monitor's hook. */
@@ -1214,7 +1226,7 @@ static int ldist_subject(lua_State *L) {
 static void deliver(lua_State *L, int sub, int msg) {
   larb_ctx_t *ctx = larb_ctx(L);
   larb_subject_t *s = larb_test_subject(L, sub);
-  if (s == NULL || s->sub.owner_proc == NULL) return;
+  if (s == NULL || !arb_subject_owner_alive(&s->sub)) return;
   if (lua_istable(L, msg) && lua_getmetatable(L, msg)) {
     int is_tuple;
     luaL_getmetatable(L, LDIST_TUPLE);
@@ -1232,7 +1244,7 @@ static void deliver(lua_State *L, int sub, int msg) {
           push_lua_fn(L, "_reply_forwarder");
           lua_pushvalue(L, -2);          /* pid */
           lua_rawgeti(L, from, 2);       /* tag */
-          larb_push_pid(L, s->sub.owner); /* the callee */
+          larb_push_pid(L, arb_subject_owner(&s->sub)); /* the callee */
           spawn_with_subject(L, 3);
           int reply = lua_gettop(L);
           lua_createtable(L, 0, 3);
@@ -1344,7 +1356,7 @@ static void notify_watchers(lua_State *L, const char *node, const char *ev,
   while (lua_next(L, w)) {
     lua_pop(L, 1);
     larb_subject_t *s = larb_test_subject(L, -1);
-    if (s == NULL || s->sub.owner_proc == NULL) {
+    if (s == NULL || !arb_subject_owner_alive(&s->sub)) {
       /* Its owner has ended: forget it (safe: assigning nil to an
       ** existing field during traversal). */
       lua_pushvalue(L, -1);
@@ -1651,6 +1663,9 @@ static int ldist_stop(lua_State *L) {
 ** ======================================================================*/
 
 static int connect_k(lua_State *L, int status, lua_KContext kctx);
+static int connect_retry_k(lua_State *L, int status, lua_KContext kctx);
+#define CONNECT_RETRY_MS 100
+#define CONNECT_DEFAULT_MS 5000
 
 /* Stack: 1 node name. */
 static int connect_step(lua_State *L, int64_t deadline) {
@@ -1661,6 +1676,14 @@ static int connect_step(lua_State *L, int64_t deadline) {
   if (c && c->state == ARB_DCONN_UP) {
     lua_pushboolean(L, 1);
     return 1;
+  }
+  if (c == NULL && deadline >= 0 && now_ms(L) + CONNECT_RETRY_MS < deadline) {
+    /* Failed, with time left: try again shortly (the node may still be
+    ** coming up, or still closing our previous connection). */
+    larb_ctx_t *ctx = larb_ctx(L);
+    if (arb_node_wait(ctx->node, larb_self(L), now_ms(L), CONNECT_RETRY_MS))
+      return luaL_error(L, "out of memory");
+    return larb_yield(L, (lua_KContext)deadline, connect_retry_k);
   }
   if (c == NULL) {
     state_field(L, "results", NULL);
@@ -1697,18 +1720,24 @@ static int connect_k(lua_State *L, int status, lua_KContext kctx) {
   return connect_step(L, (int64_t)kctx);
 }
 
-/* dist.connect(node [, timeout_ms]) -> true | nil, err */
+static int connect_retry_k(lua_State *L, int status, lua_KContext kctx) {
+  (void)status;
+  arb_node_wait_done(larb_ctx(L)->node, larb_self(L));
+  if (node_ && arb_dist_connect(node_->d, lua_tostring(L, 1)) == NULL)
+    return luaL_error(L, "out of memory");
+  return connect_step(L, (int64_t)kctx);
+}
+
+/* dist.connect(node [, timeout_ms]) -> true | nil, err: retries a
+** failed attempt every 100 ms until the timeout (default 5000). */
 static int ldist_connect(lua_State *L) {
   size_t len;
   const char *node = luaL_checklstring(L, 1, &len);
   luaL_argcheck(L, strchr(node, '@') && len < ARB_DIST_NAME_MAX, 1,
                 "node name \"alive@host\" expected");
-  int64_t deadline = -1;
-  if (!lua_isnoneornil(L, 2)) {
-    lua_Integer ms = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, ms >= 0, 2, "timeout must not be negative");
-    deadline = now_ms(L) + ms;
-  }
+  lua_Integer ms = luaL_optinteger(L, 2, CONNECT_DEFAULT_MS);
+  luaL_argcheck(L, ms >= 0, 2, "timeout must not be negative");
+  int64_t deadline = now_ms(L) + ms;
   larb_self(L);
   check_node(L);
   lua_settop(L, 1);
@@ -1763,7 +1792,7 @@ static int ldist_register(lua_State *L) {
   state_field(L, "names", NULL);
   lua_getfield(L, -1, name);
   larb_subject_t *held = larb_test_subject(L, -1);
-  if (held && held != s && held->sub.owner_proc != NULL) {
+  if (held && held != s && arb_subject_owner_alive(&held->sub)) {
     lua_pushfstring(L, "dist.register: the name %s is taken", name);
     return larb_push_error(L, "name_taken", lua_tostring(L, -1));
   }
@@ -1789,7 +1818,7 @@ static int ldist_whereis(lua_State *L) {
   state_field(L, "names", NULL);
   lua_getfield(L, -1, name);
   larb_subject_t *s = larb_test_subject(L, -1);
-  if (s == NULL || s->sub.owner_proc == NULL) return 0;
+  if (s == NULL || !arb_subject_owner_alive(&s->sub)) return 0;
   return 1;
 }
 
@@ -1857,7 +1886,7 @@ void larb_dist_chip_registered(lua_State *L, int reg_idx, int group_idx,
   lua_pushvalue(L, reg_idx);
   lua_rawget(L, -2);
   larb_subject_t *scope = larb_test_subject(L, -1);
-  if (scope && scope->sub.owner_proc) {
+  if (scope && arb_subject_owner_alive(&scope->sub)) {
     lua_createtable(L, 0, 2);
     lua_pushvalue(L, group_idx);
     lua_setfield(L, -2, "join");
@@ -1896,6 +1925,7 @@ static const luaL_Reg dist_funcs[] = {
     {"_spawn_with_subject", ldist_spawn_with_subject},
     {"_mirror", ldist_mirror},
     {"_new_proxy", ldist_new_proxy},
+    {"_end_proxy", ldist_end_proxy},
     {NULL, NULL}};
 
 int larb_open_dist(lua_State *L) {

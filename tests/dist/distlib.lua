@@ -28,19 +28,16 @@ M.A = A
 -- process is registered only after pg has started).
 function M.start()
   local me = assert(dist.start{ name = M.name, cookie = M.cookie })
-  local deadline = os.time() + 20
-  while true do
-    local ok, err = dist.connect(M.peer, 2000)
-    if ok then
-      local r = M.try_eval("ok.", 2000)
-      if r ~= nil then return me end
-    elseif os.time() > deadline then
-      error("the peer " .. M.peer .. " did not come up: " .. tostring(err))
-    end
-    if os.time() > deadline then error("the peer did not answer") end
-    -- the peer is still starting: epmd does not know it yet, or it has
-    -- not registered `peer`; the failed connect or eval took its time
+  -- dist.connect retries until its timeout while the peer registers
+  -- with epmd; then the eval waits for its `peer` process
+  local ok, err = dist.connect(M.peer, 20000)
+  if not ok then
+    error("the peer " .. M.peer .. " did not come up: " .. tostring(err))
   end
+  for _ = 1, 10 do
+    if M.try_eval("ok.", 2000) ~= nil then return me end
+  end
+  error("the peer did not answer")
 end
 
 -- Evaluates code on the peer; returns ok, value or false, error text.

@@ -23,20 +23,22 @@ epmd -daemon || { echo "FAIL: cannot start epmd" >&2; exit 1; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/arbor-dist.XXXXXX")
 peer_pid=
 cleanup() {
-  if [ -n "$peer_pid" ]; then
-    { kill -9 "$peer_pid"; wait "$peer_pid"; } 2>/dev/null
-  fi
+  [ -n "$peer_pid" ] && kill -9 "$peer_pid" 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap "exit 143" TERM INT
 erlc -o "$WORK" "$HERE/dist_peer.erl" || { echo "FAIL: erlc" >&2; exit 1; }
 id="$$_${RANDOM}"
 host=$(hostname -s 2>/dev/null || hostname)
 host=${host%%.*}
 cookie="arbor_test_cookie_$id"
-erl -sname "dpeer_$id" -setcookie "$cookie" -noshell -noinput -pa "$WORK" \
-    -s dist_peer start >"$WORK/peer.log" 2>&1 &
-peer_pid=$!
+# Started from a subshell, so it is not one of this shell's jobs (a
+# test may SIGKILL it; no job notice then).
+( erl -sname "dpeer_$id" -setcookie "$cookie" -noshell -noinput \
+      -pa "$WORK" -s dist_peer start >"$WORK/peer.log" 2>&1 &
+  echo $! >"$WORK/peer.pid" )
+peer_pid=$(cat "$WORK/peer.pid")
 DIST_PEER="dpeer_$id@$host" DIST_NAME="darbor_$id" DIST_COOKIE="$cookie" \
 DIST_PEER_OS_PID="$peer_pid" DIST_WORK="$WORK" \
   "$ARBOR" "$TEST"
