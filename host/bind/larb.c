@@ -15,12 +15,12 @@ arb_proc_t *larb_self(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
   /* Only the current process runs Lua, so L is its thread or a coroutine
   ** it made itself. */
-  arb_proc_t *p = ctx->node ? ctx->node->current : NULL;
+  arb_proc_t *p = ctx->node ? arb_node_current(ctx->node) : NULL;
   if (p == NULL || ctx->current_co == NULL) {
     luaL_error(L, "not called from an arbor process");
     return NULL;
   }
-  if (p->state == ARB_PROC_DEAD) {
+  if (arb_proc_is_dead(p)) {
     /* Only reachable where a yield was impossible (a C boundary). */
     luaL_error(L, "the calling process has exited");
     return NULL;
@@ -453,8 +453,8 @@ void larb_push_reason(lua_State *L, const arb_reason_t *r) {
 
 int larb_finish(lua_State *L, int nresults) {
   larb_ctx_t *ctx = larb_ctx(L);
-  arb_proc_t *p = ctx->node->current;
-  if (p && p->state == ARB_PROC_DEAD) return larb_yield(L, 0, NULL);
+  arb_proc_t *p = arb_node_current(ctx->node);
+  if (p && arb_proc_is_dead(p)) return larb_yield(L, 0, NULL);
   return nresults;
 }
 

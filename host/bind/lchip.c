@@ -465,7 +465,7 @@ static int lchip_groups(lua_State *L) {
 static int lchip_stop(lua_State *L) {
   larb_registry_subject_t *s = registry_handle(L, 1);
   larb_ctx_t *ctx = larb_ctx(L);
-  arb_proc_t *p = arb_node_lookup(ctx->node, s->base.sub.owner);
+  arb_proc_t *p = arb_node_lookup(ctx->node, arb_subject_owner(&s->base.sub));
   if (p) arb_node_exit(ctx->node, p, &arb_reason_normal);
   return larb_finish(L, 0);
 }

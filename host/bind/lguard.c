@@ -44,8 +44,8 @@ void larb_guard_slice_begins(larb_ctx_t *ctx) { ctx->slice_started = 0; }
 
 /* The current process, if L runs its code and it has ended. */
 static int self_has_ended(larb_ctx_t *ctx) {
-  arb_proc_t *p = ctx->node ? ctx->node->current : NULL;
-  return ctx->current_co != NULL && p != NULL && p->state == ARB_PROC_DEAD;
+  arb_proc_t *p = ctx->node ? arb_node_current(ctx->node) : NULL;
+  return ctx->current_co != NULL && p != NULL && arb_proc_is_dead(p);
 }
 
 /* Ends the current process from code that cannot yield: reports it, puts
@@ -54,8 +54,8 @@ static int self_has_ended(larb_ctx_t *ctx) {
 ** coroutine.resume let that error through, so nothing catches it for
 ** good; the scheduler finds the process dead when its resume returns. */
 static void end_runaway(lua_State *L, larb_ctx_t *ctx, const char *why) {
-  arb_proc_t *p = ctx->node->current;
-  if (p->state != ARB_PROC_DEAD) {
+  arb_proc_t *p = arb_node_current(ctx->node);
+  if (!arb_proc_is_dead(p)) {
     if (!ctx->quiet || p->pid == ctx->main_pid)
       larb_log_crash_text(p->pid, 0, "ended", why, NULL);
     arb_node_exit(ctx->node, p, ctx->runaway_reason);

@@ -863,7 +863,7 @@ void larb_log_main_exit(lua_State *L, arb_pid_t pid, int ridx) {
 
 static arb_pid_t current_pid(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
-  arb_proc_t *p = ctx->node ? ctx->node->current : NULL;
+  arb_proc_t *p = ctx->node ? arb_node_current(ctx->node) : NULL;
   return p ? p->pid : ARB_PID_NONE;
 }
 

@@ -67,7 +67,7 @@ static int lmbox_new_subject(lua_State *L) {
 
 /* process.subject_owner(subject) -> pid */
 static int lmbox_subject_owner(lua_State *L) {
-  larb_push_pid(L, larb_check_subject(L, 1)->sub.owner);
+  larb_push_pid(L, arb_subject_owner(&larb_check_subject(L, 1)->sub));
   return 1;
 }
 
@@ -75,12 +75,12 @@ static int lmbox_subject_owner(lua_State *L) {
 static int lmbox_send(lua_State *L) {
   larb_subject_t *s = larb_check_subject(L, 1);
   luaL_argcheck(L, !lua_isnoneornil(L, 2), 2, "message must not be nil");
-  arb_proc_t *sender = larb_ctx(L)->node->current;
+  arb_proc_t *sender = arb_node_current(larb_ctx(L)->node);
   /* Code still running for a process that has ended (an xpcall handler or
   ** a __close during its unwinding) sends nothing after its DOWN. */
-  if (sender && sender->state == ARB_PROC_DEAD)
+  if (sender && arb_proc_is_dead(sender))
     return luaL_error(L, "the calling process has exited");
-  if (s->sub.owner_proc == NULL) return 0; /* owner gone: dropped */
+  if (!arb_subject_owner_alive(&s->sub)) return 0; /* owner gone: dropped */
   arb_subject_send(larb_ctx(L)->node, &s->sub, larb_ref(L, 2));
   return 0;
 }
@@ -98,7 +98,7 @@ static int receive_step(lua_State *L, larb_subject_t *s, arb_proc_t *p,
   }
   int64_t t;
   if (expired(L, deadline, &t)) return 2;
-  s->sub.selected = 1;
+  arb_subject_select(&s->sub, 1);
   return wait_until(L, p, t, deadline, receive_k);
 }
 
@@ -106,7 +106,7 @@ static int receive_k(lua_State *L, int status, lua_KContext kctx) {
   (void)status;
   larb_subject_t *s = lua_touserdata(L, 1);
   arb_proc_t *p = larb_self(L);
-  s->sub.selected = 0;
+  arb_subject_select(&s->sub, 0);
   arb_node_wait_done(larb_ctx(L)->node, p);
   return receive_step(L, s, p, (int64_t)kctx);
 }
@@ -116,7 +116,7 @@ static int lmbox_receive(lua_State *L) {
   larb_subject_t *s = larb_check_subject(L, 1);
   int64_t timeout = opt_timeout(L, 2);
   arb_proc_t *p = larb_self(L);
-  if (s->sub.owner != p->pid)
+  if (arb_subject_owner(&s->sub) != p->pid)
     return luaL_argerror(L, 1, "subject is owned by another process");
   lua_settop(L, 1);
   return receive_step(L, s, p, deadline_in(L, timeout));
@@ -131,9 +131,10 @@ static int subject_gc(lua_State *L) {
 
 static int subject_tostring(lua_State *L) {
   larb_subject_t *s = larb_check_subject(L, 1);
-  lua_pushfstring(L, "Subject<%I of <0.%d.%d>>", (lua_Integer)s->sub.id,
-                  (int)arb_pid_slot(s->sub.owner),
-                  (int)arb_pid_gen(s->sub.owner));
+  arb_pid_t owner = arb_subject_owner(&s->sub);
+  lua_pushfstring(L, "Subject<%I of <0.%d.%d>>",
+                  (lua_Integer)arb_subject_id(&s->sub),
+                  (int)arb_pid_slot(owner), (int)arb_pid_gen(owner));
   return 1;
 }
 
@@ -232,11 +233,11 @@ static void mark_sources(lua_State *L, int t, lua_Integer n, arb_proc_t *p,
     lua_rawgeti(L, t, i + 1);
     int kind = (int)lua_tointeger(L, -2);
     if (kind == SEL_SUBJECT)
-      ((larb_subject_t *)lua_touserdata(L, -1))->sub.selected = (uint8_t)on;
+      arb_subject_select(&((larb_subject_t *)lua_touserdata(L, -1))->sub, on);
     else if (kind == SEL_DOWN)
-      ((larb_monitor_t *)lua_touserdata(L, -1))->mon.selected = (uint8_t)on;
+      arb_monitor_select(&((larb_monitor_t *)lua_touserdata(L, -1))->mon, on);
     else if (on)
-      p->flags |= ARB_PROC_EXITS_SELECTED;
+      arb_proc_select_exits(p);
     lua_pop(L, 2);
   }
 }
@@ -258,7 +259,7 @@ static void take_message(lua_State *L, int kind, int src, arb_proc_t *p) {
     arb_exits_take(p, &pid, &reason);
   } else {
     larb_monitor_t *m = lua_touserdata(L, src);
-    pid = m->mon.target;
+    pid = arb_monitor_target(&m->mon);
     reason = arb_monitor_take(ctx->node, &m->mon);
     lua_pushvalue(L, src);
     lua_setfield(L, -2, "monitor");
@@ -289,9 +290,11 @@ static int select_step(lua_State *L, arb_proc_t *p, int64_t deadline) {
     lua_rawgeti(L, 2, i + 1);
     int kind = (int)lua_tointeger(L, -2);
     if (kind != SEL_EXITS && ((kind == SEL_SUBJECT &&
-         ((larb_subject_t *)lua_touserdata(L, -1))->sub.owner != p->pid) ||
+         arb_subject_owner(&((larb_subject_t *)lua_touserdata(L, -1))->sub) !=
+             p->pid) ||
         (kind == SEL_DOWN &&
-         ((larb_monitor_t *)lua_touserdata(L, -1))->mon.owner != p->pid)))
+         arb_monitor_owner(&((larb_monitor_t *)lua_touserdata(L, -1))->mon) !=
+             p->pid)))
       return luaL_argerror(L, 1, kind == SEL_SUBJECT
                                      ? "selects a subject of another process"
                                      : "selects a monitor of another process");

@@ -144,7 +144,7 @@ static larb_subject_t *socket_subject(lua_State *L, int idx, arb_sock_t *s) {
   larb_ctx_t *ctx = larb_ctx(L);
   lua_getiuservalue(L, idx, 1);
   larb_subject_t *sub = larb_test_subject(L, -1);
-  if (sub && sub->sub.owner == s->owner) return sub;
+  if (sub && arb_subject_owner(&sub->sub) == s->owner) return sub;
   lua_pop(L, 1);
   arb_proc_t *p = ctx->node ? arb_node_lookup(ctx->node, s->owner) : NULL;
   if (p == NULL) return NULL;
@@ -157,7 +157,7 @@ static larb_subject_t *socket_subject(lua_State *L, int idx, arb_sock_t *s) {
 }
 
 static void send_message(lua_State *L, larb_subject_t *sub) {
-  if (sub->sub.owner_proc == NULL) {
+  if (!arb_subject_owner_alive(&sub->sub)) {
     lua_pop(L, 1);
     return;
   }

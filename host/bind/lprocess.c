@@ -72,10 +72,7 @@ static int lprocess_unlink(lua_State *L) {
 static int lprocess_trap_exits(lua_State *L) {
   luaL_checktype(L, 1, LUA_TBOOLEAN);
   arb_proc_t *p = larb_self(L);
-  if (lua_toboolean(L, 1))
-    p->flags |= ARB_PROC_TRAP_EXIT;
-  else
-    p->flags &= (uint8_t)~ARB_PROC_TRAP_EXIT;
+  arb_proc_trap_exits(p, lua_toboolean(L, 1));
   return 0;
 }
 
@@ -129,9 +126,10 @@ static int monitor_gc(lua_State *L) {
 
 static int monitor_tostring(lua_State *L) {
   larb_monitor_t *m = larb_check_monitor(L, 1);
-  lua_pushfstring(L, "Monitor<%I of <0.%d.%d>>", (lua_Integer)m->mon.id,
-                  (int)arb_pid_slot(m->mon.target),
-                  (int)arb_pid_gen(m->mon.target));
+  arb_pid_t target = arb_monitor_target(&m->mon);
+  lua_pushfstring(L, "Monitor<%I of <0.%d.%d>>",
+                  (lua_Integer)arb_monitor_id(&m->mon),
+                  (int)arb_pid_slot(target), (int)arb_pid_gen(target));
   return 1;
 }
 
@@ -145,7 +143,7 @@ static int sleep_k(lua_State *L, int status, lua_KContext kctx) {
   (void)status;
   larb_ctx_t *ctx = larb_ctx(L);
   arb_proc_t *p = larb_self(L);
-  int timed_out = p->flags & ARB_PROC_TIMED_OUT;
+  int timed_out = arb_proc_timed_out(p);
   arb_node_wait_done(ctx->node, p);
   if (timed_out) return 0;
   /* Woken early: wait out the rest (kctx is the deadline, or -1). */

@@ -208,7 +208,7 @@ static void host_resume(void *ud, arb_proc_t *p) {
   ctx->current_co = NULL;
   if (status == LUA_YIELD) {
     lua_pop(co, nres);
-  } else if (p->state != ARB_PROC_DEAD) {
+  } else if (!arb_proc_is_dead(p)) {
     if (status == LUA_OK) {
       lua_pop(co, nres);
       pool_thread(ctx, co);

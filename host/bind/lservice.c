@@ -224,13 +224,8 @@ static int lservice_shutdown(lua_State *L) {
 ** stops the host once the caller's slice ends. */
 static int lservice_halt(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
-  arb_node_t *node = ctx->node;
-  arb_proc_t *self = node->current;
-  for (uint32_t i = node->nslots; i-- > 0;) {
-    arb_proc_t *p = node->slots[i];
-    if (p != self && p->state != ARB_PROC_FREE && p->state != ARB_PROC_DEAD)
-      arb_node_exit(node, p, &arb_reason_killed);
-  }
+  arb_node_exit_all(ctx->node, arb_node_current(ctx->node),
+                    &arb_reason_killed);
   ctx->halted = 1;
   arb_rt_stop(ctx->rt);
   return 0;

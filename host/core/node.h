@@ -393,6 +393,98 @@ static inline uint64_t arb_monitor_peek(const arb_monitor_t *m) {
 
 /* }====================================================================== */
 
+/* {======================================================================
+** The sealed surface: what rt and bind read and change
+**
+** Outside host/core nobody touches the fields of arb_node_t, arb_proc_t,
+** arb_subject_t or arb_monitor_t (scripts/check-layering.sh enforces it),
+** except those marked free for the embedder (data, user_kind,
+** user_flags), a process's pid and, in ops->proc_ended, its reason.
+** Waking a process is decided here alone: the layers above mark what a
+** blocked process selects and the core wakes it when one of those
+** receives something.
+** ======================================================================*/
+
+/* The running process, or NULL between slices. */
+static inline arb_proc_t *arb_node_current(const arb_node_t *node) {
+  return node->current;
+}
+
+/* True while arb_node_free runs (no new processes; I/O stops). */
+static inline int arb_node_closing(const arb_node_t *node) {
+  return node->closing;
+}
+
+/* True once p has ended while it was running (it stays allocated until
+** arb_node_release): code still running for it must not go on. */
+static inline int arb_proc_is_dead(const arb_proc_t *p) {
+  return p->state == ARB_PROC_DEAD;
+}
+
+/* True if p's wait timer fired (set by arb_node_wait's timeout). */
+static inline int arb_proc_timed_out(const arb_proc_t *p) {
+  return (p->flags & ARB_PROC_TIMED_OUT) != 0;
+}
+
+/* Whether p turns exit signals into messages; arb_proc_trap_exits sets it
+** and returns the previous setting. */
+static inline int arb_proc_traps_exits(const arb_proc_t *p) {
+  return (p->flags & ARB_PROC_TRAP_EXIT) != 0;
+}
+static inline int arb_proc_trap_exits(arb_proc_t *p, int on) {
+  int old = arb_proc_traps_exits(p);
+  if (on)
+    p->flags |= ARB_PROC_TRAP_EXIT;
+  else
+    p->flags &= (uint8_t)~ARB_PROC_TRAP_EXIT;
+  return old;
+}
+
+/* A subject's owner (a pid, stale once it ended), whether that owner is
+** still alive, and the subject's display id. */
+static inline arb_pid_t arb_subject_owner(const arb_subject_t *sub) {
+  return sub->owner;
+}
+static inline int arb_subject_owner_alive(const arb_subject_t *sub) {
+  return sub->owner_proc != NULL;
+}
+static inline uint32_t arb_subject_id(const arb_subject_t *sub) {
+  return sub->id;
+}
+
+/* A monitor's owner, the process it watches and its display id. */
+static inline arb_pid_t arb_monitor_owner(const arb_monitor_t *m) {
+  return m->owner;
+}
+static inline uint64_t arb_monitor_id(const arb_monitor_t *m) {
+  return m->id;
+}
+static inline arb_pid_t arb_monitor_target(const arb_monitor_t *m) {
+  return m->target;
+}
+
+/* Selection: before blocking in arb_node_wait, the owner marks the
+** sources it waits on; a message, a DOWN or (arb_proc_select_exits) a
+** trapped exit to a marked source wakes it.  Subjects and monitors are
+** unmarked by the caller when it runs again; the exits mark is cleared
+** by arb_node_wait_done. */
+static inline void arb_subject_select(arb_subject_t *sub, int on) {
+  sub->selected = on ? 1u : 0u;
+}
+static inline void arb_monitor_select(arb_monitor_t *m, int on) {
+  m->selected = (uint8_t)(on != 0);
+}
+static inline void arb_proc_select_exits(arb_proc_t *p) {
+  p->flags |= ARB_PROC_EXITS_SELECTED;
+}
+
+/* Ends every live process except `except` (may be NULL) with reason,
+** newest first, as a supervisor would stop them: how a host halts. */
+void arb_node_exit_all(arb_node_t *node, arb_proc_t *except,
+                       arb_reason_t *reason);
+
+/* }====================================================================== */
+
 /* Internal, shared by proc.c, mbox.c and link.c. */
 void arb__mbox_owner_ended(arb_node_t *node, arb_proc_t *p);
 void arb__links_owner_ended(arb_node_t *node, arb_proc_t *p);

@@ -311,6 +311,15 @@ void arb_node_spawn_abort(arb_node_t *node, arb_proc_t *p) {
   free_proc_struct(node, p);
 }
 
+void arb_node_exit_all(arb_node_t *node, arb_proc_t *except,
+                       arb_reason_t *reason) {
+  for (uint32_t i = node->nslots; i-- > 0;) {
+    arb_proc_t *p = node->slots[i];
+    if (p != except && p->state != ARB_PROC_FREE && p->state != ARB_PROC_DEAD)
+      arb_node_exit(node, p, reason);
+  }
+}
+
 arb_timer_id_t arb_node_timer_start(arb_node_t *node, int64_t now,
                                     int64_t delay, int kind, arb_pid_t pid,
                                     intptr_t payload) {

@@ -443,7 +443,7 @@ static void op_done(uv_work_t *w, int status) {
     return;
   }
   arb_proc_t *p = arb_node_lookup(op->node, op->owner);
-  if (p && p->state == ARB_PROC_WAITING) arb_node_wake(op->node, p);
+  if (p) arb_node_wake(op->node, p); /* only a waiting one wakes */
 }
 
 int arb_fs_op_start(uv_loop_t *loop, arb_node_t *node, arb_proc_t *p,

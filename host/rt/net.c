@@ -13,7 +13,7 @@
 static void wake(arb_node_t *node, arb_pid_t pid) {
   if (node == NULL || pid == ARB_PID_NONE) return;
   arb_proc_t *p = arb_node_lookup(node, pid);
-  if (p && p->state == ARB_PROC_WAITING) arb_node_wake(node, p);
+  if (p) arb_node_wake(node, p); /* only a waiting one wakes */
 }
 
 static void wake_senders(arb_sock_t *s) {
@@ -122,7 +122,7 @@ static void owner_ended(arb_node_t *node, arb_exit_hook_t *hook,
   if (!s->closing) mark_closed(s);
   /* "send, then end" delivers what was sent, as in Erlang; but not when
   ** the whole host is going down. */
-  if (!node->closing && start_flush(s)) {
+  if (!arb_node_closing(node) && start_flush(s)) {
     arb_list_insert_tail(&orphans, &s->orphan_node);
     s->orphaned = 1;
     return;

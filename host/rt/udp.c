@@ -9,7 +9,7 @@
 static void wake(arb_node_t *node, arb_pid_t pid) {
   if (node == NULL || pid == ARB_PID_NONE) return;
   arb_proc_t *p = arb_node_lookup(node, pid);
-  if (p && p->state == ARB_PROC_WAITING) arb_node_wake(node, p);
+  if (p) arb_node_wake(node, p); /* only a waiting one wakes */
 }
 
 static void unref(arb_udp_t *u) {
