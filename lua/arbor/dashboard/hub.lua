@@ -158,10 +158,17 @@ function Hub:read_log()
   for _, e in ipairs(events) do
     local kind = e.kind
     if kind == "crash" then
+      -- By the pid (a child seen in the last tree read), else by the
+      -- supervisor's name, learnt from earlier crashes (a child that
+      -- crashed again before the tree was read).
       local path = self.owner_of[e.pid]
-      if path == nil and e.supervisor and self.tree
-         and e.supervisor == self.tree.name then
-        path = self.tree.name
+      if path and e.supervisor then
+        self.path_of_name[e.supervisor] = path
+      elseif path == nil and e.supervisor then
+        path = self.path_of_name[e.supervisor]
+        if path == nil and self.tree and e.supervisor == self.tree.name then
+          path = self.tree.name
+        end
       end
       if path then
         local h = self:series(path)
@@ -336,7 +343,7 @@ function M.run(reply, config, root)
   local self = setmetatable({
     config = config, root = root, inbox = inbox,
     subscribers = {}, nsubscribers = 0,
-    history = {}, history_order = {}, owner_of = {},
+    history = {}, history_order = {}, owner_of = {}, path_of_name = {},
     log_tail = {}, last_seq = 0,
   }, Hub)
   self:read_log()
