@@ -46,6 +46,7 @@ local new_error = core.error -- the host's one error type (arbor.Error)
 M.worker, M.returning, M.spec, M.add = spec.worker, spec.returning,
   spec.spec, spec.add
 M.is_spec, M.resolve = spec.is_spec, spec.resolve
+M.command = require("arbor.command").command -- OS processes (command.lua)
 
 -- {=====================================================================
 -- The supervisor process

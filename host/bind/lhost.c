@@ -27,6 +27,7 @@
 #include "lhost.h"
 #include "lnet.h"
 #include "lnotify.h"
+#include "lport.h"
 #include "registry.h"
 
 /* {======================================================================
@@ -124,6 +125,7 @@ static int pmain(lua_State *L) {
   const larb_host_opts_t *opts = ctx->opts;
   lua_settop(L, 0);
   luaL_openlibs(L);
+  larb_stdlib_io_install(L); /* files Lua opens are close-on-exec */
   larb_guard_init(L);
   larb_open_types(L);
   ctx->values_ref = new_table_ref(L, NULL);
@@ -158,6 +160,7 @@ static int pmain(lua_State *L) {
     return luaL_error(L, "cannot start the runtime");
   host->rt_ready = 1;
   ctx->rt = &host->rt;
+  larb_port_init(ctx); /* subreaper; reaps every descendant */
   lua_pushliteral(L, "runaway: ran too long without yielding, inside a call "
                      "from C that cannot be preempted");
   ctx->runaway_reason = larb_reason_from(L, -1);
@@ -165,6 +168,7 @@ static int pmain(lua_State *L) {
   ctx->oom_reason = larb_reason_from(L, -1);
   lua_pop(L, 2);
   require(L, "arbor.coroutine", 0);
+  require(L, "arbor.portio", 0); /* os.execute, io.popen on ports */
   lua_sethook(L, larb_preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
 
   /* main runs arbor.main(chunk, script, args...). */
@@ -190,6 +194,7 @@ static void teardown(host_t *host, lua_State *L) {
   arb_reason_release(ctx->node, ctx->oom_reason);
   arb_control_close(ctx->control);
   arb_watch_close(ctx->watch);
+  if (host->rt_ready) larb_port_close(ctx); /* no OS process left */
   larb_notify_close();
   larb_net_close();
   arb_node_free(ctx->node);

@@ -19,6 +19,7 @@
 #include "lhost.h"
 #include "lnet.h"
 #include "lnotify.h"
+#include "lport.h"
 
 /* Modules written in C alone, preloaded under their names. */
 static const luaL_Reg c_modules[] = {
@@ -28,6 +29,7 @@ static const luaL_Reg c_modules[] = {
     {"logger", larb_open_logger},
     {"fs", larb_open_fs},
     {"net", larb_open_net},
+    {"port", larb_open_port},
     {NULL, NULL}};
 
 /* Embedded Lua modules whose table a C opener starts. */

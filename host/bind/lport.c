@@ -1,0 +1,521 @@
+/*
+** lport.c: the `port` module: OS processes owned by arbor processes
+** (host/rt/port.c does the libuv side, the framing and the process
+** groups; host/rt/reaper.c the reaping).
+**
+**   port.spawn{"cmd", "arg", ... [, cwd =] [, env = {NAME = "v"}]
+**              [, clear_env = true] [, stdin = "pipe"|"null"|"inherit"]
+**              [, stdout = s] [, stderr = s | "stdout"]
+**              [, packet = "line"|"raw"] [, owner_exit_signal = sig]
+**              [, kill_after = ms] [, notify = true]} -> port | nil, err
+**   port:os_pid(), port:write(data), port:close_stdin(),
+**   port:signal(sig)
+**   selector:selecting_port(port [, map_fn])
+**
+** A port's output and exit arrive as messages on a subject the port
+** keeps (its userdata's user value), owned by the port's owner:
+** {port = p, stdout = text}, {port = p, stderr = text}, and last
+** {port = p, exit = code} or {port = p, signal = "NAME"}; with notify,
+** also {port = p, notify = "READY=1\n..."} for each datagram the command
+** sends to $NOTIFY_SOCKET.  Until the exit
+** has been delivered the userdata is anchored in the registry table
+** "ports" (light userdata of the arb_port_t -> userdata), so the loop's
+** callback finds it and the collector cannot take it.
+**
+** Only the owner may write, close stdin or select on a port; any process
+** may read its OS pid or signal it.
+*/
+#include "lport.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h" /* arb_err_kind */
+#include "port.h"
+#include "reaper.h"
+
+#define LPORT_PORT "arbor.Port"
+
+extern char **environ;
+
+typedef struct lport_handle_s {
+  arb_port_t *p;
+} lport_handle_t;
+
+/* {======================================================================
+** Signal names
+** ======================================================================*/
+
+static const struct {
+  const char *name;
+  int num;
+} signals[] = {
+    {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT},
+    {"ILL", SIGILL},   {"TRAP", SIGTRAP},     {"ABRT", SIGABRT},
+    {"BUS", SIGBUS},   {"FPE", SIGFPE},       {"KILL", SIGKILL},
+    {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},     {"USR2", SIGUSR2},
+    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
+    {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
+    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU},
+    {"URG", SIGURG},   {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ},
+    {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH},
+    {"IO", SIGIO},     {"SYS", SIGSYS},       {NULL, 0}};
+
+/* The name of signum without "SIG" ("SEGV"), or its number as text. */
+static const char *signal_name(lua_State *L, int signum) {
+  for (int i = 0; signals[i].name; i++)
+    if (signals[i].num == signum) return lua_pushstring(L, signals[i].name);
+  return lua_pushfstring(L, "%d", signum);
+}
+
+/* The signal at idx: a name ("TERM" or "SIGTERM") or a number 0..64. */
+static int check_signal(lua_State *L, int idx, int argn, const char *what) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    lua_Integer n = lua_isinteger(L, idx) ? lua_tointeger(L, idx) : -1;
+    if (n >= 0 && n <= 64) return (int)n;
+  } else if (lua_type(L, idx) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, idx);
+    if (strncmp(s, "SIG", 3) == 0) s += 3;
+    for (int i = 0; signals[i].name; i++)
+      if (strcmp(signals[i].name, s) == 0) return signals[i].num;
+  }
+  return luaL_argerror(
+      L, argn,
+      lua_pushfstring(L, "%s must be a signal name (\"TERM\", \"KILL\", ...) "
+                         "or number, got %s",
+                      what, lua_type(L, idx) == LUA_TSTRING
+                                ? lua_tostring(L, idx)
+                                : luaL_typename(L, idx)));
+}
+
+/* }====================================================================== */
+
+static int push_failure(lua_State *L, const char *what, int err) {
+  char kind[32];
+  const char *k = arb_err_kind(err, kind);
+  lua_pushfstring(L, "%s: %s (%s)", what, uv_strerror(err), k);
+  return larb_push_error(L, k, lua_tostring(L, -1));
+}
+
+static lport_handle_t *check_handle(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, LPORT_PORT);
+}
+
+static arb_port_t *check_port(lua_State *L, int idx) {
+  lport_handle_t *h = check_handle(L, idx);
+  return h->p;
+}
+
+static arb_port_t *check_owned(lua_State *L, int idx) {
+  arb_port_t *p = check_port(L, idx);
+  if (p->owner != larb_self(L)->pid)
+    luaL_argerror(L, idx, "port is owned by another process");
+  return p;
+}
+
+/* {======================================================================
+** Delivering output and the exit as messages
+** ======================================================================*/
+
+static const char PORTS_KEY = 'p';
+
+static void push_ports(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &PORTS_KEY) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &PORTS_KEY);
+  }
+}
+
+/* Stack: 1 the port userdata, 2 event, 3 data (light userdata), 4 len. */
+static int deliver_unprotected(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  lport_handle_t *h = lua_touserdata(L, 1);
+  arb_port_t *p = h->p;
+  int event = (int)lua_tointeger(L, 2);
+  const char *data = lua_touserdata(L, 3);
+  size_t len = (size_t)lua_tointeger(L, 4);
+  if (event == ARB_PORT_EV_EXIT) { /* the last message: unanchor */
+    push_ports(L);
+    lua_pushnil(L);
+    lua_rawsetp(L, -2, p);
+    lua_pop(L, 1);
+  }
+  lua_getiuservalue(L, 1, 1);
+  larb_subject_t *sub = larb_test_subject(L, -1);
+  if (sub == NULL || ctx->node == NULL || !arb_subject_owner_alive(&sub->sub))
+    return 0;
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "port");
+  if (event == ARB_PORT_EV_EXIT) {
+    if (p->term_signal) {
+      signal_name(L, p->term_signal);
+      lua_setfield(L, -2, "signal");
+    } else {
+      lua_pushinteger(L, p->exit_status);
+      lua_setfield(L, -2, "exit");
+    }
+  } else {
+    lua_pushlstring(L, data ? data : "", len);
+    lua_setfield(L, -2, event == ARB_PORT_EV_STDOUT   ? "stdout"
+                        : event == ARB_PORT_EV_STDERR ? "stderr"
+                                                      : "notify");
+  }
+  intptr_t ref = larb_ref_fresh(L, -1); /* a table made just now */
+  arb_subject_send(ctx->node, &sub->sub, ref);
+  return 0;
+}
+
+/* port.c's callback; runs the above under protection (only a memory
+** error can happen: that piece of output is then lost). */
+static void deliver(void *ud, arb_port_t *p, int event, const char *data,
+                    size_t len) {
+  larb_ctx_t *ctx = ud;
+  lua_State *L = ctx->L;
+  if (ctx->node == NULL) return;
+  int top = lua_gettop(L);
+  push_ports(L);
+  if (lua_rawgetp(L, -1, p) == LUA_TUSERDATA) {
+    lua_pushcfunction(L, deliver_unprotected);
+    lua_insert(L, -2);
+    lua_pushinteger(L, event);
+    lua_pushlightuserdata(L, (void *)data);
+    lua_pushinteger(L, (lua_Integer)len);
+    lua_pcall(L, 4, 0, 0);
+  }
+  lua_settop(L, top);
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Spawning
+** ======================================================================*/
+
+static int io_mode(lua_State *L, const char *field, const char *dflt,
+                   int is_stdin, int is_stderr) {
+  lua_getfield(L, 1, field);
+  const char *s = lua_isnil(L, -1) ? dflt
+                  : lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                   : NULL;
+  int mode = -1;
+  if (s == NULL)
+    mode = -1;
+  else if (strcmp(s, is_stdin ? "pipe" : "message") == 0)
+    mode = ARB_PORT_IO_PIPE;
+  else if (strcmp(s, "inherit") == 0)
+    mode = ARB_PORT_IO_INHERIT;
+  else if (strcmp(s, "null") == 0)
+    mode = ARB_PORT_IO_NULL;
+  else if (is_stderr && strcmp(s, "stdout") == 0)
+    mode = ARB_PORT_IO_STDOUT;
+  if (mode < 0)
+    luaL_argerror(L, 1,
+                  lua_pushfstring(L, "%s must be %s, got %s", field,
+                                  is_stdin ? "\"pipe\", \"null\" or \"inherit\""
+                                  : is_stderr
+                                      ? "\"message\", \"inherit\", \"null\" or "
+                                        "\"stdout\""
+                                      : "\"message\", \"inherit\" or \"null\"",
+                                  s ? s : luaL_typename(L, -1)));
+  lua_pop(L, 1);
+  return mode;
+}
+
+/* Builds the child's environment in a userdata array (pushed; its
+** strings are anchored in a table pushed below it). */
+static char **build_env(lua_State *L) {
+  lua_newtable(L); /* anchors */
+  int anchors = lua_gettop(L);
+  lua_getfield(L, 1, "clear_env");
+  int clear = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "env");
+  int env = lua_gettop(L);
+  if (!lua_isnil(L, env) && !lua_istable(L, env))
+    luaL_argerror(L, 1, "env must be a table of NAME = value strings");
+  int added = 0;
+  if (lua_istable(L, env)) {
+    lua_pushnil(L);
+    while (lua_next(L, env)) {
+      if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) == LUA_TTABLE ||
+          (!lua_isstring(L, -1)))
+        luaL_argerror(L, 1, "env must be a table of NAME = value strings");
+      const char *k = lua_tostring(L, -2);
+      if (*k == '\0' || strchr(k, '='))
+        luaL_argerror(L, 1, lua_pushfstring(L, "env name '%s' is not valid", k));
+      lua_pushfstring(L, "%s=%s", k, lua_tostring(L, -1));
+      lua_rawseti(L, anchors, ++added);
+      lua_pop(L, 1);
+    }
+  }
+  size_t inherited = 0;
+  if (!clear)
+    for (char **e = environ; *e; e++) inherited++;
+  char **out = lua_newuserdatauv(L, (inherited + (size_t)added + 1) *
+                                        sizeof(char *), 0);
+  size_t n = 0;
+  for (int i = 1; i <= added; i++) {
+    lua_rawgeti(L, anchors, i);
+    out[n++] = (char *)lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  if (!clear) {
+    for (char **e = environ; *e; e++) {
+      const char *eq = strchr(*e, '=');
+      size_t klen = eq ? (size_t)(eq - *e) : strlen(*e);
+      int overridden = 0;
+      for (int i = 0; i < added && !overridden; i++)
+        overridden = strncmp(out[i], *e, klen) == 0 && out[i][klen] == '=';
+      if (!overridden) out[n++] = *e;
+    }
+  }
+  out[n] = NULL;
+  lua_remove(L, env);
+  return out;
+}
+
+/* port.spawn{...} -> port | nil, err */
+static int lport_spawn(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  arb_proc_t *self = larb_self(L);
+  lua_Integer argc = (lua_Integer)lua_rawlen(L, 1);
+  if (argc < 1)
+    return luaL_argerror(L, 1, "needs the command: {\"cmd\", \"arg\", ...}");
+  char **argv = lua_newuserdatauv(L, (size_t)(argc + 1) * sizeof(char *), 0);
+  for (lua_Integer i = 1; i <= argc; i++) {
+    if (lua_rawgeti(L, 1, i) != LUA_TSTRING)
+      return luaL_argerror(L, 1, lua_pushfstring(L, "argument %d of the "
+                                                 "command must be a string",
+                                                 (int)i));
+    argv[i - 1] = (char *)lua_tostring(L, -1); /* anchored by the table */
+    lua_pop(L, 1);
+  }
+  argv[argc] = NULL;
+  if (argv[0][0] == '\0') return luaL_argerror(L, 1, "the command is empty");
+  arb_port_opts_t o;
+  memset(&o, 0, sizeof(o));
+  o.file = argv[0];
+  o.args = argv;
+  lua_getfield(L, 1, "cwd");
+  if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+    return luaL_argerror(L, 1, "cwd must be a string");
+  o.cwd = lua_tostring(L, -1); /* anchored by the table */
+  lua_pop(L, 1);
+  o.stdin_mode = io_mode(L, "stdin", "pipe", 1, 0);
+  o.stdout_mode = io_mode(L, "stdout", "message", 0, 0);
+  o.stderr_mode = io_mode(L, "stderr", "message", 0, 1);
+  lua_getfield(L, 1, "packet");
+  const char *packet = lua_isnil(L, -1) ? "line"
+                       : lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                        : "";
+  if (strcmp(packet, "line") == 0)
+    o.packet = ARB_PORT_LINE;
+  else if (strcmp(packet, "raw") == 0)
+    o.packet = ARB_PORT_RAW;
+  else
+    return luaL_argerror(L, 1, "packet must be \"line\" or \"raw\"");
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "owner_exit_signal");
+  o.owner_exit_signal = lua_isnil(L, -1) ? SIGTERM
+                        : check_signal(L, -1, 1, "owner_exit_signal");
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "kill_after");
+  o.kill_after_ms = -1;
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 ||
+        lua_tointeger(L, -1) > INT32_MAX)
+      return luaL_argerror(L, 1, "kill_after must be a non-negative integer (ms)");
+    o.kill_after_ms = (int)lua_tointeger(L, -1);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "notify");
+  o.notify = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  o.env = build_env(L);
+
+  larb_ctx_t *ctx = larb_ctx(L);
+  lport_handle_t *h = lua_newuserdatauv(L, sizeof(*h), 1);
+  int ud = lua_gettop(L);
+  h->p = NULL;
+  luaL_setmetatable(L, LPORT_PORT);
+  /* The subject its messages arrive on, owned by the caller. */
+  larb_subject_t *sub = lua_newuserdatauv(L, sizeof(*sub), 0);
+  luaL_setmetatable(L, LARB_SUBJECT);
+  arb_subject_init(ctx->node, &sub->sub, self);
+  lua_setiuservalue(L, ud, 1);
+  arb_port_t *p;
+  int rc = arb_port_spawn(&ctx->rt->loop, ctx->node, self, &o, deliver, ctx,
+                          &p);
+  if (rc != 0) {
+    lua_pushfstring(L, "spawn %s", argv[0]);
+    return push_failure(L, lua_tostring(L, -1), rc);
+  }
+  h->p = p;
+  push_ports(L);
+  lua_pushvalue(L, ud);
+  lua_rawsetp(L, -2, p);
+  lua_settop(L, ud);
+  return 1;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Methods
+** ======================================================================*/
+
+static int port_os_pid(lua_State *L) {
+  lua_pushinteger(L, check_port(L, 1)->os_pid);
+  return 1;
+}
+
+static int write_k(lua_State *L, int status, lua_KContext kctx);
+
+/* Waits while more than ARB_PORT_WRITE_HIGH bytes are queued. */
+static int write_drain(lua_State *L, arb_port_t *p) {
+  if (p->queued <= ARB_PORT_WRITE_HIGH || p->exited) {
+    if (p->write_err) return push_failure(L, "write", p->write_err);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  larb_ctx_t *ctx = larb_ctx(L);
+  arb_proc_t *self = larb_self(L);
+  p->write_waiter = self->pid;
+  if (arb_node_wait(ctx->node, self, arb_rt_now(ctx->rt), -1))
+    return luaL_error(L, "out of memory");
+  return larb_yield(L, 0, write_k);
+}
+
+static int write_k(lua_State *L, int status, lua_KContext kctx) {
+  (void)status;
+  (void)kctx;
+  arb_port_t *p = check_port(L, 1);
+  p->write_waiter = ARB_PID_NONE;
+  arb_node_wait_done(larb_ctx(L)->node, larb_self(L));
+  return write_drain(L, p);
+}
+
+/* port:write(data) -> true | nil, err: queued on stdin; waits while more
+** than 1 MiB is queued. */
+static int port_write(lua_State *L) {
+  arb_port_t *p = check_owned(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  lua_settop(L, 1);
+  int rc = arb_port_write(p, data, len);
+  if (rc != 0) return push_failure(L, "write", rc);
+  return write_drain(L, p);
+}
+
+/* port:close_output() -> true: stops reading stdout and stderr (what is
+** framed so far is delivered); the child then gets EPIPE (SIGPIPE) when it
+** writes more, as with a pipe whose reader went away.  An extension, for
+** io.popen's close. */
+static int port_close_output(lua_State *L) {
+  arb_port_close_output(check_owned(L, 1));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int port_close_stdin(lua_State *L) {
+  arb_port_close_stdin(check_owned(L, 1));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* port:signal(sig) -> true | nil, err: to the whole group. */
+static int port_signal(lua_State *L) {
+  arb_port_t *p = check_port(L, 1);
+  int signum = check_signal(L, 2, 2, "signal");
+  int rc = arb_port_signal(p, signum);
+  if (rc != 0) return push_failure(L, "signal", rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* selector:selecting_port(port [, map_fn]) -> selector */
+static int selector_selecting_port(lua_State *L) {
+  luaL_checkudata(L, 1, LARB_SELECTOR);
+  check_owned(L, 2);
+  lua_settop(L, 3);
+  lua_getfield(L, 1, "selecting");
+  lua_pushvalue(L, 1);
+  lua_getiuservalue(L, 2, 1);
+  lua_pushvalue(L, 3);
+  lua_call(L, 3, 1);
+  return 1;
+}
+
+static int port_gc(lua_State *L) {
+  lport_handle_t *h = lua_touserdata(L, 1);
+  if (h->p) arb_port_release(h->p);
+  h->p = NULL;
+  return 0;
+}
+
+static int port_tostring(lua_State *L) {
+  arb_port_t *p = check_port(L, 1);
+  if (p == NULL) {
+    lua_pushliteral(L, "Port<not started>");
+    return 1;
+  }
+  lua_pushfstring(L, "Port<%d of <0.%d.%d>%s>", (int)p->os_pid,
+                  (int)arb_pid_slot(p->owner), (int)arb_pid_gen(p->owner),
+                  p->exit_delivered ? ", exited" : "");
+  return 1;
+}
+
+/* }====================================================================== */
+
+static const luaL_Reg port_funcs[] = {{"spawn", lport_spawn}, {NULL, NULL}};
+
+static const luaL_Reg port_methods[] = {{"os_pid", port_os_pid},
+                                        {"write", port_write},
+                                        {"close_stdin", port_close_stdin},
+                                        {"close_output", port_close_output},
+                                        {"signal", port_signal},
+                                        {NULL, NULL}};
+
+int larb_open_port(lua_State *L) {
+  if (luaL_newmetatable(L, LPORT_PORT)) {
+    lua_newtable(L);
+    luaL_setfuncs(L, port_methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, port_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, port_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+  int top = lua_gettop(L);
+  if (luaL_getmetatable(L, LARB_SELECTOR) == LUA_TTABLE &&
+      lua_getfield(L, -1, "__index") == LUA_TTABLE) {
+    lua_pushcfunction(L, selector_selecting_port);
+    lua_setfield(L, -2, "selecting_port");
+  }
+  lua_settop(L, top);
+  luaL_newlib(L, port_funcs);
+  /* port.signals: name -> number, for what reports a signal by name. */
+  lua_createtable(L, 0, (int)(sizeof(signals) / sizeof(signals[0])));
+  for (int i = 0; signals[i].name; i++) {
+    lua_pushinteger(L, signals[i].num);
+    lua_setfield(L, -2, signals[i].name);
+  }
+  lua_setfield(L, -2, "signals");
+  return 1;
+}
+
+void larb_port_init(larb_ctx_t *ctx) {
+  arb_reaper_init(&ctx->rt->loop, arb_port_owns);
+}
+
+void larb_port_close(larb_ctx_t *ctx) {
+  arb_port_end_all(&ctx->rt->loop, ARB_PORT_KILL_AFTER_MS);
+  arb_reaper_close();
+}

@@ -1,0 +1,357 @@
+--[[
+arbor.command: supervisor.command, an OS process as a child of a tree.
+
+supervisor.command{"cmd", "arg", ... [, cwd =] [, env =] [, clear_env =]
+  [, ready = "notify" | {line = pattern}] [, ready_timeout = ms]
+  [, stop_signal = "TERM"] [, output = "log" | "inherit" | "null"]}
+returns a worker child spec (so :id, :restart, :shutdown, :returning and
+:backoff apply) whose child is an arbor process owning a port (the
+`port` module): the command runs as the leader of its own process group.
+
+- Start returns once the command is ready: at once without `ready`; with
+  "notify" when it sends READY=1 to the socket named in its
+  $NOTIFY_SOCKET (systemd's protocol; STATUS= texts are kept for
+  `arbor status`); with {line = pattern} when a line of its output
+  matches.  Exiting first, or ready_timeout (default 30000 ms) passing,
+  fails the start with that reason (the group is killed).
+- Its exit reason: "normal" for exit status 0, else {exit_status = n} or
+  {signal = "NAME"}, whose __tostring reads "exit status n" / "killed by
+  signal NAME", so restart types and strategies apply unchanged.
+- Shutdown: the child traps exits; the supervisor's "shutdown" makes it
+  send stop_signal to the group and wait for the command to end; when
+  the child's shutdown time runs out the supervisor kills the child, and
+  a killed child's port SIGKILLs the group at once ("brutal_kill" kills
+  at once for the same reason).
+- Output ("log"): each line is a logger event tagged with the child's id,
+  the stream and the OS pid.
+- The child publishes os_pid and status_text through arbor.annotate.
+
+The spec keeps the command as plain data (spec.command, and the one
+upvalue of its start function), so live editing (arbor.diff compares
+start functions by code and upvalues by value) restarts a command child
+only when its argv, env, cwd or other options changed.
+
+The child's id is not known to a start function; the supervisor labels
+each child for crash reports through arbor.core.log_label right after its
+start, and this module wraps that function to learn the label too (lines
+logged before it are tagged with the command's name).  Depends on
+process, port, logger, arbor.core, arbor.spec and arbor.annotate.
+]]
+local process = require "process"
+local port = require "port"
+local logger = require "logger"
+local core = require "arbor.core"
+local spec = require "arbor.spec"
+local annotate = require "arbor.annotate"
+
+local M = {}
+
+local send, new_subject, new_selector = process.send, process.new_subject,
+  process.new_selector
+local select_message, self = process.select, process.self
+local now, exit_self, new_error = core.now, core.exit_self, core.error
+
+local DEFAULT_READY_TIMEOUT = 30000
+
+-- {=====================================================================
+-- The child's id, learnt from the supervisor's label
+-- ======================================================================
+
+local labels = setmetatable({}, { __mode = "k" }) -- pid -> child id
+do
+  local set_label = core.log_label
+  core.log_label = function(pid, supervisor_name, child_id)
+    set_label(pid, supervisor_name, child_id)
+    labels[pid] = child_id
+  end
+end
+
+-- }=====================================================================
+
+-- {=====================================================================
+-- Exit reasons
+-- ======================================================================
+
+local CommandExit = {}
+CommandExit.__name = "arbor.CommandExit"
+CommandExit.__tostring = function(r)
+  if r.exit_status ~= nil then return "exit status " .. tostring(r.exit_status) end
+  return "killed by signal " .. tostring(r.signal)
+end
+
+-- The exit reason for a port's exit message.
+local function reason_of(m)
+  if m.exit == 0 then return "normal" end
+  if m.exit ~= nil then return setmetatable({ exit_status = m.exit }, CommandExit) end
+  return setmetatable({ signal = m.signal }, CommandExit)
+end
+M.reason_of = reason_of
+
+-- }=====================================================================
+
+-- {=====================================================================
+-- Validation
+-- ======================================================================
+
+local FIELDS = { cwd = true, env = true, clear_env = true, ready = true,
+                 ready_timeout = true, stop_signal = true, output = true }
+local OUTPUTS = { log = true, inherit = true, null = true }
+
+local function fail(fmt, ...)
+  error(string.format("bad argument #1 to 'command' (" .. fmt .. ")", ...), 3)
+end
+
+local function check_signal(v, field)
+  if (type(v) == "string" and port.signals[(v:gsub("^SIG", ""))])
+     or (math.type(v) == "integer" and v > 0 and v <= 64) then
+    return type(v) == "string" and v:gsub("^SIG", "") or v
+  end
+  fail("%s must be a signal name such as \"TERM\" or a number, got %s",
+       field, type(v) == "string" and string.format("%q", v) or tostring(v))
+end
+
+-- The command as plain data, checked.
+local function command_of(t)
+  if type(t) ~= "table" then fail("table expected, got %s", type(t)) end
+  local n = #t
+  if n < 1 then fail("needs the command: {\"cmd\", \"arg\", ...}") end
+  local argv = {}
+  for i = 1, n do
+    if type(t[i]) ~= "string" then
+      fail("argument %d of the command must be a string, got %s", i, type(t[i]))
+    end
+    argv[i] = t[i]
+  end
+  if argv[1] == "" then fail("the command is empty") end
+  for k in pairs(t) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) and not FIELDS[k] then
+      fail("unknown field %s; expected cwd, env, clear_env, ready, "
+           .. "ready_timeout, stop_signal, output", type(k) == "string"
+           and "'" .. k .. "'" or "[" .. tostring(k) .. "]")
+    end
+  end
+  local cmd = { argv = argv, clear_env = t.clear_env == true,
+                ready_timeout = DEFAULT_READY_TIMEOUT, stop_signal = "TERM",
+                output = "log" }
+  if t.cwd ~= nil then
+    if type(t.cwd) ~= "string" then fail("cwd must be a string, got %s", type(t.cwd)) end
+    cmd.cwd = t.cwd
+  end
+  if t.clear_env ~= nil and type(t.clear_env) ~= "boolean" then
+    fail("clear_env must be a boolean, got %s", type(t.clear_env))
+  end
+  if t.env ~= nil then
+    if type(t.env) ~= "table" then fail("env must be a table, got %s", type(t.env)) end
+    cmd.env = {}
+    for k, v in pairs(t.env) do
+      if type(k) ~= "string" or k == "" or k:find("=", 1, true) then
+        fail("env names must be non-empty strings without '=', got %s", tostring(k))
+      end
+      if type(v) ~= "string" and type(v) ~= "number" then
+        fail("env value of %s must be a string, got %s", k, type(v))
+      end
+      cmd.env[k] = tostring(v)
+    end
+  end
+  local ready = t.ready
+  if ready == "notify" then
+    cmd.ready = "notify"
+  elseif type(ready) == "table" and type(ready.line) == "string" then
+    local ok, err = pcall(string.find, "", ready.line)
+    if not ok then fail("ready.line is not a valid pattern: %s", err) end
+    cmd.ready = { line = ready.line }
+  elseif ready ~= nil then
+    fail("ready must be \"notify\" or {line = pattern}, got %s", type(ready))
+  end
+  if t.ready_timeout ~= nil then
+    if math.type(t.ready_timeout) ~= "integer" or t.ready_timeout < 0 then
+      fail("ready_timeout must be a non-negative integer of ms, got %s",
+           tostring(t.ready_timeout))
+    end
+    cmd.ready_timeout = t.ready_timeout
+  end
+  if t.stop_signal ~= nil then cmd.stop_signal = check_signal(t.stop_signal, "stop_signal") end
+  if t.output ~= nil then
+    if not OUTPUTS[t.output] then
+      fail("output must be \"log\", \"inherit\" or \"null\", got %s", tostring(t.output))
+    end
+    cmd.output = t.output
+  end
+  return cmd
+end
+
+-- }=====================================================================
+
+-- {=====================================================================
+-- The child process
+-- ======================================================================
+
+local function child_id(cmd)
+  return labels[self()] or cmd.argv[1]
+end
+
+-- Handles one output line: the log, the host's own stream, or nothing.
+local function output_line(cmd, p, stream, line)
+  if cmd.output == "log" then
+    logger.info{ msg = line, child = child_id(cmd), stream = stream,
+                 os_pid = p:os_pid() }
+  elseif cmd.output == "inherit" then
+    local f = stream == "stderr" and io.stderr or io.stdout
+    f:write(line, "\n")
+    f:flush()
+  end
+end
+
+-- Handles a notification datagram; returns true if it says READY=1.
+local function notification(text)
+  local ready = false
+  for line in text:gmatch("[^\n]+") do
+    if line == "READY=1" then ready = true end
+    local status = line:match("^STATUS=(.*)$")
+    if status then annotate.set(self(), "status_text", status) end
+  end
+  return ready
+end
+
+-- Builds port.spawn's options.
+local function spawn_options(cmd)
+  local o = table.move(cmd.argv, 1, #cmd.argv, 1, {})
+  o.cwd, o.clear_env, o.stdin = cmd.cwd, cmd.clear_env, "null"
+  if cmd.env then
+    o.env = {}
+    for k, v in pairs(cmd.env) do o.env[k] = v end
+  end
+  local through_messages = cmd.output == "log" or type(cmd.ready) == "table"
+  o.stdout = through_messages and "message" or cmd.output
+  o.stderr = through_messages and "message" or cmd.output
+  o.notify = cmd.ready == "notify"
+  -- The child ends after the command did, unless it is killed (its
+  -- shutdown time ran out, brutal_kill): then nothing is left to wait for.
+  o.owner_exit_signal = "KILL"
+  return o
+end
+
+-- Waits for the command's exit, still handling its output.
+local function wait_exit(cmd, p, sel)
+  while true do
+    local m = select_message(sel)
+    if m.port then
+      if m.exit ~= nil or m.signal ~= nil then return m end
+      if m.stdout then output_line(cmd, p, "stdout", m.stdout)
+      elseif m.stderr then output_line(cmd, p, "stderr", m.stderr)
+      elseif m.notify then notification(m.notify) end
+    end
+  end
+end
+
+local function describe_exit(m)
+  return tostring(reason_of(m) == "normal" and "exit status 0" or reason_of(m))
+end
+
+-- Waits until the command is ready; returns true, or false and the
+-- start's error (the command has then ended).
+local function wait_ready(cmd, p, sel)
+  local deadline = now() + cmd.ready_timeout
+  local pattern = type(cmd.ready) == "table" and cmd.ready.line
+  local what = pattern and string.format("a line matching %q", pattern)
+               or "READY=1"
+  while true do
+    local left = deadline - now()
+    local m = left > 0 and select_message(sel, left) or nil
+    if m == nil then
+      p:signal("KILL")
+      wait_exit(cmd, p, sel)
+      return false, new_error{ kind = "timeout", message = string.format(
+        "%s: not ready after %d ms (waiting for %s)", cmd.argv[1],
+        cmd.ready_timeout, what) }
+    end
+    if m.port then
+      if m.exit ~= nil or m.signal ~= nil then
+        return false, new_error{ kind = "exited", reason = reason_of(m),
+          message = string.format("%s: exited before it was ready (%s)",
+                                  cmd.argv[1], describe_exit(m)) }
+      end
+      local line = m.stdout or m.stderr
+      if line then
+        output_line(cmd, p, m.stdout and "stdout" or "stderr", line)
+        if pattern and line:find(pattern) then return true end
+      elseif m.notify and notification(m.notify) and cmd.ready == "notify" then
+        return true
+      end
+    elseif m.trapped and m.trapped.reason ~= "normal" then
+      -- The supervisor itself is going down during our start.
+      p:signal("KILL")
+      wait_exit(cmd, p, sel)
+      exit_self(m.trapped.reason)
+    end
+  end
+end
+
+local function run(cmd, reply)
+  process.trap_exits(true)
+  local me = self()
+  local p, err = port.spawn(spawn_options(cmd))
+  if p == nil then
+    send(reply, { error = err })
+    return
+  end
+  annotate.set(me, "os_pid", p:os_pid())
+  local sel = new_selector():selecting_port(p)
+    :selecting_trapped_exits(function(e) return { trapped = e } end)
+  if cmd.ready ~= nil then
+    local ok, why = wait_ready(cmd, p, sel)
+    if not ok then
+      send(reply, { error = why })
+      return
+    end
+  end
+  local subject = new_subject()
+  send(reply, { subject = subject })
+  while true do
+    local m = select_message(sel)
+    if m.port then
+      if m.exit ~= nil or m.signal ~= nil then
+        annotate.clear(me)
+        local reason = reason_of(m)
+        if reason == "normal" then return end
+        exit_self(reason)
+      end
+      if m.stdout then output_line(cmd, p, "stdout", m.stdout)
+      elseif m.stderr then output_line(cmd, p, "stderr", m.stderr)
+      elseif m.notify then notification(m.notify) end
+    elseif m.trapped and m.trapped.reason ~= "normal" then
+      -- "shutdown" from the supervisor (or any other exit signal): stop
+      -- the command with its stop signal and end as told, once it ended.
+      p:signal(cmd.stop_signal)
+      wait_exit(cmd, p, sel)
+      annotate.clear(me)
+      exit_self(m.trapped.reason)
+    end
+  end
+end
+
+-- The start function's work, in the supervisor's process.
+local function start(cmd)
+  local reply = new_subject()
+  local pid = process.spawn_link(run, cmd, reply)
+  local mon = process.monitor(pid)
+  local m = select_message(new_selector():selecting(reply)
+    :selecting_process_down(mon, function(d) return { down = d.reason } end))
+  process.demonitor(mon)
+  if m.subject then return m.subject end
+  process.unlink(pid)
+  if m.down ~= nil then return nil, m.down end
+  return nil, m.error
+end
+
+-- }=====================================================================
+
+-- supervisor.command{...} -> child spec
+function M.command(t)
+  local cmd = command_of(t)
+  local s = spec.worker(function() return start(cmd) end)
+  s.command = cmd
+  return s
+end
+
+return M
