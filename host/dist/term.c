@@ -156,8 +156,8 @@ static int walk(walk_t *w, int depth);
 
 /* An atom item: decoded by ei into UTF-8. */
 static int walk_atom(walk_t *w) {
-  size_t at = w->idx, hdr, nbytes;
-  int utf8;
+  size_t at = w->idx, hdr = 0, nbytes = 0;
+  int utf8 = 0;
   if (check_atom(w, &hdr, &nbytes, &utf8) != 0) return -1;
   if (w->v) {
     char name[MAXATOMLEN_UTF8];
@@ -174,8 +174,8 @@ static int walk_atom(walk_t *w) {
 
 /* Pids and references: a node atom inside, checked like any atom. */
 static int walk_pid(walk_t *w, unsigned tag) {
-  size_t at = w->idx, hdr, nbytes;
-  int utf8;
+  size_t at = w->idx, hdr = 0, nbytes = 0;
+  int utf8 = 0;
   w->idx++;
   if (check_atom(w, &hdr, &nbytes, &utf8) != 0) return -1;
   w->idx += hdr + nbytes;
@@ -193,8 +193,8 @@ static int walk_pid(walk_t *w, unsigned tag) {
 }
 
 static int walk_ref(walk_t *w, unsigned tag) {
-  size_t at = w->idx, hdr, nbytes;
-  int utf8;
+  size_t at = w->idx, hdr = 0, nbytes = 0;
+  int utf8 = 0;
   uint32_t words = 1;
   w->idx++;
   if (tag != TAG_REFERENCE) {

@@ -385,7 +385,9 @@ static arb_dconn_t *conn_new(arb_dist_t *d, const char *node, int outgoing) {
   if (c == NULL) return NULL;
   c->d = d;
   c->outgoing = outgoing;
-  snprintf(c->node, sizeof(c->node), "%s", node);
+  size_t n = strnlen(node, sizeof(c->node) - 1);
+  memcpy(c->node, node, n);
+  c->node[n] = '\0';
   c->id = ++d->next_id;
   c->next = d->conns;
   d->conns = c;
@@ -423,7 +425,7 @@ static void job_done(uv_work_t *req, int status) {
       conn_free(c);
       unref(d);
     } else if (j->fd < 0) {
-      char buf[300];
+      char buf[512];
       snprintf(buf, sizeof(buf), "connect %s: %s", c->node,
                job_error(j, why, sizeof(why)));
       conn_down(c, buf, 1);
