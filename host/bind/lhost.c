@@ -28,6 +28,7 @@
 #include "lnet.h"
 #include "lnotify.h"
 #include "lport.h"
+#include "lstdin.h"
 #include "registry.h"
 
 /* {======================================================================
@@ -125,6 +126,7 @@ static int pmain(lua_State *L) {
   const larb_host_opts_t *opts = ctx->opts;
   lua_settop(L, 0);
   luaL_openlibs(L);
+  larb_stdin_install(L); /* io.read/io.lines on stdin wait on the loop */
   larb_stdlib_io_install(L); /* files Lua opens are close-on-exec */
   larb_guard_init(L);
   larb_open_types(L);
@@ -197,6 +199,7 @@ static void teardown(host_t *host, lua_State *L) {
   if (host->rt_ready) larb_port_close(ctx); /* no OS process left */
   larb_notify_close();
   larb_net_close();
+  larb_stdin_close();
   arb_node_free(ctx->node);
   ctx->node = NULL;
   arb_names_free(ctx->names);

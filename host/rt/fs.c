@@ -12,6 +12,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -128,12 +130,56 @@ int arb_fs_file_take_fd(arb_fs_file_t *f) {
 ** Worker side (pool threads)
 ** ======================================================================*/
 
-static int write_all(int fd, const char *data, size_t len) {
+static int cancelled(arb_fs_op_t *op) {
+  return __atomic_load_n(&op->cancel, __ATOMIC_ACQUIRE);
+}
+
+/* Waits until fd is ready for events (POLLIN or POLLOUT; a hang-up counts
+** as ready), looking at op's cancel flag every 100 ms.  0 or an error. */
+static int wait_ready(arb_fs_op_t *op, int fd, short events) {
+  for (;;) {
+    if (cancelled(op)) return UV_ECANCELED;
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int rc = poll(&pfd, 1, 100);
+    if (rc > 0) return 0;
+    if (rc < 0 && errno != EINTR) return -errno;
+  }
+}
+
+/* Is fd something other than a regular file (a FIFO, a terminal...)? */
+static int is_stream(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
+/* open(2) that never waits for the other end of a FIFO: non-blocking,
+** retried every 20 ms while a FIFO has no reader (ENXIO), made blocking
+** again for a regular file.  The descriptor, or a negative errno. */
+static int open_nowait(arb_fs_op_t *op, const char *path, int flags,
+                       mode_t mode) {
+  for (;;) {
+    int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC, mode);
+    if (fd >= 0) {
+      if (!is_stream(fd)) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      return fd;
+    }
+    if (errno == EINTR) continue;
+    if (errno != ENXIO || (flags & O_ACCMODE) == O_RDONLY) return -errno;
+    if (cancelled(op)) return UV_ECANCELED;
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+}
+
+static int write_all(arb_fs_op_t *op, int fd, const char *data, size_t len) {
   while (len > 0) {
     ssize_t n = write(fd, data, len);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return -errno;
+      if (errno != EAGAIN) return -errno;
+      int err = wait_ready(op, fd, POLLOUT);
+      if (err) return err;
+      continue;
     }
     data += n;
     len -= (size_t)n;
@@ -141,9 +187,13 @@ static int write_all(int fd, const char *data, size_t len) {
   return 0;
 }
 
-/* Reads up to max bytes (until end of file) into a new buffer. */
-static int read_upto(int fd, size_t max, size_t hint, char **out,
-                     size_t *outlen) {
+/* Reads up to max bytes (until end of file) into a new buffer.  From a
+** stream, each read follows a poll, so that a FIFO nobody has opened for
+** writing yet is waited on (its read would say end of file) and the wait
+** can be cancelled. */
+static int read_upto(arb_fs_op_t *op, int fd, size_t max, size_t hint,
+                     char **out, size_t *outlen) {
+  int stream = is_stream(fd);
   size_t cap = hint < max ? hint : max, len = 0;
   if (cap == 0) cap = 1;
   char *buf = malloc(cap);
@@ -159,10 +209,11 @@ static int read_upto(int fd, size_t max, size_t hint, char **out,
       buf = nbuf;
       cap = ncap;
     }
-    ssize_t n = read(fd, buf + len, cap - len);
+    int err = stream ? wait_ready(op, fd, POLLIN) : 0;
+    ssize_t n = err ? -1 : read(fd, buf + len, cap - len);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = -errno;
+      if (!err && (errno == EINTR || errno == EAGAIN)) continue;
+      if (!err) err = -errno;
       free(buf);
       return err;
     }
@@ -175,8 +226,8 @@ static int read_upto(int fd, size_t max, size_t hint, char **out,
 }
 
 static int do_read(arb_fs_op_t *op) {
-  int fd = open(op->path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
+  int fd = open_nowait(op, op->path, O_RDONLY, 0);
+  if (fd < 0) return fd;
   struct stat st;
   int err = 0;
   if (fstat(fd, &st) != 0)
@@ -184,8 +235,9 @@ static int do_read(arb_fs_op_t *op) {
   else if (S_ISDIR(st.st_mode))
     err = UV_EISDIR;
   else
-    err = read_upto(fd, SIZE_MAX, st.st_size > 0 ? (size_t)st.st_size + 1 : 4096,
-                    &op->data, &op->len);
+    err = read_upto(op, fd, SIZE_MAX,
+                    st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, &op->data,
+                    &op->len);
   close(fd);
   return err;
 }
@@ -217,7 +269,7 @@ static int do_atomic_write(arb_fs_op_t *op) {
   mode_t mode = (0666 & ~process_umask);
   if (stat(op->path, &st) == 0) mode = st.st_mode & 07777;
   if (fchmod(fd, mode) != 0) err = -errno;
-  if (!err) err = write_all(fd, op->data, op->len);
+  if (!err) err = write_all(op, fd, op->data, op->len);
   if (!err && fsync(fd) != 0) err = -errno;
   if (close(fd) != 0 && !err) err = -errno;
   if (!err && rename(tmp, op->path) != 0) err = -errno;
@@ -239,24 +291,28 @@ static int do_atomic_write(arb_fs_op_t *op) {
 
 static int do_write(arb_fs_op_t *op) {
   if (op->flags & ARB_FS_ATOMIC) return do_atomic_write(op);
-  int oflags = O_WRONLY | O_CREAT | O_CLOEXEC |
+  int oflags = O_WRONLY | O_CREAT |
                (op->flags & ARB_FS_APPEND ? O_APPEND : O_TRUNC);
-  int fd = open(op->path, oflags, 0666);
-  if (fd < 0) return -errno;
-  int err = write_all(fd, op->data, op->len);
+  int fd = open_nowait(op, op->path, oflags, 0666);
+  if (fd < 0) return fd;
+  int err = write_all(op, fd, op->data, op->len);
   if (close(fd) != 0 && !err) err = -errno;
   return err;
 }
 
 static int do_open(arb_fs_op_t *op) {
-  int oflags = O_CLOEXEC;
+  int oflags;
   switch (op->flags) {
-    case ARB_FS_MODE_R: oflags |= O_RDONLY; break;
-    case ARB_FS_MODE_W: oflags |= O_WRONLY | O_CREAT | O_TRUNC; break;
-    default: oflags |= O_WRONLY | O_CREAT | O_APPEND; break;
+    case ARB_FS_MODE_R: oflags = O_RDONLY; break;
+    case ARB_FS_MODE_W: oflags = O_WRONLY | O_CREAT | O_TRUNC; break;
+    default: oflags = O_WRONLY | O_CREAT | O_APPEND; break;
   }
-  op->fd = open(op->path, oflags, 0666);
-  if (op->fd < 0) return -errno;
+  op->fd = open_nowait(op, op->path, oflags, 0666);
+  if (op->fd < 0) {
+    int err = op->fd;
+    op->fd = -1;
+    return err;
+  }
   if (op->flags == ARB_FS_MODE_R) {
     struct stat st;
     if (fstat(op->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -380,10 +436,10 @@ static void op_work(uv_work_t *w) {
       err = rename(op->path, op->path2) == 0 ? 0 : -errno;
       break;
     case ARB_FS_FREAD:
-      err = read_upto(fd, op->len, op->len < 65536 ? op->len : 65536,
+      err = read_upto(op, fd, op->len, op->len < 65536 ? op->len : 65536,
                       &op->data, &op->len);
       break;
-    case ARB_FS_FWRITE: err = write_all(fd, op->data, op->len); break;
+    case ARB_FS_FWRITE: err = write_all(op, fd, op->data, op->len); break;
     case ARB_FS_FSYNC: err = fsync(fd) == 0 ? 0 : -errno; break;
     case ARB_FS_FCLOSE:
       err = close(op->fd) == 0 ? 0 : -errno;
@@ -422,10 +478,12 @@ static void op_owner_ended(arb_node_t *node, arb_exit_hook_t *hook,
   (void)p;
   arb_fs_op_t *op = (arb_fs_op_t *)((char *)hook - offsetof(arb_fs_op_t, hook));
   op->hooked = 0;
-  if (op->done)
+  if (op->done) {
     arb_fs_op_free(op);
-  else
+  } else {
     op->abandoned = 1;
+    __atomic_store_n(&op->cancel, 1, __ATOMIC_RELEASE);
+  }
 }
 
 static void op_done(uv_work_t *w, int status) {

@@ -16,6 +16,17 @@
 ** is closed (after any job still using it has finished, never under it).
 ** Every descriptor is opened close-on-exec.
 **
+** FIFOs, terminals and other files that are not regular.  Opening one
+** could wait for the other end forever and so could reading or writing
+** it; a job stuck so would hold a pool thread (and the host's exit, which
+** waits for the pool) hostage.  So every open is non-blocking (a FIFO
+** opened for writing with no reader yet is retried every 20 ms), a
+** descriptor that turns out to be a regular file is made blocking again,
+** and the others are read and written after a poll of at most 100 ms at a
+** time: between polls the job looks at its cancel flag, which the owner's
+** death sets.  A read of such a file waits for a writer and then reads to
+** its end (the writer closing), as a blocking read would.
+**
 ** Knows libuv and the core; never Lua.
 */
 #ifndef ARB_RT_FS_H
@@ -68,6 +79,8 @@ typedef struct arb_fs_op_s {
   uint8_t done;      /* the job has completed */
   uint8_t abandoned; /* the owner ended first */
   uint8_t hooked;
+  int cancel; /* set (atomically) when abandoned: a job waiting on a
+              ** FIFO or a terminal stops at its next look (<= 100 ms) */
   int flags;
   char *path, *path2;
   char *data; /* input (write) or output (read, list: NUL-separated) */

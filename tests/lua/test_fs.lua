@@ -251,8 +251,8 @@ lib.test("a slow file wait blocks only its process; dying mid-wait is clean",
   local fifo = path("fifo")
   lib.eq(os.execute("mkfifo '" .. fifo .. "'"), true, "mkfifo")
   local base = fd_count()
-  -- Opening a fifo for reading waits for a writer: the job blocks a pool
-  -- thread until main opens the other end.
+  -- Reading a fifo waits for a writer, then reads until the writer
+  -- closes; only the reader waits.
   local out = process.new_subject()
   local reader = process.spawn(function()
     send(out, "opening")
@@ -272,27 +272,44 @@ lib.test("a slow file wait blocks only its process; dying mid-wait is clean",
   lib.await_down(ticker)
   lib.no_message(out, "the reader still waits")
   local w = assert(fs.open(fifo, "w"))
-  assert(w:write("through the fifo"))
+  assert(w:write("through "))
+  assert(w:write("the fifo"))
   assert(w:close())
   lib.same(receive(out, 2000), {data = "through the fifo"}, "the reader got it")
   lib.await_down(reader)
 
-  -- Killed while its open is on the pool: the job finishes later and its
-  -- descriptor is closed, nothing leaks.
-  local victim = process.spawn(function()
-    send(out, "opening")
-    fs.open(fifo, "r")
-    send(out, "should not get here")
-  end)
-  lib.eq(receive(out, 2000), "opening", "victim started")
-  process.kill(victim)
-  lib.await_down(victim)
-  -- This open succeeds only because the victim's open is still pending
-  -- on the pool: it proves the job was in flight when its owner died.
-  local w2 = assert(fs.open(fifo, "w"))
-  assert(w2:close())
-  await_fd_count(base, "the abandoned job's descriptor was closed")
-  lib.no_message(out, "the dead process never continued")
+  -- fs.read of a fifo: everything until the writer closes; fs.write to
+  -- a fifo waits for a reader.
+  local whole = process.spawn(function() send(out, {whole = fs.read(fifo)}) end)
+  lib.no_message(out, "fs.read waits for a writer")
+  assert(fs.write(fifo, "all of it"))
+  lib.same(receive(out, 2000), {whole = "all of it"}, "fs.read read to the end")
+  lib.await_down(whole)
+  local writer = process.spawn(function() send(out, {wrote = fs.write(fifo, "late")}) end)
+  lib.no_message(out, "fs.write waits for a reader")
+  lib.eq(fs.read(fifo), "late", "read what the waiting writer wrote")
+  lib.same(receive(out, 2000), {wrote = true}, "the writer finished")
+  lib.await_down(writer)
+
+  -- Killed while its job waits on the fifo (no writer ever comes): the
+  -- job notices, its descriptor is closed and the pool thread is free.
+  for _, call in ipairs {"read", "open+read"} do
+    local victim = process.spawn(function()
+      send(out, "waiting")
+      if call == "read" then
+        fs.read(fifo)
+      else
+        assert(fs.open(fifo, "r")):read(10)
+      end
+      send(out, "should not get here")
+    end)
+    lib.eq(receive(out, 2000), "waiting", call .. ": victim started")
+    lib.eq(fd_count(), base + 1, call .. ": its job holds the fifo open")
+    process.kill(victim)
+    lib.await_down(victim)
+    await_fd_count(base, call .. ": the abandoned job's descriptor was closed")
+  end
+  lib.no_message(out, "the dead processes never continued")
   assert(fs.remove(fifo))
   lib.no_leftovers()
 end)
