@@ -56,14 +56,9 @@ M.command = require("arbor.command").command -- OS processes (command.lua)
 -- so no request can be mistaken for them.
 local EXIT, RETRY = {}, {}
 
-local function classify(reason)
-  if reason == "normal" then return "normal" end
-  if reason == "shutdown" then return "shutdown" end
-  if type(reason) == "table" and rawget(reason, "shutdown") == true then
-    return "shutdown"
-  end
-  return "abnormal"
-end
+-- "normal", "shutdown" ({shutdown = true} too) or "abnormal": the host's
+-- one reading of exit reasons, the same the core acts on.
+local classify = core.classify
 
 local function child_label(child)
   return tostring(child.id)

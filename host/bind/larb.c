@@ -413,16 +413,22 @@ void larb_push_unref(lua_State *L, intptr_t ref) {
   recycle(ctx, (int)(ref >> 2));
 }
 
-arb_reason_t *larb_reason_from(lua_State *L, int idx) {
+/* The built-in reason a Lua value names, or NULL for any other value. */
+static arb_reason_t *builtin_reason(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TSTRING) return NULL;
+  const char *s = lua_tostring(L, idx);
+  if (strcmp(s, "normal") == 0) return &arb_reason_normal;
+  if (strcmp(s, "shutdown") == 0) return &arb_reason_shutdown;
+  if (strcmp(s, "kill") == 0) return &arb_reason_kill;
+  if (strcmp(s, "killed") == 0) return &arb_reason_killed;
+  if (strcmp(s, "noproc") == 0) return &arb_reason_noproc;
+  return NULL;
+}
+
+int larb_reason_kind(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
-  if (lua_type(L, idx) == LUA_TSTRING) {
-    const char *s = lua_tostring(L, idx);
-    if (strcmp(s, "normal") == 0) return &arb_reason_normal;
-    if (strcmp(s, "shutdown") == 0) return &arb_reason_shutdown;
-    if (strcmp(s, "kill") == 0) return &arb_reason_kill;
-    if (strcmp(s, "killed") == 0) return &arb_reason_killed;
-    if (strcmp(s, "noproc") == 0) return &arb_reason_noproc;
-  }
+  arb_reason_t *builtin = builtin_reason(L, idx);
+  if (builtin) return builtin->kind;
   int kind = ARB_REASON_OTHER;
   if (lua_type(L, idx) == LUA_TTABLE) {
     lua_pushliteral(L, "shutdown");
@@ -430,6 +436,32 @@ arb_reason_t *larb_reason_from(lua_State *L, int idx) {
       kind = ARB_REASON_SHUTDOWN;
     lua_pop(L, 1);
   }
+  return kind;
+}
+
+/* arbor.core.classify(reason) -> "normal" | "shutdown" | "abnormal": the
+** one reading of exit reasons (a table with shutdown = true is a
+** shutdown), for supervisor.lua and main.lua. */
+int larb_lua_classify(lua_State *L) {
+  luaL_checkany(L, 1);
+  switch (larb_reason_kind(L, 1)) {
+    case ARB_REASON_NORMAL:
+      lua_pushliteral(L, "normal");
+      break;
+    case ARB_REASON_SHUTDOWN:
+      lua_pushliteral(L, "shutdown");
+      break;
+    default:
+      lua_pushliteral(L, "abnormal");
+  }
+  return 1;
+}
+
+arb_reason_t *larb_reason_from(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  arb_reason_t *builtin = builtin_reason(L, idx);
+  if (builtin) return builtin;
+  int kind = larb_reason_kind(L, idx);
   arb_reason_t *r = arb_reason_new(kind, 0);
   if (r == NULL) {
     luaL_error(L, "out of memory");

@@ -149,6 +149,11 @@ void larb_unref(lua_State *L, intptr_t ref);
 ** the caller).  "normal", "shutdown", "kill", "killed" and "noproc" map to
 ** the built-in reasons; a table with shutdown = true is a shutdown. */
 arb_reason_t *larb_reason_from(lua_State *L, int idx);
+/* The arb_reason_kind_t larb_reason_from would give the value at idx;
+** allocates nothing. */
+int larb_reason_kind(lua_State *L, int idx);
+/* arbor.core.classify(reason) -> "normal" | "shutdown" | "abnormal". */
+int larb_lua_classify(lua_State *L);
 /* Pushes the Lua value of a reason. */
 void larb_push_reason(lua_State *L, const arb_reason_t *r);
 

@@ -150,6 +150,7 @@ static const luaL_Reg core_funcs[] = {
     {"preempt", host_preempt},
     {"is_subject", host_is_subject},
     {"error", larb_lua_error_new}, /* larb.c */
+    {"classify", larb_lua_classify}, /* larb.c */
     {"report", larb_log_lua_report}, /* llogger.c */
     {"log_reload", larb_log_lua_reload},
     {"log_label", larb_log_lua_label},

@@ -326,7 +326,7 @@ local function serve(tree, script, args)
       local e = msg[EXIT]
       if e.pid == root_pid then
         leave()
-        if e.reason == "normal" then return end
+        if core.classify(e.reason) == "normal" then return end
         error("root supervisor exited: " .. reload.describe(e.reason), 0)
       end
       if e.pid == dash_pid then
@@ -335,7 +335,7 @@ local function serve(tree, script, args)
         complain("arbor: the dashboard stopped: "
                  .. reload.describe(e.reason))
       -- The host's ordered shutdown asks main to stop last.
-      elseif e.reason == "shutdown" then
+      elseif core.classify(e.reason) == "shutdown" then
         leave()
         return
       end
