@@ -688,7 +688,46 @@ static int udp_receive(lua_State *L) {
   return udp_receive_step(L, u, deadline);
 }
 
-/* udp:send_to(host, port, data) -> true | nil, err (any process) */
+#define LNET_LOOKUP "arbor.UdpLookup"
+
+static int lookup_gc(lua_State *L) {
+  arb_udp_lookup_t **r = lua_touserdata(L, 1);
+  if (*r) arb_udp_lookup_release(*r);
+  *r = NULL;
+  return 0;
+}
+
+static int send_to_k(lua_State *L, int status, lua_KContext kctx);
+
+/* Stack: 1 udp, 2 host, 3 port, 4 data, 5 the lookup's handle. */
+static int send_to_named_step(lua_State *L) {
+  arb_udp_lookup_t **r = lua_touserdata(L, 5);
+  if ((*r)->status == 1) {
+    (*r)->waiter = larb_self(L)->pid;
+    return wait_for(L, -1, send_to_k);
+  }
+  int rc = (*r)->status;
+  arb_udp_lookup_release(*r); /* done with it (its __gc does nothing) */
+  *r = NULL;
+  if (rc == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushfstring(L, "send_to %s:%d", lua_tostring(L, 2),
+                  (int)lua_tointeger(L, 3));
+  return push_failure(L, lua_tostring(L, -1), rc);
+}
+
+static int send_to_k(lua_State *L, int status, lua_KContext kctx) {
+  (void)status;
+  (void)kctx;
+  arb_node_wait_done(larb_ctx(L)->node, larb_self(L));
+  return send_to_named_step(L);
+}
+
+/* udp:send_to(host, port, data) -> true | nil, err (any process).  A
+** host name is resolved first (uv_getaddrinfo): the sender waits, not
+** the host. */
 static int udp_send_to(lua_State *L) {
   arb_udp_t *u = check_udp(L, 0);
   const char *host = luaL_checkstring(L, 2);
@@ -696,9 +735,17 @@ static int udp_send_to(lua_State *L) {
   luaL_argcheck(L, port > 0 && port <= 65535, 3, "port must be from 1 to 65535");
   size_t len;
   const char *data = luaL_checklstring(L, 4, &len);
-  larb_self(L);
+  arb_proc_t *self = larb_self(L);
   if (u->closing) return push_failure(L, "send_to", UV_EOF);
   int rc = arb_udp_send(u, host, (int)port, data, len);
+  if (rc == UV_EINVAL) { /* not a numeric address: a name */
+    lua_settop(L, 4);
+    arb_udp_lookup_t **r = lua_newuserdatauv(L, sizeof(*r), 0);
+    *r = NULL;
+    luaL_setmetatable(L, LNET_LOOKUP);
+    *r = arb_udp_send_named(u, host, (int)port, data, len, self->pid, &rc);
+    if (*r) return send_to_named_step(L);
+  }
   if (rc != 0) {
     lua_pushfstring(L, "send_to %s:%d", host, (int)port);
     return push_failure(L, lua_tostring(L, -1), rc);
@@ -796,6 +843,11 @@ int larb_open_net(lua_State *L) {
     lua_setfield(L, -2, "__tostring");
   }
   lua_pop(L, 1);
+  if (luaL_newmetatable(L, LNET_LOOKUP)) {
+    lua_pushcfunction(L, lookup_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
   /* selector:selecting_socket joins the selector's methods. */
   int top = lua_gettop(L);
   if (luaL_getmetatable(L, LARB_SELECTOR) == LUA_TTABLE &&
@@ -808,4 +860,7 @@ int larb_open_net(lua_State *L) {
   return 1;
 }
 
-void larb_net_close(void) { arb_net_close_orphans(); }
+void larb_net_close(void) {
+  arb_net_close_orphans();
+  arb_udp_forget_lookups();
+}

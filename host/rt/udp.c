@@ -189,6 +189,102 @@ int arb_udp_send(arb_udp_t *u, const char *host, int port, const char *data,
   return rc;
 }
 
+/* {======================================================================
+** Sending to a name
+** ======================================================================*/
+
+static arb_list_t lookups = {&lookups, &lookups};
+
+void arb_udp_forget_lookups(void) {
+  for (arb_list_t *l = lookups.next; l != &lookups; l = l->next)
+    arb_container_of(l, arb_udp_lookup_t, pending)->node = NULL;
+}
+
+static void lookup_unref(arb_udp_lookup_t *r) {
+  if (--r->refs == 0) free(r);
+}
+
+void arb_udp_lookup_release(arb_udp_lookup_t *r) { lookup_unref(r); }
+
+static void on_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res) {
+  arb_udp_lookup_t *r = req->data;
+  arb_udp_t *u = r->u;
+  if (status == 0 && u->closing) status = UV_EBADF;
+  if (status == 0) {
+    status = UV_EAI_NONAME;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+      if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+      struct sockaddr_storage ss;
+      memset(&ss, 0, sizeof(ss));
+      memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+      if (ai->ai_family == AF_INET)
+        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)r->port);
+      else
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)r->port);
+      send_req_t *sr = malloc(sizeof(*sr) + r->len);
+      if (sr == NULL) {
+        status = UV_ENOMEM;
+        break;
+      }
+      memcpy(sr->data, r->data, r->len);
+      uv_buf_t b = uv_buf_init(sr->data, (unsigned)r->len);
+      status = uv_udp_send(&sr->req, &u->handle, &b, 1, (struct sockaddr *)&ss,
+                           on_send);
+      if (status != 0) free(sr);
+      break;
+    }
+  }
+  if (res) uv_freeaddrinfo(res);
+  arb_list_remove(&r->pending);
+  r->status = status;
+  if (r->refs > 1) wake(r->node, r->waiter);
+  r->u = NULL;
+  unref(u);
+  lookup_unref(r);
+}
+
+arb_udp_lookup_t *arb_udp_send_named(arb_udp_t *u, const char *host, int port,
+                                     const char *data, size_t len,
+                                     arb_pid_t waiter, int *err) {
+  struct sockaddr_storage bound;
+  int n = sizeof(bound);
+  *err = u->closing ? UV_EBADF
+                    : uv_udp_getsockname(&u->handle, (struct sockaddr *)&bound,
+                                         &n);
+  if (*err) return NULL;
+  arb_udp_lookup_t *r = malloc(sizeof(*r) + len);
+  if (r == NULL) {
+    *err = UV_ENOMEM;
+    return NULL;
+  }
+  memset(r, 0, sizeof(*r));
+  r->u = u;
+  r->node = u->node;
+  r->waiter = waiter;
+  r->refs = 2; /* the sender's and the lookup's */
+  r->port = port;
+  r->status = 1;
+  r->len = len;
+  memcpy(r->data, data, len);
+  r->gai.data = r;
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = bound.ss_family; /* an address the socket can reach */
+  hints.ai_socktype = SOCK_DGRAM;
+  *err = uv_getaddrinfo(u->handle.loop, &r->gai, on_resolved, host, NULL,
+                        &hints);
+  if (*err) {
+    free(r);
+    return NULL;
+  }
+  u->refs++;
+  arb_list_insert_tail(&lookups, &r->pending);
+  return r;
+}
+
+/* }====================================================================== */
+
 static void name_of(const struct sockaddr_storage *ss, char *host,
                     size_t hostlen, int *port) {
   if (ss->ss_family == AF_INET6) {

@@ -62,9 +62,41 @@ arb_dgram_t *arb_udp_take(arb_udp_t *u);
 void arb_udp_want(arb_udp_t *u, arb_pid_t waiter);
 void arb_udp_unwant(arb_udp_t *u);
 
-/* Sends a copy of data to host:port (numeric).  0 or an error. */
+/* Sends a copy of data to host:port (numeric; UV_EINVAL for a name).  0
+** or an error. */
 int arb_udp_send(arb_udp_t *u, const char *host, int port, const char *data,
                  size_t len);
+
+/* A datagram waiting for its destination's name to resolve
+** (uv_getaddrinfo, on the thread pool): the sender waits, not the host.
+** Reference-counted: the sender's handle and the lookup each hold one,
+** so a sender that dies meanwhile leaves nothing behind. */
+typedef struct arb_udp_lookup_s {
+  uv_getaddrinfo_t gai;
+  arb_list_t pending; /* in the list of lookups in flight */
+  arb_udp_t *u; /* holds a reference to u until the lookup ends */
+  arb_node_t *node;
+  arb_pid_t waiter;
+  int refs;
+  int port;
+  int status; /* 1 while resolving; then 0 (sent) or an error */
+  size_t len;
+  char data[];
+} arb_udp_lookup_t;
+
+/* Resolves host (a name), then sends a copy of data to its first address
+** of the socket's family and wakes waiter.  NULL with *err set if the
+** lookup could not start. */
+arb_udp_lookup_t *arb_udp_send_named(arb_udp_t *u, const char *host, int port,
+                                     const char *data, size_t len,
+                                     arb_pid_t waiter, int *err);
+
+/* The sender lets go of its lookup (done or not). */
+void arb_udp_lookup_release(arb_udp_lookup_t *r);
+
+/* The node is going away: lookups still in flight will wake nobody.
+** Call at the host's end, before the node is freed. */
+void arb_udp_forget_lookups(void);
 
 /* The bound address: numeric host and port.  0 or an error. */
 int arb_udp_name(arb_udp_t *u, char *host, size_t hostlen, int *port);

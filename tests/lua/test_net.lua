@@ -537,8 +537,12 @@ lib.test("UDP: datagrams with their sender, timeouts, ownership", function()
   lib.eq(r[3], "true", "another process sent")
   lib.eq(a:receive(2000), "from elsewhere", "received it")
   err_kind("port in use", "eaddrinuse", net.udp {host = "127.0.0.1", port = aport})
-  err_kind("a name where a numeric address is needed", "einval",
-           a:send_to("localhost", aport, "x"))
+  -- A host name is resolved without blocking the host.
+  lib.eq(a:send_to("localhost", aport, "by name"), true, "sent to a name")
+  lib.eq(a:receive(2000), "by name", "a datagram sent to localhost arrived")
+  local e = err_kind("a name that does not resolve", "nxdomain",
+                     a:send_to("nonexistent.invalid", aport, "x"))
+  lib.ok(tostring(e):find("nonexistent.invalid:" .. aport, 1, true), "names the host")
   local fds = fd_count()
   process.kill(b_pid)
   lib.await_down(b_pid)
