@@ -58,11 +58,17 @@ local DEFAULT_READY_TIMEOUT = 30000
 -- ======================================================================
 
 local labels = setmetatable({}, { __mode = "k" }) -- pid -> child id
+local awaiting = setmetatable({}, { __mode = "k" }) -- pid -> its subject
 do
   local set_label = core.log_label
   core.log_label = function(pid, supervisor_name, child_id)
     set_label(pid, supervisor_name, child_id)
     labels[pid] = child_id
+    local waiting = awaiting[pid]
+    if waiting then
+      awaiting[pid] = nil
+      send(waiting, { label = child_id })
+    end
   end
 end
 
@@ -190,8 +196,17 @@ local function child_id(cmd)
   return labels[self()] or cmd.argv[1]
 end
 
+-- Lines logged before the child's id is known (during its start) wait
+-- here, to be logged once the supervisor has labelled the child.
+local holding = setmetatable({}, { __mode = "k" }) -- pid -> {{stream, line}}
+
 -- Handles one output line: the log, the host's own stream, or nothing.
 local function output_line(cmd, p, stream, line)
+  local held = holding[self()]
+  if held and cmd.output == "log" then
+    held[#held + 1] = { stream, line }
+    return
+  end
   if cmd.output == "log" then
     logger.info{ msg = line, child = child_id(cmd), stream = stream,
                  os_pid = p:os_pid() }
@@ -211,6 +226,13 @@ local function notification(text)
     if status then annotate.set(self(), "status_text", status) end
   end
   return ready
+end
+
+-- Logs the lines held during the start, with the best id known.
+local function release_held(cmd, p)
+  local held = holding[self()]
+  holding[self()] = nil
+  for _, l in ipairs(held or {}) do output_line(cmd, p, l[1], l[2]) end
 end
 
 -- Builds port.spawn's options.
@@ -282,6 +304,7 @@ local function wait_ready(cmd, p, sel)
       -- The supervisor itself is going down during our start.
       p:signal("KILL")
       wait_exit(cmd, p, sel)
+      release_held(cmd, p)
       exit_self(m.trapped.reason)
     end
   end
@@ -296,17 +319,29 @@ local function run(cmd, reply)
     return
   end
   annotate.set(me, "os_pid", p:os_pid())
+  holding[me] = {}
   local sel = new_selector():selecting_port(p)
     :selecting_trapped_exits(function(e) return { trapped = e } end)
   if cmd.ready ~= nil then
     local ok, why = wait_ready(cmd, p, sel)
     if not ok then
+      release_held(cmd, p)
       send(reply, { error = why })
       return
     end
   end
   local subject = new_subject()
-  send(reply, { subject = subject })
+  if #holding[me] > 0 then
+    -- Wait (briefly: a start function may be run by something that is
+    -- not a supervisor) for the label, then log what was held with it.
+    awaiting[me] = subject
+    send(reply, { subject = subject })
+    select_message(new_selector():selecting(subject), 1000)
+    awaiting[me] = nil
+  else
+    send(reply, { subject = subject })
+  end
+  release_held(cmd, p)
   while true do
     local m = select_message(sel)
     if m.port then

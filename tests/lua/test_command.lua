@@ -79,6 +79,7 @@ lib.test("ready by line: start returns once a line matches", function()
   lib.ok(seen[1] and seen[1]:find("^warming") and seen[1]:find("stream=stdout"),
          "first line logged: " .. tostring(seen[1]))
   lib.ok(seen[2] and seen[2]:find("^listening on 4242"), "second line logged")
+  lib.ok(seen[1]:find("child=web", 1, true), "tagged with the child's id")
   supervisor.stop(sup)
   await(function() return not os_exists(pid) end, "stopped with its tree")
 end)
