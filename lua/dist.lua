@@ -214,6 +214,7 @@ local function scope_main(registry, scope_name, me)
   local sel = new_selector():selecting(me):selecting(events)
   while true do
     local msg = select(sel)
+    if M.node() == nil then return end -- the node stopped: so does the scope
     if M.is_tuple(msg) then
       local tag = msg[1]
       if tag == A.discover and M.is_pid(msg[2]) then

@@ -3,10 +3,9 @@
 ** Erlang cluster (lua/dist.lua adds the pg scope and the proxies' code).
 **
 ** What it owns: the one local node (host/rt/dist.c does its sockets),
-** the mapping between Lua values and Erlang terms (the bounded reader is
-** host/dist/term.c; writing is ei's), registered names, the handling of
-** each control message, the monitors BEAM processes hold on arbor
-** subjects, and the proxies that stand for BEAM pids.
+** registered names, the handling of each control message, the monitors
+** BEAM processes hold on arbor subjects, and the proxies that stand for
+** BEAM pids.  Lua values and Erlang terms are ldist_term.c's.
 **
 ** Addresses.  An arbor subject, when it travels in a term, is a pid of
 ** this node whose number is the subject's id; a message to that pid
@@ -23,7 +22,7 @@
 ** subject's owner ended) cannot run Lua, so they queue the DOWN and a
 ** zero-delay timer sends it.
 **
-** Depends on larb.h, registry.h, host/rt/dist.h and host/dist/term.h.
+** Depends on larb.h, ldist_int.h, host/rt/dist.h and host/dist/term.h.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -61,15 +60,8 @@ void larb_dist_chip_registered(lua_State *L, int reg_idx, int group_idx,
 #include <unistd.h>
 
 #include "dist.h"
-#include "term.h"
+#include "ldist_int.h"
 
-#define LDIST_ATOM "dist.Atom"
-#define LDIST_PID "dist.Pid"
-#define LDIST_REF "dist.Ref"
-#define LDIST_TUPLE "dist.Tuple"
-#define LDIST_MAP "dist.Map"
-#define LDIST_IMPROPER "dist.ImproperList"
-#define ENCODE_DEPTH 100
 
 /* Control message operations (the distribution protocol). */
 enum {
@@ -95,7 +87,6 @@ typedef struct ldist_s {
   larb_ctx_t *ctx;
   arb_pid_t owner;
   arb_exit_hook_t owner_hook;
-  int state_ref; /* Lua table: see state_field */
   int publish_state; /* 0 waiting, 1 done, -1 failed */
   char publish_err[256];
   rmon_t *rmons, *fired;
@@ -128,7 +119,7 @@ static void xreset(ei_x_buff *x) {
 ** ======================================================================*/
 
 /* Pushes S[name], making it (with weak mode, if given) when absent. */
-static void state_field(lua_State *L, const char *name, const char *mode) {
+void ldist_state_field(lua_State *L, const char *name, const char *mode) {
   if (state_ref_ == LUA_NOREF) {
     lua_newtable(L);
     state_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -167,535 +158,17 @@ static void log_warning(const char *fmt, const char *a, const char *b) {
 
 /* }====================================================================== */
 
-/* {======================================================================
-** Small Lua types: atoms, pids, refs, tuples, maps
-** ======================================================================*/
-
-typedef struct latom_s {
-  size_t len;
-  char name[];
-} latom_t;
-
-/* Pushes the interned atom name. */
-static void push_atom(lua_State *L, const char *name, size_t len) {
-  state_field(L, "atoms", "v");
-  if (lua_getfield(L, -1, name) == LUA_TUSERDATA) {
-    lua_remove(L, -2);
-    return;
-  }
-  lua_pop(L, 1);
-  latom_t *a = lua_newuserdatauv(L, sizeof(*a) + len + 1, 0);
-  a->len = len;
-  memcpy(a->name, name, len);
-  a->name[len] = '\0';
-  luaL_setmetatable(L, LDIST_ATOM);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, a->name);
-  lua_remove(L, -2);
-}
-
-/* dist.atom(name) -> atom */
-static int ldist_atom(lua_State *L) {
-  size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
-  luaL_argcheck(L, strlen(s) == len, 1, "atom name must not contain \\0");
-  size_t chars = 0;
-  for (size_t i = 0; i < len; i++)
-    if (((unsigned char)s[i] & 0xC0) != 0x80) chars++;
-  if (chars > ARB_TERM_ATOM_CHARS)
-    return luaL_argerror(L, 1, "atom name over 255 characters");
-  push_atom(L, s, len);
-  return 1;
-}
-
-static int atom_tostring(lua_State *L) {
-  latom_t *a = luaL_checkudata(L, 1, LDIST_ATOM);
-  lua_pushlstring(L, a->name, a->len);
-  return 1;
-}
-
-static void pid_key(lua_State *L, const erlang_pid *p) {
-  lua_pushfstring(L, "%s|%d|%d|%d", p->node, (int)p->num, (int)p->serial,
-                  (int)p->creation);
-}
-
-/* Pushes the interned Pid userdata for p. */
-static void push_beam_pid(lua_State *L, const erlang_pid *p) {
-  state_field(L, "pids", "v");
-  pid_key(L, p);
-  if (lua_rawget(L, -2) == LUA_TUSERDATA) {
-    lua_remove(L, -2);
-    return;
-  }
-  lua_pop(L, 1);
-  erlang_pid *u = lua_newuserdatauv(L, sizeof(*u), 0);
-  *u = *p;
-  luaL_setmetatable(L, LDIST_PID);
-  pid_key(L, p);
-  lua_pushvalue(L, -2);
-  lua_rawset(L, -4);
-  lua_remove(L, -2);
-}
-
-static int pid_tostring(lua_State *L) {
-  erlang_pid *p = luaL_checkudata(L, 1, LDIST_PID);
-  lua_pushfstring(L, "<%s.%d.%d>", p->node, (int)p->num, (int)p->serial);
-  return 1;
-}
-
-static int pid_eq(lua_State *L) {
-  erlang_pid *a = luaL_testudata(L, 1, LDIST_PID);
-  erlang_pid *b = luaL_testudata(L, 2, LDIST_PID);
-  lua_pushboolean(L, a && b && a->num == b->num && a->serial == b->serial &&
-                         a->creation == b->creation &&
-                         strcmp(a->node, b->node) == 0);
-  return 1;
-}
-
-static void push_ref(lua_State *L, const erlang_ref *r) {
-  erlang_ref *u = lua_newuserdatauv(L, sizeof(*u), 0);
-  *u = *r;
-  luaL_setmetatable(L, LDIST_REF);
-}
-
-static int ref_tostring(lua_State *L) {
-  erlang_ref *r = luaL_checkudata(L, 1, LDIST_REF);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  luaL_addstring(&b, "#Ref<");
-  luaL_addstring(&b, r->node);
-  for (int i = r->len - 1; i >= 0; i--) {
-    lua_pushfstring(L, ".%I", (lua_Integer)r->n[i]);
-    luaL_addvalue(&b);
-  }
-  luaL_addchar(&b, '>');
-  luaL_pushresult(&b);
-  return 1;
-}
-
-static int ref_equal(const erlang_ref *a, const erlang_ref *b) {
-  if (a->len != b->len || a->creation != b->creation ||
-      strcmp(a->node, b->node) != 0)
-    return 0;
-  for (int i = 0; i < a->len; i++)
-    if (a->n[i] != b->n[i]) return 0;
-  return 1;
-}
-
-static int ref_eq(lua_State *L) {
-  erlang_ref *a = luaL_testudata(L, 1, LDIST_REF);
-  erlang_ref *b = luaL_testudata(L, 2, LDIST_REF);
-  lua_pushboolean(L, a && b && ref_equal(a, b));
-  return 1;
-}
-
-static void ref_key(lua_State *L, const char *node, const erlang_ref *r) {
-  lua_pushfstring(L, "%s|%s|%d|%d|%d|%d", node, r->node, (int)r->n[0],
-                  (int)r->n[1], (int)r->n[2], (int)r->creation);
-}
-
-/* dist.tuple(...) -> tuple */
-static int ldist_tuple(lua_State *L) {
-  int n = lua_gettop(L);
-  lua_createtable(L, n, 1);
-  for (int i = 1; i <= n; i++) {
-    lua_pushvalue(L, i);
-    lua_rawseti(L, -2, i);
-  }
-  lua_pushinteger(L, n);
-  lua_setfield(L, -2, "n");
-  luaL_setmetatable(L, LDIST_TUPLE);
-  return 1;
-}
-
-/* }====================================================================== */
-
-/* {======================================================================
-** Lua values to terms (ei does the writing)
-** ======================================================================*/
-
-static void our_pid(erlang_pid *p, uint32_t num) {
+/* Fills p with our pid number num (0: the node's own pid, the sender of
+** what no subject sends).  -1 when no node runs. */
+int ldist_our_pid(erlang_pid *p, uint32_t num) {
+  if (node_ == NULL) return -1;
   memset(p, 0, sizeof(*p));
   snprintf(p->node, sizeof(p->node), "%s", arb_dist_name(node_->d));
   p->num = num;
   p->serial = 0;
   p->creation = arb_dist_creation(node_->d);
-}
-
-static void encode(lua_State *L, ei_x_buff *x, int idx, int depth);
-
-static void encode_error(lua_State *L, const char *what) {
-  luaL_error(L, "cannot encode %s as an Erlang term", what);
-}
-
-/* A plain table: a list when its keys are exactly 1..#t (or it is
-** empty), else a map. */
-static void encode_table(lua_State *L, ei_x_buff *x, int idx, int depth) {
-  lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
-  int is_list = 1;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    count++;
-    if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 ||
-        lua_tointeger(L, -2) > n)
-      is_list = 0;
-    lua_pop(L, 1);
-  }
-  if (count != n) is_list = 0;
-  if (is_list) {
-    if (n > 0) ei_x_encode_list_header(x, (long)n);
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_rawgeti(L, idx, i);
-      encode(L, x, lua_gettop(L), depth + 1);
-      lua_pop(L, 1);
-    }
-    ei_x_encode_empty_list(x);
-    return;
-  }
-  ei_x_encode_map_header(x, (long)count);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    int top = lua_gettop(L);
-    encode(L, x, top - 1, depth + 1);
-    encode(L, x, top, depth + 1);
-    lua_pop(L, 1);
-  }
-}
-
-static void encode_subject(lua_State *L, ei_x_buff *x, int idx,
-                           larb_subject_t *s) {
-  if (node_ == NULL)
-    luaL_error(L, "cannot encode a subject: no node is running "
-                  "(dist.start first)");
-  erlang_pid p;
-  our_pid(&p, arb_subject_id(&s->sub));
-  state_field(L, "exported", "v");
-  lua_pushvalue(L, idx);
-  lua_rawseti(L, -2, (lua_Integer)arb_subject_id(&s->sub));
-  lua_pop(L, 1);
-  ei_x_encode_pid(x, &p);
-}
-
-static void encode(lua_State *L, ei_x_buff *x, int idx, int depth) {
-  if (depth > ENCODE_DEPTH)
-    luaL_error(L, "cannot encode a value nested deeper than %d levels (or "
-                  "with a cycle) as an Erlang term", ENCODE_DEPTH);
-  luaL_checkstack(L, 6, "term too deep");
-  switch (lua_type(L, idx)) {
-    case LUA_TBOOLEAN:
-      ei_x_encode_boolean(x, lua_toboolean(L, idx));
-      return;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) {
-        ei_x_encode_longlong(x, (long long)lua_tointeger(L, idx));
-      } else {
-        double d = lua_tonumber(L, idx);
-        if (d != d || d - d != 0) encode_error(L, "NaN or infinity");
-        ei_x_encode_double(x, d);
-      }
-      return;
-    case LUA_TSTRING: {
-      size_t len;
-      const char *s = lua_tolstring(L, idx, &len);
-      if (len > INT32_MAX) encode_error(L, "a string over 2 GiB");
-      ei_x_encode_binary(x, s, (int)len);
-      return;
-    }
-    case LUA_TUSERDATA: {
-      latom_t *a = luaL_testudata(L, idx, LDIST_ATOM);
-      if (a) {
-        ei_x_encode_atom_len_as(x, a->name, (int)a->len, ERLANG_UTF8,
-                                ERLANG_UTF8);
-        return;
-      }
-      erlang_pid *p = luaL_testudata(L, idx, LDIST_PID);
-      if (p) {
-        ei_x_encode_pid(x, p);
-        return;
-      }
-      erlang_ref *r = luaL_testudata(L, idx, LDIST_REF);
-      if (r) {
-        ei_x_encode_ref(x, r);
-        return;
-      }
-      larb_subject_t *s = larb_test_subject(L, idx);
-      if (s) {
-        encode_subject(L, x, idx, s);
-        return;
-      }
-      encode_error(L, "this userdata");
-      return;
-    }
-    case LUA_TTABLE: {
-      idx = lua_absindex(L, idx);
-      if (lua_getmetatable(L, idx)) {
-        luaL_getmetatable(L, LDIST_TUPLE);
-        luaL_getmetatable(L, LDIST_IMPROPER);
-        luaL_getmetatable(L, LDIST_MAP);
-        int is_tuple = lua_rawequal(L, -4, -3);
-        int is_improper = lua_rawequal(L, -4, -2);
-        int is_map = lua_rawequal(L, -4, -1);
-        lua_pop(L, 4);
-        if (is_tuple || is_improper) {
-          lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-          if (is_tuple) {
-            lua_getfield(L, idx, "n");
-            if (lua_isinteger(L, -1)) n = lua_tointeger(L, -1);
-            lua_pop(L, 1);
-            if (n < 0 || n > INT32_MAX) encode_error(L, "a tuple of bad size");
-            ei_x_encode_tuple_header(x, (long)n);
-          } else {
-            if (n < 1) encode_error(L, "an improper list without elements");
-            ei_x_encode_list_header(x, (long)n);
-          }
-          for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, idx, i);
-            if (lua_isnil(L, -1)) encode_error(L, "nil (a hole in a tuple)");
-            encode(L, x, lua_gettop(L), depth + 1);
-            lua_pop(L, 1);
-          }
-          if (is_improper) {
-            lua_getfield(L, idx, "tail");
-            if (lua_isnil(L, -1)) encode_error(L, "an improper list's nil tail");
-            encode(L, x, lua_gettop(L), depth + 1);
-            lua_pop(L, 1);
-          }
-          return;
-        }
-        if (is_map) {
-          lua_Integer count = 0;
-          lua_pushnil(L);
-          while (lua_next(L, idx)) {
-            count++;
-            lua_pop(L, 1);
-          }
-          ei_x_encode_map_header(x, (long)count);
-          lua_pushnil(L);
-          while (lua_next(L, idx)) {
-            int top = lua_gettop(L);
-            encode(L, x, top - 1, depth + 1);
-            encode(L, x, top, depth + 1);
-            lua_pop(L, 1);
-          }
-          return;
-        }
-      }
-      encode_table(L, x, idx, depth);
-      return;
-    }
-    default:
-      encode_error(L, lua_typename(L, lua_type(L, idx)));
-  }
-}
-
-/* Encodes the value at idx with its version byte into x. */
-static void encode_term(lua_State *L, ei_x_buff *x, int idx) {
-  idx = lua_absindex(L, idx);
-  xreset(x);
-  ei_x_encode_version(x);
-  encode(L, x, idx, 0);
-}
-
-/* }====================================================================== */
-
-/* {======================================================================
-** Terms to Lua values (term.c checks, this visitor builds)
-** ======================================================================*/
-
-typedef struct frame_s {
-  int kind;
-  int has_key;
-  lua_Integer i;
-} frame_t;
-
-typedef struct dec_s {
-  lua_State *L;
-  int depth;
-  frame_t fr[ARB_TERM_DEFAULT_DEPTH + 2];
-  const char *err;
-} dec_t;
-
-/* The value on top goes into the open container (if any). */
-static int place(dec_t *d) {
-  lua_State *L = d->L;
-  if (d->depth == 0) return 0;
-  frame_t *f = &d->fr[d->depth - 1];
-  if (f->kind != ARB_TERM_MAP) {
-    lua_rawseti(L, -2, ++f->i);
-    return 0;
-  }
-  if (!f->has_key) {
-    if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) != lua_tonumber(L, -1)) {
-      d->err = "a map key that is NaN";
-      return -1;
-    }
-    f->has_key = 1;
-    return 0;
-  }
-  f->has_key = 0;
-  lua_rawset(L, -3);
   return 0;
 }
-
-static int v_integer(void *ud, int64_t v) {
-  dec_t *d = ud;
-  lua_pushinteger(d->L, (lua_Integer)v);
-  return place(d);
-}
-
-static int v_float(void *ud, double v) {
-  dec_t *d = ud;
-  lua_pushnumber(d->L, v);
-  return place(d);
-}
-
-static int v_atom(void *ud, const char *name, size_t len) {
-  dec_t *d = ud;
-  if (len == 4 && memcmp(name, "true", 4) == 0)
-    lua_pushboolean(d->L, 1);
-  else if (len == 5 && memcmp(name, "false", 5) == 0)
-    lua_pushboolean(d->L, 0);
-  else
-    push_atom(d->L, name, len);
-  return place(d);
-}
-
-static int v_binary(void *ud, const char *data, size_t len) {
-  dec_t *d = ud;
-  lua_pushlstring(d->L, data, len);
-  return place(d);
-}
-
-/* Our own pid: the subject it stands for, while there is one. */
-static int v_pid(void *ud, const erlang_pid *p) {
-  dec_t *d = ud;
-  lua_State *L = d->L;
-  if (node_ && strcmp(p->node, arb_dist_name(node_->d)) == 0 &&
-      p->creation == arb_dist_creation(node_->d) && p->serial == 0) {
-    state_field(L, "exported", "v");
-    if (lua_rawgeti(L, -1, (lua_Integer)p->num) == LUA_TUSERDATA) {
-      lua_remove(L, -2);
-      return place(d);
-    }
-    lua_pop(L, 2);
-  }
-  push_beam_pid(L, p);
-  return place(d);
-}
-
-static int v_ref(void *ud, const erlang_ref *r) {
-  dec_t *d = ud;
-  push_ref(d->L, r);
-  return place(d);
-}
-
-static int v_begin(void *ud, int kind, uint32_t n) {
-  dec_t *d = ud;
-  lua_State *L = d->L;
-  if (!lua_checkstack(L, 4)) {
-    d->err = "term too deep for the Lua stack";
-    return -1;
-  }
-  lua_createtable(L, kind == ARB_TERM_MAP ? 0 : (int)(n > 1024 ? 1024 : n),
-                  kind == ARB_TERM_MAP ? (int)(n > 1024 ? 1024 : n) : 0);
-  if (kind == ARB_TERM_TUPLE) luaL_setmetatable(L, LDIST_TUPLE);
-  if (kind == ARB_TERM_MAP) luaL_setmetatable(L, LDIST_MAP);
-  frame_t *f = &d->fr[d->depth++];
-  f->kind = kind;
-  f->has_key = 0;
-  f->i = 0;
-  return 0;
-}
-
-static int v_end(void *ud, int kind, uint32_t n, int has_tail) {
-  dec_t *d = ud;
-  lua_State *L = d->L;
-  frame_t *f = &d->fr[--d->depth];
-  (void)n;
-  if (kind == ARB_TERM_TUPLE) {
-    lua_pushinteger(L, f->i);
-    lua_setfield(L, -2, "n");
-  } else if (kind == ARB_TERM_LIST && has_tail) {
-    lua_rawgeti(L, -1, f->i);
-    lua_setfield(L, -2, "tail");
-    lua_pushnil(L);
-    lua_rawseti(L, -2, f->i);
-    luaL_setmetatable(L, LDIST_IMPROPER);
-  }
-  return place(d);
-}
-
-static const arb_term_visitor_t visitor = {v_integer, v_float, v_atom,
-                                           v_binary,  v_pid,   v_ref,
-                                           v_begin,   v_end};
-
-/* Decodes the term at buf[*idx] and pushes it; on failure pushes nothing
-** and returns -1 with err. */
-static int decode_term(lua_State *L, const char *buf, size_t len,
-                       size_t *idx, const arb_term_limits_t *lim, char *err,
-                       size_t errlen) {
-  dec_t d;
-  d.L = L;
-  d.depth = 0;
-  d.err = NULL;
-  int top = lua_gettop(L);
-  arb_term_limits_t def;
-  if (lim == NULL) {
-    arb_term_default_limits(&def);
-    lim = &def;
-  }
-  if (arb_term_decode(buf, len, idx, lim, &visitor, &d, err, errlen) != 0) {
-    if (d.err) snprintf(err, errlen, "%s", d.err);
-    lua_settop(L, top);
-    return -1;
-  }
-  return 0;
-}
-
-/* dist.encode(value) -> binary (external term format, with version) */
-static int ldist_encode(lua_State *L) {
-  luaL_checkany(L, 1);
-  encode_term(L, &xmsg_, 1);
-  lua_pushlstring(L, xmsg_.buff, (size_t)xmsg_.index);
-  return 1;
-}
-
-/* dist.decode(binary [, {max_depth =, max_elements =}]) -> value | nil, err */
-static int ldist_decode(lua_State *L) {
-  size_t len, idx = 0;
-  const char *s = luaL_checklstring(L, 1, &len);
-  arb_term_limits_t lim;
-  arb_term_default_limits(&lim);
-  if (lua_istable(L, 2)) {
-    lua_getfield(L, 2, "max_depth");
-    if (!lua_isnil(L, -1)) {
-      lua_Integer v = luaL_checkinteger(L, -1);
-      luaL_argcheck(L, v >= 0 && v <= ARB_TERM_DEFAULT_DEPTH, 2,
-                    "max_depth must be from 0 to 100");
-      lim.max_depth = (int)v;
-    }
-    lua_getfield(L, 2, "max_elements");
-    if (!lua_isnil(L, -1)) {
-      lua_Integer v = luaL_checkinteger(L, -1);
-      luaL_argcheck(L, v > 0, 2, "max_elements must be positive");
-      lim.max_elements = (size_t)v;
-    }
-    lua_pop(L, 2);
-  }
-  char err[256];
-  if (arb_term_version(s, len, &idx, err, sizeof(err)) != 0 ||
-      decode_term(L, s, len, &idx, &lim, err, sizeof(err)) != 0)
-    return larb_push_error(L, "badarg", err);
-  if (idx != len) {
-    lua_pop(L, 1);
-    snprintf(err, sizeof(err), "bad term: %zu bytes left after the term",
-             len - idx);
-    return larb_push_error(L, "badarg", err);
-  }
-  return 1;
-}
-
-/* }====================================================================== */
 
 /* {======================================================================
 ** Sending
@@ -723,7 +196,7 @@ static void send_to_name(const char *node, const char *name, size_t nlen) {
   arb_dconn_t *c = arb_dist_connect(node_->d, node);
   if (c == NULL) return;
   erlang_pid from;
-  our_pid(&from, 0);
+  ldist_our_pid(&from, 0);
   xreset(&xctrl_);
   ei_x_encode_version(&xctrl_);
   ei_x_encode_tuple_header(&xctrl_, 4);
@@ -769,7 +242,8 @@ static int ldist_send(lua_State *L) {
   check_node(L);
   erlang_pid *p = luaL_testudata(L, 1, LDIST_PID);
   if (p) {
-    encode_term(L, &xmsg_, 2);
+    xreset(&xmsg_);
+    ldist_encode_term(L, &xmsg_, 2);
     send_to_pid(p);
     lua_pushboolean(L, 1);
     return 1;
@@ -781,10 +255,11 @@ static int ldist_send(lua_State *L) {
     const char *name = name_at(L, -2, &nlen);
     const char *host = name_at(L, -1, &hlen);
     if (name && host && nlen <= 1020 && hlen < ARB_DIST_NAME_MAX) {
-      encode_term(L, &xmsg_, 2);
+      xreset(&xmsg_);
+    ldist_encode_term(L, &xmsg_, 2);
       if (strcmp(host, arb_dist_name(node_->d)) == 0) {
         /* A name of our own node: straight to the subject. */
-        state_field(L, "names", NULL);
+        ldist_state_field(L, "names", NULL);
         lua_pushlstring(L, name, nlen);
         if (lua_rawget(L, -2) == LUA_TUSERDATA) {
           larb_subject_t *to = larb_test_subject(L, -1);
@@ -845,7 +320,7 @@ static void send_monitor_exit(lua_State *L, rmon_t *r, int plain_only) {
   ei_x_encode_long(&xctrl_, OP_MONITOR_P_EXIT);
   if (r->target_id) {
     erlang_pid me;
-    our_pid(&me, r->target_id);
+    ldist_our_pid(&me, r->target_id);
     ei_x_encode_pid(&xctrl_, &me);
   } else {
     ei_x_encode_atom(&xctrl_, r->name);
@@ -864,7 +339,7 @@ static void send_monitor_exit(lua_State *L, rmon_t *r, int plain_only) {
   else if (plain_only)
     ei_x_encode_atom(&xctrl_, "unknown");
   else
-    encode(L, &xctrl_, reason, 1);
+    ldist_encode_value(L, &xctrl_, reason, 1);
   send_ctrl(c, &xctrl_, NULL);
 }
 
@@ -922,7 +397,7 @@ static larb_subject_t *push_target(lua_State *L, int idx) {
     lua_pushnil(L);
     return NULL;
   }
-  state_field(L, "names", NULL);
+  ldist_state_field(L, "names", NULL);
   lua_getfield(L, -1, a->name);
   lua_remove(L, -2);
   return larb_test_subject(L, -1);
@@ -970,7 +445,7 @@ static void on_demonitor(lua_State *L, arb_dconn_t *c, int ctrl) {
   erlang_ref *ref = luaL_testudata(L, -1, LDIST_REF);
   if (ref == NULL) return;
   for (rmon_t *r = node_->rmons; r; r = r->next)
-    if (ref_equal(&r->ref, ref) && strcmp(r->node, c->node) == 0) {
+    if (ldist_ref_equal(&r->ref, ref) && strcmp(r->node, c->node) == 0) {
       rmon_unlink(&node_->rmons, r);
       arb_node_unhook_exit(&r->hook);
       rmon_free(r);
@@ -1030,7 +505,7 @@ static arb_proc_t *new_proxy(lua_State *L, int idx);
 
 /* Pushes the Lua half's function name. */
 static void push_lua_fn(lua_State *L, const char *name) {
-  state_field(L, "lua", NULL);
+  ldist_state_field(L, "lua", NULL);
   lua_getfield(L, -1, name);
   lua_remove(L, -2);
 }
@@ -1043,7 +518,7 @@ static arb_pid_t proxy_for(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
   erlang_pid *bp = luaL_checkudata(L, idx, LDIST_PID);
   check_node(L);
-  state_field(L, "proxy_of", NULL);
+  ldist_state_field(L, "proxy_of", NULL);
   int tbl = lua_gettop(L);
   lua_pushvalue(L, idx);
   if (lua_rawget(L, tbl) == LUA_TTABLE) {
@@ -1073,15 +548,15 @@ static arb_pid_t proxy_for(lua_State *L, int idx) {
   /* Watch the BEAM process: its DOWN ends the proxy. */
   erlang_ref ref;
   make_ref(&ref);
-  state_field(L, "monrefs", NULL);
-  ref_key(L, bp->node, &ref);
+  ldist_state_field(L, "monrefs", NULL);
+  ldist_ref_key(L, bp->node, &ref);
   lua_pushinteger(L, (lua_Integer)pid);
   lua_rawset(L, -3);
   lua_pop(L, 1);
   arb_dconn_t *c = arb_dist_connect(node_->d, bp->node);
   if (c) {
     erlang_pid from;
-    our_pid(&from, 0);
+    ldist_our_pid(&from, 0);
     xreset(&xctrl_);
     ei_x_encode_version(&xctrl_);
     ei_x_encode_tuple_header(&xctrl_, 4);
@@ -1100,7 +575,7 @@ static arb_pid_t proxy_for(lua_State *L, int idx) {
 static void end_proxy(lua_State *L, arb_pid_t pid, int ridx) {
   larb_ctx_t *ctx = larb_ctx(L);
   ridx = lua_absindex(L, ridx);
-  state_field(L, "proxy_nodes", NULL);
+  ldist_state_field(L, "proxy_nodes", NULL);
   lua_pushnil(L);
   lua_rawseti(L, -2, (lua_Integer)pid);
   lua_pop(L, 1);
@@ -1117,8 +592,8 @@ static void on_monitor_exit(lua_State *L, arb_dconn_t *c, int ctrl) {
   lua_rawgeti(L, ctrl, 4);
   erlang_ref *ref = luaL_testudata(L, -1, LDIST_REF);
   if (ref == NULL) return;
-  state_field(L, "monrefs", NULL);
-  ref_key(L, c->node, ref);
+  ldist_state_field(L, "monrefs", NULL);
+  ldist_ref_key(L, c->node, ref);
   lua_pushvalue(L, -1);
   if (lua_rawget(L, -3) != LUA_TNUMBER) return;
   arb_pid_t pid = (arb_pid_t)lua_tointeger(L, -1);
@@ -1135,7 +610,7 @@ static void on_monitor_exit(lua_State *L, arb_dconn_t *c, int ctrl) {
 ** "noconnection", at once, so monitors fire and chip delists them before
 ** anything else runs. */
 static void end_proxies_of(lua_State *L, const char *node) {
-  state_field(L, "proxy_nodes", NULL);
+  ldist_state_field(L, "proxy_nodes", NULL);
   int tbl = lua_gettop(L);
   lua_newtable(L);
   int doomed = tbl + 1, n = 0;
@@ -1170,7 +645,7 @@ static arb_proc_t *new_proxy(lua_State *L, int idx) {
   lua_pushvalue(L, idx);
   arb_proc_t *p = spawn_with_subject(L, 1);
   note_proxy(node_, p->pid);
-  state_field(L, "proxy_nodes", NULL);
+  ldist_state_field(L, "proxy_nodes", NULL);
   lua_pushstring(L, bp->node);
   lua_rawseti(L, -2, (lua_Integer)p->pid);
   lua_pop(L, 1);
@@ -1271,7 +746,7 @@ static int frame_unprotected(lua_State *L) {
   arb_term_limits_t lim;
   arb_term_default_limits(&lim);
   if (arb_term_version(buf, len, &idx, err, sizeof(err)) != 0 ||
-      decode_term(L, buf, len, &idx, &lim, err, sizeof(err)) != 0) {
+      ldist_decode_term(L, buf, len, &idx, &lim, err, sizeof(err)) != 0) {
     log_warning("dist: dropped a frame from %s: control: %s", c->node, err);
     return 0;
   }
@@ -1284,7 +759,7 @@ static int frame_unprotected(lua_State *L) {
                 op == OP_REG_SEND_TT;
   if (has_msg) {
     if (arb_term_version(buf, len, &idx, err, sizeof(err)) != 0 ||
-        decode_term(L, buf, len, &idx, &lim, err, sizeof(err)) != 0) {
+        ldist_decode_term(L, buf, len, &idx, &lim, err, sizeof(err)) != 0) {
       log_warning("dist: dropped a message from %s: %s", c->node, err);
       return 0;
     }
@@ -1332,7 +807,7 @@ static void on_frame(void *ud, arb_dconn_t *c, const char *data,
 
 /* Wakes the processes waiting for node's connection. */
 static void wake_waiters(lua_State *L, const char *node) {
-  state_field(L, "waiters", NULL);
+  ldist_state_field(L, "waiters", NULL);
   if (lua_getfield(L, -1, node) == LUA_TTABLE) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
     for (lua_Integer i = 1; i <= n; i++) {
@@ -1350,7 +825,7 @@ static void wake_waiters(lua_State *L, const char *node) {
 ** [, reason = text]}. */
 static void notify_watchers(lua_State *L, const char *node, const char *ev,
                             const char *reason) {
-  state_field(L, "watchers", NULL);
+  ldist_state_field(L, "watchers", NULL);
   int w = lua_gettop(L);
   lua_pushnil(L);
   while (lua_next(L, w)) {
@@ -1389,7 +864,7 @@ static int up_unprotected(lua_State *L) {
 static int down_unprotected(lua_State *L) {
   arb_dconn_t *c = lua_touserdata(L, 1);
   const char *reason = lua_tostring(L, 2);
-  state_field(L, "results", NULL);
+  ldist_state_field(L, "results", NULL);
   lua_pushstring(L, reason);
   lua_setfield(L, -2, c->node);
   lua_pop(L, 1);
@@ -1686,7 +1161,7 @@ static int connect_step(lua_State *L, int64_t deadline) {
     return larb_yield(L, (lua_KContext)deadline, connect_retry_k);
   }
   if (c == NULL) {
-    state_field(L, "results", NULL);
+    ldist_state_field(L, "results", NULL);
     lua_getfield(L, -1, node);
     const char *why = lua_tostring(L, -1);
     lua_pushfstring(L, "%s", why ? why : "connection failed");
@@ -1696,7 +1171,7 @@ static int connect_step(lua_State *L, int64_t deadline) {
     lua_pushfstring(L, "dist.connect %s: timed out", node);
     return larb_push_error(L, "timeout", lua_tostring(L, -1));
   }
-  state_field(L, "waiters", NULL);
+  ldist_state_field(L, "waiters", NULL);
   if (lua_getfield(L, -1, node) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
@@ -1741,7 +1216,7 @@ static int ldist_connect(lua_State *L) {
   larb_self(L);
   check_node(L);
   lua_settop(L, 1);
-  state_field(L, "results", NULL);
+  ldist_state_field(L, "results", NULL);
   lua_pushnil(L);
   lua_setfield(L, -2, node);
   lua_pop(L, 1);
@@ -1789,7 +1264,7 @@ static int ldist_register(lua_State *L) {
                 "name must be 1 to 255 bytes");
   check_node(L);
   (void)s;
-  state_field(L, "names", NULL);
+  ldist_state_field(L, "names", NULL);
   lua_getfield(L, -1, name);
   larb_subject_t *held = larb_test_subject(L, -1);
   if (held && held != s && arb_subject_owner_alive(&held->sub)) {
@@ -1806,7 +1281,7 @@ static int ldist_register(lua_State *L) {
 /* dist.unregister(name) */
 static int ldist_unregister(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
-  state_field(L, "names", NULL);
+  ldist_state_field(L, "names", NULL);
   lua_pushnil(L);
   lua_setfield(L, -2, name);
   return 0;
@@ -1815,7 +1290,7 @@ static int ldist_unregister(lua_State *L) {
 /* dist.whereis(name) -> subject | nil */
 static int ldist_whereis(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
-  state_field(L, "names", NULL);
+  ldist_state_field(L, "names", NULL);
   lua_getfield(L, -1, name);
   larb_subject_t *s = larb_test_subject(L, -1);
   if (s == NULL || !arb_subject_owner_alive(&s->sub)) return 0;
@@ -1826,7 +1301,7 @@ static int ldist_whereis(lua_State *L) {
 static int ldist_monitor_nodes(lua_State *L) {
   larb_check_subject(L, 1);
   int on = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
-  state_field(L, "watchers", NULL);
+  ldist_state_field(L, "watchers", NULL);
   lua_pushvalue(L, 1);
   if (on)
     lua_pushboolean(L, 1);
@@ -1852,10 +1327,10 @@ static int is_type(lua_State *L, const char *mt) {
   lua_pushboolean(L, luaL_testudata(L, 1, mt) != NULL);
   return 1;
 }
-static int ldist_is_pid(lua_State *L) { return is_type(L, LDIST_PID); }
-static int ldist_is_ref(lua_State *L) { return is_type(L, LDIST_REF); }
-static int ldist_is_atom(lua_State *L) { return is_type(L, LDIST_ATOM); }
-static int ldist_is_tuple(lua_State *L) {
+int ldist_l_is_pid(lua_State *L) { return is_type(L, LDIST_PID); }
+int ldist_l_is_ref(lua_State *L) { return is_type(L, LDIST_REF); }
+int ldist_l_is_atom(lua_State *L) { return is_type(L, LDIST_ATOM); }
+int ldist_l_is_tuple(lua_State *L) {
   int yes = 0;
   if (lua_istable(L, 1) && lua_getmetatable(L, 1)) {
     luaL_getmetatable(L, LDIST_TUPLE);
@@ -1869,7 +1344,7 @@ static int ldist_is_tuple(lua_State *L) {
 ** registry tells the scope. */
 static int ldist_mirror(lua_State *L) {
   larb_check_subject(L, 1);
-  state_field(L, "mirrors", "k");
+  ldist_state_field(L, "mirrors", "k");
   lua_pushvalue(L, 1);
   lua_pushvalue(L, 2);
   lua_rawset(L, -3);
@@ -1882,7 +1357,7 @@ void larb_dist_chip_registered(lua_State *L, int reg_idx, int group_idx,
   reg_idx = lua_absindex(L, reg_idx);
   group_idx = lua_absindex(L, group_idx);
   sub_idx = lua_absindex(L, sub_idx);
-  state_field(L, "mirrors", "k");
+  ldist_state_field(L, "mirrors", "k");
   lua_pushvalue(L, reg_idx);
   lua_rawget(L, -2);
   larb_subject_t *scope = larb_test_subject(L, -1);
@@ -1914,14 +1389,14 @@ static const luaL_Reg dist_funcs[] = {
     {"subject", ldist_subject},
     {"monitor_nodes", ldist_monitor_nodes},
     {"node_of", ldist_node_of},
-    {"atom", ldist_atom},
-    {"tuple", ldist_tuple},
-    {"encode", ldist_encode},
-    {"decode", ldist_decode},
-    {"is_pid", ldist_is_pid},
-    {"is_ref", ldist_is_ref},
-    {"is_atom", ldist_is_atom},
-    {"is_tuple", ldist_is_tuple},
+    {"atom", ldist_l_atom},
+    {"tuple", ldist_l_tuple},
+    {"encode", ldist_l_encode},
+    {"decode", ldist_l_decode},
+    {"is_pid", ldist_l_is_pid},
+    {"is_ref", ldist_l_is_ref},
+    {"is_atom", ldist_l_is_atom},
+    {"is_tuple", ldist_l_is_tuple},
     {"_spawn_with_subject", ldist_spawn_with_subject},
     {"_mirror", ldist_mirror},
     {"_new_proxy", ldist_new_proxy},
@@ -1929,26 +1404,7 @@ static const luaL_Reg dist_funcs[] = {
     {NULL, NULL}};
 
 int larb_open_dist(lua_State *L) {
-  if (luaL_newmetatable(L, LDIST_ATOM)) {
-    lua_pushcfunction(L, atom_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  if (luaL_newmetatable(L, LDIST_PID)) {
-    lua_pushcfunction(L, pid_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushcfunction(L, pid_eq);
-    lua_setfield(L, -2, "__eq");
-  }
-  if (luaL_newmetatable(L, LDIST_REF)) {
-    lua_pushcfunction(L, ref_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushcfunction(L, ref_eq);
-    lua_setfield(L, -2, "__eq");
-  }
-  luaL_newmetatable(L, LDIST_TUPLE);
-  luaL_newmetatable(L, LDIST_MAP);
-  luaL_newmetatable(L, LDIST_IMPROPER);
-  lua_pop(L, 6);
+  ldist_open_types(L);
   luaL_newlib(L, dist_funcs);
   luaL_getmetatable(L, LDIST_TUPLE);
   lua_setfield(L, -2, "Tuple");
@@ -1957,7 +1413,7 @@ int larb_open_dist(lua_State *L) {
   luaL_getmetatable(L, LDIST_IMPROPER);
   lua_setfield(L, -2, "ImproperList");
   /* The Lua half's functions are found here by the C half. */
-  state_field(L, "lua", NULL);
+  ldist_state_field(L, "lua", NULL);
   lua_pop(L, 1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, state_ref_);
   lua_pushvalue(L, -2);

@@ -149,6 +149,9 @@ static int check_atom(walk_t *w, size_t *hdr, size_t *nbytes, int *utf8) {
   if (chars > w->lim->max_atom_chars)
     return fail(w, at, "atom of %zu characters (limit %zu)", chars,
                 w->lim->max_atom_chars);
+  if (*nbytes > 4 * ARB_TERM_ATOM_CHARS)
+    return fail(w, at, "atom of %zu bytes (limit %d)", *nbytes,
+                4 * ARB_TERM_ATOM_CHARS);
   return 0;
 }
 

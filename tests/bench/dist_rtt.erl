@@ -31,6 +31,9 @@ main(Args) ->
     roundtrips(Echo, N),
     Us = erlang:convert_time_unit(erlang:monotonic_time() - T0, native,
                                   microsecond),
+    %% the peer's I/O is relayed to this node's; start the results on a
+    %% line of their own
+    io:format("~n"),
     bench:result(dist_rtt, Us / N, us),
     T1 = erlang:monotonic_time(),
     windowed(Echo, N),

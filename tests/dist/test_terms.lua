@@ -131,6 +131,8 @@ test("hostile terms: truncated, too deep, too large, atom over the limit", funct
   -- an atom of 300 characters (ATOM_UTF8_EXT allows 65535 bytes)
   v, err = dist.decode("\131\118\1\44" .. ("a"):rep(300))
   lib.ok(v == nil and tostring(err):find("atom of 300 characters"), tostring(err))
+  v, err = dist.decode("\131\118\7\208" .. "a" .. ("\128"):rep(2000))
+  lib.ok(v == nil and tostring(err):find("atom of 2000 bytes"), tostring(err))
   lib.raises(function() atom(("a"):rep(256)) end, "over 255 characters")
   lib.eq(tostring(atom(("é"):rep(255))), ("é"):rep(255), "255 characters")
   -- a fun and a port are not mapped
@@ -143,6 +145,38 @@ test("hostile terms: truncated, too deep, too large, atom over the limit", funct
   lib.ok(v == nil and tostring(err):find("unknown tag 200"), tostring(err))
   v, err = dist.decode("no version")
   lib.ok(v == nil and tostring(err):find("version"), tostring(err))
+end)
+
+test("mutated and random bytes never crash the decoder", function()
+  -- every byte of a rich term flipped, cut and widened, then random
+  -- strings after the version byte: each decodes or says why, within
+  -- the buffer (the ASan build checks every read)
+  local base = dist.encode(tuple(1, -1, 1 << 40, 2.5, "bin", atom("a"),
+    { 1, { 2, { 3 } } }, { k = tuple() }, setmetatable({}, dist.Map),
+    D.eval("{self(), make_ref()}.")))
+  local decoded, failed = 0, 0
+  local function try(bytes)
+    local ok, v, err = pcall(dist.decode, bytes)
+    lib.ok(ok, "decode raised: " .. tostring(v))
+    if v == nil then
+      lib.ok(type(tostring(err)) == "string" and err.kind == "badarg", "an error")
+      failed = failed + 1
+    else
+      decoded = decoded + 1
+    end
+  end
+  for i = 2, #base do
+    for _, b in ipairs { 0, 1, 127, 128, 255, base:byte(i) ~ 0x40 } do
+      try(base:sub(1, i - 1) .. string.char(b) .. base:sub(i + 1))
+    end
+  end
+  math.randomseed(20261130)
+  for _ = 1, 3000 do
+    local t = {}
+    for j = 1, math.random(1, 40) do t[j] = string.char(math.random(0, 255)) end
+    try("\131" .. table.concat(t))
+  end
+  lib.ok(decoded > 0 and failed > 0, decoded .. " decoded, " .. failed .. " refused")
 end)
 
 test("values with no term are refused when sent, naming what", function()
