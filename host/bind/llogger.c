@@ -37,6 +37,7 @@
 #include "larb.h"
 #include "lintrospect.h" /* LARB_CRASH_FRAMES */
 #include "logfile.h"
+#include "ltraceback.h"
 
 /* {======================================================================
 ** Settings and the sink
@@ -757,6 +758,26 @@ static void push_labels(lua_State *L) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, lg.labels_ref);
 }
 
+/* A crash report's last message and state are cut to this many bytes:
+** enough to recognise them, as OTP's reports trim a gen_server's. */
+#define CRASH_CONTEXT_MAX 1024
+
+/* larb_log_describe, cut to CRASH_CONTEXT_MAX bytes (at a UTF-8 boundary)
+** with "...(truncated)"; the text is left on L's stack. */
+static const char *describe_context(lua_State *L, int idx) {
+  size_t n;
+  larb_log_describe(L, idx);
+  const char *s = lua_tolstring(L, -1, &n);
+  if (n <= CRASH_CONTEXT_MAX) return s;
+  size_t cut = CRASH_CONTEXT_MAX;
+  while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) cut--;
+  lua_pushlstring(L, s, cut);
+  lua_pushliteral(L, "...(truncated)");
+  lua_concat(L, 2);
+  lua_remove(L, -2);
+  return lua_tostring(L, -1);
+}
+
 /* Finds the innermost frame of co whose function is marked in the
 ** LARB_CRASH_FRAMES table and sets crash_ctx from its locals named
 ** last_message and state, described (bounded) and left on L's stack. */
@@ -776,9 +797,9 @@ static void crash_context(lua_State *L, lua_State *co) {
     for (int n = 1; (name = lua_getlocal(co, &ar, n)) != NULL; n++) {
       lua_xmove(co, L, 1);
       if (strcmp(name, "last_message") == 0)
-        crash_ctx.message = larb_log_describe(L, -1);
+        crash_ctx.message = describe_context(L, -1);
       else if (strcmp(name, "state") == 0)
-        crash_ctx.state = larb_log_describe(L, -1);
+        crash_ctx.state = describe_context(L, -1);
       else
         lua_pop(L, 1);
     }
@@ -804,7 +825,7 @@ void larb_log_crash(lua_State *L, arb_pid_t pid, int is_main, int ridx,
   const char *reason = larb_log_describe(L, ridx);
   crash_ctx.message = crash_ctx.state = NULL;
   crash_context(L, co);
-  luaL_traceback(L, co, NULL, 0);
+  larb_traceback(L, co); /* luaL_traceback costs ~100k instructions */
   crash_event(pid, is_main, "crashed", reason, lua_tostring(L, -1), sup,
               child);
   crash_ctx.message = crash_ctx.state = NULL;
