@@ -275,7 +275,7 @@ static int handle_gc(lua_State *L) {
 
 typedef struct opts_s {
   const char *host, *path;
-  int port, backlog, packet;
+  int port, backlog, packet, reuseport;
   int64_t deadline;
 } opts_t;
 
@@ -324,7 +324,9 @@ static void read_opts(lua_State *L, opts_t *o, int is_listen) {
                   "timeout must be a non-negative integer");
     o->deadline = opt_deadline(L, -1);
   }
-  lua_pop(L, 6);
+  lua_getfield(L, 1, "reuseport");
+  o->reuseport = lua_toboolean(L, -1);
+  lua_pop(L, 7);
 }
 
 /* Pushes "host:port" or the path, for messages. */
@@ -348,7 +350,8 @@ static int lnet_listen(lua_State *L) {
   arb_sock_t *s = push_new(L, LNET_LISTENER,
                            o.path ? ARB_SOCK_PIPE : ARB_SOCK_TCP, o.packet);
   int rc = o.path ? arb_sock_listen_pipe(s, o.path, o.backlog)
-                  : arb_sock_listen_tcp(s, o.host, o.port, o.backlog);
+                  : arb_sock_listen_tcp(s, o.host, o.port, o.backlog,
+                                        o.reuseport);
   if (rc != 0) {
     arb_sock_close(s);
     lua_pushfstring(L, "listen %s", address_text(L, &o));

@@ -2,9 +2,13 @@
 ** net.c: stream sockets on the loop (see net.h for ownership, framing
 ** and flow control).  Everything here runs on the loop thread.
 */
+#define _GNU_SOURCE /* SO_REUSEPORT */
 #include "net.h"
 
+#include <errno.h>
 #include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,16 +203,39 @@ static void on_connection(uv_stream_t *server, int status) {
 }
 
 static int parse_addr(const char *host, int port, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof(*ss));
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0) return 0;
   if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0) return 0;
   return UV_EINVAL;
 }
 
+/* A bound socket with SO_REUSEPORT, opened into s's handle (libuv 1.44
+** has no flag for it). */
+static int bind_reuseport(arb_sock_t *s, const struct sockaddr_storage *ss) {
+  int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int on = 1;
+  socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+      bind(fd, (const struct sockaddr *)ss, len) != 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  int rc = uv_tcp_open(&s->hd->tcp, fd);
+  if (rc != 0) close(fd);
+  return rc;
+}
+
 int arb_sock_listen_tcp(arb_sock_t *s, const char *host, int port,
-                        int backlog) {
+                        int backlog, int reuseport) {
   struct sockaddr_storage ss;
   int rc = parse_addr(host, port, &ss);
-  if (rc == 0) rc = uv_tcp_bind(&s->hd->tcp, (struct sockaddr *)&ss, 0);
+  if (rc == 0)
+    rc = reuseport ? bind_reuseport(s, &ss)
+                   : uv_tcp_bind(&s->hd->tcp, (struct sockaddr *)&ss, 0);
   if (rc == 0) rc = uv_listen(&s->hd->stream, backlog, on_connection);
   if (rc == 0) s->listener = 1;
   return rc;

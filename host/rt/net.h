@@ -101,9 +101,12 @@ void arb_sock_give(arb_sock_t *s, arb_proc_t *p);
 ** was still being sent; call at the host's end, before closing the loop. */
 void arb_net_close_orphans(void);
 
-/* Listens on host:port (numeric address) or on a Unix path. */
+/* Listens on host:port (numeric address) or on a Unix path.  With
+** reuseport, the socket is made with SO_REUSEPORT first, so several
+** listeners (each its own process's) share one port and the kernel
+** spreads the connections over them: an acceptor pool. */
 int arb_sock_listen_tcp(arb_sock_t *s, const char *host, int port,
-                        int backlog);
+                        int backlog, int reuseport);
 int arb_sock_listen_pipe(arb_sock_t *s, const char *path, int backlog);
 
 /* Accepts a pending connection into client (a fresh socket of the same

@@ -572,6 +572,41 @@ lib.test("connect times out when the listener's backlog is full", function()
   lib.no_leftovers()
 end)
 
+lib.test("reuseport: listeners of several processes share a port", function()
+  local first = listen {reuseport = true, packet = "line"}
+  local _, port = first:address()
+  err_kind("without reuseport the port is taken", "eaddrinuse",
+           net.listen {host = "127.0.0.1", port = port})
+  -- Each acceptor its own listener on the same port: every connection
+  -- is answered by one of them.
+  local answers = process.new_subject()
+  local acceptors = {}
+  for n = 1, 2 do
+    local ready = process.new_subject()
+    acceptors[n] = spawn(function()
+      local l = n == 1 and first or listen {port = port, reuseport = true, packet = "line"}
+      send(ready, true)
+      while true do
+        local s = assert(net.accept(l))
+        send(answers, n)
+        s:send("acceptor " .. n .. "\n")
+        s:close()
+      end
+    end)
+    if n == 1 then first:give_to(acceptors[1]) end
+    receive(ready, 2000)
+  end
+  for _ = 1, 20 do
+    local c = assert(net.connect {host = "127.0.0.1", port = port, packet = "line"})
+    local line = assert(c:receive(2000))
+    lib.ok(line == "acceptor 1" or line == "acceptor 2", line)
+    c:close()
+  end
+  for _ = 1, 20 do lib.ok(receive(answers, 2000), "answered") end
+  for _, pid in ipairs(acceptors) do process.kill(pid); lib.await_down(pid) end
+  lib.no_leftovers()
+end)
+
 lib.test("no descriptor is left open", function()
   collectgarbage()
   await_fd_count(base_fds, "descriptors back to where they started")
