@@ -96,11 +96,11 @@ end
 local function status_text(st)
   local tree, host = st.tree, st.host
   local lines = {
-    string.format("%s %s  %s  up %s", tree.name, tree.pid or "-",
+    string.format("%s %s  %s  up %s", tree.name or "root", tree.pid or "-",
                   tree.strategy or "-", format_ms(tree.uptime_ms or 0)),
   }
   local failed = {}
-  status_lines(tree.children, "", lines, "", failed)
+  status_lines(tree.children or {}, "", lines, "", failed)
   if tree.error then lines[#lines + 1] = tree.error end
   for _, f in ipairs(failed) do
     lines[#lines + 1] = "not as the file says: the last reload could not "
@@ -381,6 +381,10 @@ return function(chunk, script, ...)
   supervisor = package.loaded.supervisor
   if supervisor and supervisor.is_spec(result) then
     return serve(result, script, table.pack(...))
+  end
+  if core.dashboard() then
+    error(script .. ": --dashboard needs a script that returns a "
+          .. "supervisor.spec value", 0)
   end
   if core.serving() then
     -- --watch or --control given for a script that is not a service.
