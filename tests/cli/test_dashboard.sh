@@ -33,6 +33,13 @@ grep -q "is not \[HOST:\]PORT" "$io/err" || fail "message for a bad address"
 [ $? = 2 ] && grep -q "needs --dashboard" "$io/err" || fail "token file alone"
 report_case
 
+case_start "a script that is not a service: exit 1, naming --dashboard"
+"$ARBOR" run --dashboard 0 "$here/scripts/ok.lua" >"$io/out" 2>"$io/err"
+[ $? = 1 ] || fail "exit status"
+grep -q "ok.lua: --dashboard needs a script that returns a supervisor.spec value" \
+  "$io/err" || fail "message"
+report_case
+
 case_start "a token file too short: exit 1 before the tree starts"
 printf 'short\n' >"$tmp/short"
 : >"$io/err"
