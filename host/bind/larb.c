@@ -182,17 +182,26 @@ int larb_lua_error_new(lua_State *L) {
   return 1;
 }
 
+void larb_createmeta(lua_State *L, const char *name, const luaL_Reg *meta,
+                     const luaL_Reg *methods) {
+  luaL_newmetatable(L, name);
+  luaL_setfuncs(L, meta, 0);
+  if (methods) {
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+}
+
+static const luaL_Reg error_meta[] = {{"__tostring", error_tostring},
+                                      {NULL, NULL}};
+static const luaL_Reg pid_meta[] = {
+    {"__tostring", pid_tostring}, {"__eq", pid_eq}, {NULL, NULL}};
+
 void larb_open_types(lua_State *L) {
-  luaL_newmetatable(L, LARB_ERROR);
-  lua_pushcfunction(L, error_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, LARB_PID);
-  lua_pushcfunction(L, pid_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pushcfunction(L, pid_eq);
-  lua_setfield(L, -2, "__eq");
-  lua_pop(L, 1);
+  larb_createmeta(L, LARB_ERROR, error_meta, NULL);
+  larb_createmeta(L, LARB_PID, pid_meta, NULL);
 }
 
 /* }====================================================================== */

@@ -119,6 +119,12 @@ larb_subject_t *larb_check_subject(lua_State *L, int idx);
 larb_monitor_t *larb_check_monitor(lua_State *L, int idx);
 /* The subject at idx, or NULL if the value is not one. */
 larb_subject_t *larb_test_subject(lua_State *L, int idx);
+/* Creates the metatable of a type (liolib.c's createmeta): name (what
+** luaL_checkudata and type errors use), the metamethods in meta (every
+** type has __tostring) and, if methods is not NULL, a method table as
+** __index.  Leaves the stack as it was. */
+void larb_createmeta(lua_State *L, const char *name, const luaL_Reg *meta,
+                     const luaL_Reg *methods);
 /* Records the metatables' addresses for the fast checks above; call once
 ** all of them exist. */
 void larb_cache_metatables(lua_State *L);

@@ -357,18 +357,24 @@ static const luaL_Reg selector_methods[] = {
     {"selecting_process_down", selector_selecting_process_down},
     {NULL, NULL}};
 
+/* Selector<n sources> */
+static int selector_tostring(lua_State *L) {
+  luaL_checkudata(L, 1, LARB_SELECTOR);
+  lua_getiuservalue(L, 1, 1);
+  lua_pushfstring(L, "Selector<%I sources>",
+                  (lua_Integer)(lua_rawlen(L, -1) / 3));
+  return 1;
+}
+
+static const luaL_Reg subject_meta[] = {{"__gc", subject_gc},
+                                        {"__tostring", subject_tostring},
+                                        {"__eq", subject_eq},
+                                        {NULL, NULL}};
+static const luaL_Reg selector_meta[] = {{"__tostring", selector_tostring},
+                                         {NULL, NULL}};
+
 void larb_open_mbox(lua_State *L) {
-  luaL_newmetatable(L, LARB_SUBJECT);
-  lua_pushcfunction(L, subject_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, subject_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pushcfunction(L, subject_eq);
-  lua_setfield(L, -2, "__eq");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, LARB_SELECTOR);
-  luaL_newlib(L, selector_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  larb_createmeta(L, LARB_SUBJECT, subject_meta, NULL);
+  larb_createmeta(L, LARB_SELECTOR, selector_meta, selector_methods);
   luaL_setfuncs(L, mbox_funcs, 0);
 }

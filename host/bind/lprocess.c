@@ -172,6 +172,22 @@ int larb_sleep_forever(lua_State *L) {
   return larb_yield(L, (lua_KContext)-1, sleep_k);
 }
 
+/* timers[id] = entry: (id, entry) -> (); under protection in send_after,
+** since growing the table may run out of memory. */
+static int store_timer_entry(lua_State *L) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, larb_ctx(L)->timers_ref);
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, lua_tointeger(L, 1));
+  return 0;
+}
+
+/* Timer<id> */
+static int timer_tostring(lua_State *L) {
+  arb_timer_id_t id = *(arb_timer_id_t *)luaL_checkudata(L, 1, LARB_TIMER);
+  lua_pushfstring(L, "Timer<%I>", (lua_Integer)id);
+  return 1;
+}
+
 /* process.send_after(subject, ms, msg) -> timer */
 static int lprocess_send_after(lua_State *L) {
   larb_check_subject(L, 1);
@@ -179,20 +195,30 @@ static int lprocess_send_after(lua_State *L) {
   luaL_argcheck(L, !lua_isnoneornil(L, 3), 3, "message must not be nil");
   larb_self(L);
   larb_ctx_t *ctx = larb_ctx(L);
+  lua_settop(L, 3);
+  /* Allocate, then commit: the entry and the handle first (a raise
+  ** leaves nothing), then the timer, then the entry in the timers table
+  ** under protection (undone by cancelling the timer). */
+  lua_createtable(L, 2, 0);             /* 4: {subject, message} */
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, 4, 1);
+  larb_push_copy(L, 3); /* isolated from the sender's later changes */
+  lua_rawseti(L, 4, 2);
+  arb_timer_id_t *ud = lua_newuserdatauv(L, sizeof(*ud), 0); /* 5 */
+  *ud = 0;
+  luaL_setmetatable(L, LARB_TIMER);
+  luaL_checkstack(L, 3, NULL);
   arb_timer_id_t id =
       arb_node_timer_start(ctx->node, now(L), ms, LARB_TIMER_SEND, 0, 0);
   if (id == 0) return luaL_error(L, "out of memory");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->timers_ref);
-  lua_createtable(L, 2, 0);
-  lua_pushvalue(L, 1);
-  lua_rawseti(L, -2, 1);
-  larb_push_copy(L, 3); /* isolated from the sender's later changes */
-  lua_rawseti(L, -2, 2);
-  lua_rawseti(L, -2, (lua_Integer)id);
-  lua_pop(L, 1);
-  arb_timer_id_t *ud = lua_newuserdatauv(L, sizeof(*ud), 0);
+  lua_pushcfunction(L, store_timer_entry);
+  lua_pushinteger(L, (lua_Integer)id);
+  lua_pushvalue(L, 4);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    arb_node_timer_cancel(ctx->node, id, now(L), NULL, NULL);
+    return lua_error(L);
+  }
   *ud = id;
-  luaL_setmetatable(L, LARB_TIMER);
   return 1;
 }
 
@@ -233,15 +259,15 @@ static const luaL_Reg process_funcs[] = {
     {"cancel_timer", lprocess_cancel_timer},
     {NULL, NULL}};
 
+static const luaL_Reg monitor_meta[] = {{"__gc", monitor_gc},
+                                        {"__tostring", monitor_tostring},
+                                        {NULL, NULL}};
+static const luaL_Reg timer_meta[] = {{"__tostring", timer_tostring},
+                                      {NULL, NULL}};
+
 int larb_open_process(lua_State *L) {
-  luaL_newmetatable(L, LARB_MONITOR);
-  lua_pushcfunction(L, monitor_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, monitor_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, LARB_TIMER);
-  lua_pop(L, 1);
+  larb_createmeta(L, LARB_MONITOR, monitor_meta, NULL);
+  larb_createmeta(L, LARB_TIMER, timer_meta, NULL);
   luaL_newlib(L, process_funcs);
   larb_open_mbox(L);
   return 1;

@@ -149,6 +149,22 @@ static int lsup_gc(lua_State *L) {
   return 0;
 }
 
+/* RestartEngine<n children> (or <closed>) */
+static int lsup_tostring(lua_State *L) {
+  arb_sup_t **s = luaL_checkudata(L, 1, LSUP);
+  if (*s == NULL) {
+    lua_pushliteral(L, "RestartEngine<closed>");
+    return 1;
+  }
+  arb_sup_counts_t c;
+  arb_sup_count_children(*s, &c);
+  lua_pushfstring(L, "RestartEngine<%I children>", (lua_Integer)c.specs);
+  return 1;
+}
+
+static const luaL_Reg engine_meta[] = {
+    {"__gc", lsup_gc}, {"__tostring", lsup_tostring}, {NULL, NULL}};
+
 /* engine:set_flags(strategy, max_restarts, period_ms)
 **   -> true | nil, err, name (nothing changed) */
 static int lsup_set_flags(lua_State *L) {
@@ -363,12 +379,7 @@ static const luaL_Reg engine_methods[] = {
     {NULL, NULL}};
 
 int luaopen_arbor_core_sup(lua_State *L) {
-  luaL_newmetatable(L, LSUP);
-  lua_pushcfunction(L, lsup_gc);
-  lua_setfield(L, -2, "__gc");
-  luaL_newlib(L, engine_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  larb_createmeta(L, LSUP, engine_meta, engine_methods);
   lua_createtable(L, 0, 4);
   lua_pushcfunction(L, lsup_new);
   lua_setfield(L, -2, "new");

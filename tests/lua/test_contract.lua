@@ -91,3 +91,31 @@ lib.test("every module's expected failure is one error type", function()
   lib.raises(function() core.error("text") end, "bad argument #1")
   lib.no_leftovers()
 end)
+
+lib.test("every userdata type has a one-line __tostring", function()
+  local s = process.new_subject()
+  local timer = process.send_after(s, 60000, "later")
+  local sel = process.new_selector():selecting(s)
+  local pid = process.spawn(function() process.sleep_forever() end)
+  local mon = process.monitor(pid)
+  local reg = assert(chip.start())
+  local engine = require("arbor.core.sup").new("one_for_one", 3, 5000)
+  local want = {
+    { process.self(), "^<0%.%d+%.%d+>$" },
+    { s, "^Subject<%d+ of <0%.%d+%.%d+>>$" },
+    { timer, "^Timer<%d+>$" },
+    { sel, "^Selector<1 sources>$" },
+    { mon, "^Monitor<%d+ of <0%.%d+%.%d+>>$" },
+    { reg, "^Subject<%d+ of <0%.%d+%.%d+>>$" },
+    { engine, "^RestartEngine<0 children>$" },
+  }
+  for i, w in ipairs(want) do
+    local text = tostring(w[1])
+    lib.ok(text:match(w[2]), "value " .. i .. ": " .. text)
+  end
+  process.cancel_timer(timer)
+  process.demonitor(mon)
+  process.kill(pid)
+  chip.stop(reg)
+  lib.no_leftovers()
+end)
