@@ -263,6 +263,27 @@ static void need_bookkeeping(lua_State *L, copy_state_t *cs, int root,
   cs->work = lua_gettop(L) - 2;
 }
 
+/* Pushes an empty table sized for a copy of the table at idx.  Growing a
+** hash part one rehash at a time costs more than the copy itself (a
+** 10-field record rehashes 5 times), so the hash part is counted first,
+** walking from the border (the array part's end) on: exact when the
+** border's key is in the array part, an underestimate (the copy then
+** grows) when it is not. */
+static void new_copy_table(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_Integer narr = (lua_Integer)lua_rawlen(L, idx);
+  int nrec = 0;
+  if (narr > 0)
+    lua_pushinteger(L, narr);
+  else
+    lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    nrec++;
+  }
+  lua_createtable(L, (int)narr, nrec);
+}
+
 /* Replaces the table on top with its copy (made now, or the one made
 ** earlier for it) and, for a new copy, queues the original. */
 static void copy_nested(lua_State *L, copy_state_t *cs) {
@@ -273,7 +294,7 @@ static void copy_nested(lua_State *L, copy_state_t *cs) {
   }
   lua_pop(L, 1);
   luaL_checkstack(L, 6, "copying a message");
-  lua_createtable(L, (int)lua_rawlen(L, -1), 0);
+  new_copy_table(L, -1);
   if (lua_getmetatable(L, -2)) lua_setmetatable(L, -2);
   lua_pushvalue(L, -2);
   lua_pushvalue(L, -2);
@@ -288,7 +309,8 @@ static void copy_fields(lua_State *L, copy_state_t *cs, int orig, int copy,
                         int root, int rootcopy) {
   lua_pushnil(L);
   while (lua_next(L, orig)) {
-    if (lua_type(L, -2) == LUA_TTABLE || lua_type(L, -1) == LUA_TTABLE) {
+    int key_type = lua_type(L, -2), isint = 0;
+    if (key_type == LUA_TTABLE || lua_type(L, -1) == LUA_TTABLE) {
       need_bookkeeping(L, cs, root, rootcopy);
       lua_pushvalue(L, -2);
       if (lua_type(L, -1) == LUA_TTABLE) copy_nested(L, cs);
@@ -297,9 +319,16 @@ static void copy_fields(lua_State *L, copy_state_t *cs, int orig, int copy,
       lua_rawset(L, copy);
       lua_pop(L, 1); /* the original value; its key stays for lua_next */
     } else {
-      lua_pushvalue(L, -2);
-      lua_insert(L, -2);
-      lua_rawset(L, copy);
+      lua_Integer k = 0;
+      if (key_type == LUA_TNUMBER) k = lua_tointegerx(L, -2, &isint);
+      if (isint) { /* an array element, most often: no generic set */
+        lua_rawseti(L, copy, k);
+      } else {
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, copy);
+        lua_pop(L, 1);
+      }
     }
   }
 }
@@ -312,7 +341,7 @@ void larb_push_copy(lua_State *L, int idx) {
   }
   luaL_checkstack(L, 12, "copying a message");
   copy_state_t cs = {0, 0, 0};
-  lua_createtable(L, (int)lua_rawlen(L, idx), 0);
+  new_copy_table(L, idx);
   int rootcopy = lua_gettop(L);
   if (lua_getmetatable(L, idx)) lua_setmetatable(L, rootcopy);
   copy_fields(L, &cs, idx, rootcopy, idx, rootcopy);
