@@ -84,7 +84,9 @@ M.STATUS_PROCESS_LIMIT = 10000
 local MAX_TEXT = 2000
 
 -- State the main process publishes while it serves (see M._serving).
-local host_state = { started_at = core.now() }
+-- The host's clock (core.now) counts from 0 when the host started, so
+-- that is its start, whenever this module is first required.
+local host_state = { started_at = 0 }
 
 local function describe(v)
   local text
