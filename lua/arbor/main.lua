@@ -141,10 +141,10 @@ local function processes_text(procs)
     if p.current_function then
       current = p.current_function .. " " .. current
     end
-    lines[#lines + 1] = string.format(
+    lines[#lines + 1] = (string.format(
       "%-11s %-22s %-10s %-8s %-14s %6d %8d  %s", cell(p.pid, 11),
       cell(p.name or "", 22), p.kind, p.state, cell(waiting, 14),
-      p.messages, p.memory, current)
+      p.messages, p.memory, current):gsub("%s+$", ""))
   end
   lines[#lines + 1] = string.format("%d processes", #procs)
   return table.concat(lines, "\n")
