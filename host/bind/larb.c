@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "fs.h" /* arb_err_kind: libuv codes' kinds */
+#include "payload.h"
 
 arb_proc_t *larb_self(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
@@ -221,6 +222,8 @@ void larb_open_types(lua_State *L) {
 #define TAG_REF 0
 #define TAG_INT 1
 #define TAG_BOOL 2
+/* 3 (ARB_PAYLOAD_TAG_BYTES) is a byte payload made outside Lua
+** (core/payload.h): it becomes one Lua string when received. */
 #define INLINE_MAX ((lua_Integer)1 << 60)
 
 /* {======================================================================
@@ -405,6 +408,12 @@ static int push_inline(lua_State *L, intptr_t payload) {
 
 void larb_push_ref(lua_State *L, intptr_t ref) {
   if (push_inline(L, ref)) return;
+  if (arb_payload_is_bytes(ref)) {
+    size_t len;
+    const char *data = arb_bytes_data(ref, &len);
+    lua_pushlstring(L, data, len);
+    return;
+  }
   larb_ctx_t *ctx = larb_ctx(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
   lua_rawgeti(L, -1, (lua_Integer)(ref >> 2));
@@ -431,6 +440,10 @@ static void recycle(larb_ctx_t *ctx, int slot) {
 }
 
 void larb_unref(lua_State *L, intptr_t ref) {
+  if (arb_payload_is_bytes(ref)) {
+    arb_bytes_free(ref);
+    return;
+  }
   if ((ref & 3) != TAG_REF) return;
   larb_ctx_t *ctx = larb_ctx(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
@@ -440,8 +453,34 @@ void larb_unref(lua_State *L, intptr_t ref) {
   recycle(ctx, (int)(ref >> 2));
 }
 
+/* (bytes payload) -> string; under protection in push_bytes. */
+static int push_bytes_unprotected(lua_State *L) {
+  size_t len;
+  const char *data = arb_bytes_data((intptr_t)lua_touserdata(L, 1), &len);
+  lua_pushlstring(L, data, len);
+  return 1;
+}
+
+/* Pushes a byte payload as a string and frees it, also when making the
+** string runs out of memory (then the error goes on). */
+static void push_bytes(lua_State *L, intptr_t payload) {
+  if (!lua_checkstack(L, 3)) {
+    arb_bytes_free(payload);
+    luaL_error(L, "not enough memory");
+  }
+  lua_pushcfunction(L, push_bytes_unprotected);
+  lua_pushlightuserdata(L, (void *)payload);
+  int status = lua_pcall(L, 1, 1, 0);
+  arb_bytes_free(payload);
+  if (status != LUA_OK) lua_error(L);
+}
+
 void larb_push_unref(lua_State *L, intptr_t ref) {
   if (push_inline(L, ref)) return;
+  if (arb_payload_is_bytes(ref)) {
+    push_bytes(L, ref);
+    return;
+  }
   larb_ctx_t *ctx = larb_ctx(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->values_ref);
   lua_rawgeti(L, -1, (lua_Integer)(ref >> 2));

@@ -136,7 +136,11 @@ void larb_push_copy(lua_State *L, int idx);
 /* Stores the value at idx in the values table (a copy, for a table);
 ** returns its reference. */
 intptr_t larb_ref(lua_State *L, int idx);
-/* Pushes the value behind ref and releases the reference. */
+/* Payloads made here are tagged intptr_t values (larb.c); a byte payload
+** made outside Lua (core/payload.h, arb_bytes_new) is accepted by
+** larb_push_unref, larb_push_ref and larb_unref as well and becomes one
+** Lua string when received.
+** Pushes the value behind ref and releases the reference. */
 void larb_push_unref(lua_State *L, intptr_t ref);
 /* larb_ref for a value the host made itself and nobody else holds (a
 ** command table, a packet, a timer's message already copied when it was
