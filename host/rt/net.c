@@ -355,9 +355,24 @@ int arb_sock_connect_pipe(arb_sock_t *s, const char *path) {
 ** Receiving and framing
 ** ======================================================================*/
 
+/* Where a socket with nothing buffered (and a buffer smaller than this)
+** reads: on_read copies what arrived into a buffer of the socket's own,
+** sized to it.  So an idle connection holds a buffer the size of what it
+** last read, not 64 KiB, and a small request costs a small copy, not an
+** allocation.  (libuv calls on_alloc, read() and on_read in a row for
+** one socket at a time: one scratch buffer does.) */
+static char scratch[65536];
+
+/* A drained buffer larger than this is given back. */
+#define KEEP_BUFFER sizeof(scratch)
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out) {
   arb_sock_t *s = h->data;
   (void)hint;
+  if (s->len == 0 && s->cap < sizeof(scratch)) {
+    *out = uv_buf_init(scratch, sizeof(scratch));
+    return;
+  }
   size_t want = 65536;
   if (s->cap - s->len < want) {
     size_t ncap = s->cap ? s->cap : want;
@@ -405,9 +420,23 @@ void arb_sock_arm(arb_sock_t *s, int n, void (*deliver)(void *, arb_sock_t *),
   update_reading(s);
 }
 
+/* Moves n bytes read into scratch to s's own buffer; 0 or ENOBUFS. */
+static int adopt_scratch(arb_sock_t *s, size_t n) {
+  if (s->cap < n) {
+    size_t ncap = n < 256 ? 256 : n;
+    char *nbuf = realloc(s->buf, ncap);
+    if (nbuf == NULL) return UV_ENOBUFS;
+    s->buf = nbuf;
+    s->cap = ncap;
+  }
+  memcpy(s->buf, scratch, n);
+  return 0;
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   arb_sock_t *s = st->data;
-  (void)b;
+  if (n > 0 && b->base == scratch && adopt_scratch(s, (size_t)n) != 0)
+    n = UV_ENOBUFS;
   if (n < 0) {
     s->err = (int)n;
     stop_reading(s);
@@ -472,7 +501,7 @@ void arb_sock_consume(arb_sock_t *s) {
   memmove(s->buf, s->buf + s->taken, s->len - s->taken);
   s->len -= s->taken;
   s->taken = 0;
-  if (s->len == 0 && s->cap > (1u << 20)) { /* give a big buffer back */
+  if (s->len == 0 && s->cap > KEEP_BUFFER) { /* give a big buffer back */
     free(s->buf);
     s->buf = NULL;
     s->cap = 0;
