@@ -284,6 +284,18 @@ void larb_log_report(int level, arb_pid_t pid, const char *kind,
 void larb_log_crash_text(arb_pid_t pid, int is_main, const char *verb,
                          const char *reason, const char *traceback);
 void larb_log_main_exit_text(arb_pid_t pid, const char *reason);
+/* The host's own messages (setup errors, a service that cannot start, a
+** notify socket that fails): "arbor: msg" on stderr unless the log is
+** JSON there, and an event when the log is a file or JSON.  Every
+** report and crash leaves through this file: these, larb_log_emit and
+** larb_log_report are its only ways out. */
+void larb_log_host(int level, const char *msg);
+/* arbor.core.quiet: no crash reports (but main's) and no supervisor
+** reports, for benchmarks.  larb_log_wants_crash says whether a crash
+** report of a process (main or not) would be written. */
+void larb_log_set_quiet(int quiet);
+int larb_log_quiet(void);
+int larb_log_wants_crash(int is_main);
 /* Main's pid, for the events about main once it has ended. */
 void larb_log_set_main_pid(arb_pid_t pid);
 /* Pushes the bounded text of the value at idx (tables with contents) and

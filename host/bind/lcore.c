@@ -52,9 +52,8 @@ static int host_set_kind(lua_State *L) {
 /* arbor.core.quiet([flag]) -> flag: no crash or supervisor reports (for
 ** benchmarks); without an argument, only tells. */
 static int host_quiet(lua_State *L) {
-  larb_ctx_t *ctx = larb_ctx(L);
-  if (!lua_isnone(L, 1)) ctx->quiet = lua_toboolean(L, 1);
-  lua_pushboolean(L, ctx->quiet);
+  if (!lua_isnone(L, 1)) larb_log_set_quiet(lua_toboolean(L, 1));
+  lua_pushboolean(L, larb_log_quiet());
   return 1;
 }
 

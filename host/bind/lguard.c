@@ -56,7 +56,7 @@ static int self_has_ended(larb_ctx_t *ctx) {
 static void end_runaway(lua_State *L, larb_ctx_t *ctx, const char *why) {
   arb_proc_t *p = arb_node_current(ctx->node);
   if (!arb_proc_is_dead(p)) {
-    if (!ctx->quiet || p->pid == ctx->main_pid)
+    if (larb_log_wants_crash(p->pid == ctx->main_pid))
       larb_log_crash_text(p->pid, 0, "ended", why, NULL);
     arb_node_exit(ctx->node, p, ctx->runaway_reason);
   }

@@ -82,10 +82,9 @@ typedef struct host_s {
   int fail_code;  /* the exit status if the step under way fails */
 } host_t;
 
-/* Prints "arbor: msg" on stderr: what lua.c's l_message does. */
+/* "arbor: msg", what lua.c's l_message prints, through the one sink. */
 static void host_message(const char *msg) {
-  fprintf(stderr, "arbor: %s\n", msg);
-  fflush(stderr);
+  larb_log_host(LARB_LOG_ERROR, msg);
 }
 
 static int new_table_ref(lua_State *L, const char *mode) {

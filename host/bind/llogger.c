@@ -53,9 +53,14 @@ static struct {
   int custom; /* json or a file: reload results are events, not lines */
   arb_pid_t main_pid; /* main's, for its exit line once it has ended */
   int labels_ref;     /* registry: weak pid -> {supervisor, child} */
-} lg = {{NULL, 2}, 0, LARB_LOG_INFO, 0, ARB_PID_NONE, LUA_NOREF};
+  int quiet;          /* arbor.core.quiet: no crash or supervisor reports */
+} lg = {{NULL, 2}, 0, LARB_LOG_INFO, 0, ARB_PID_NONE, LUA_NOREF, 0};
 
 void larb_log_set_main_pid(arb_pid_t pid) { lg.main_pid = pid; }
+
+void larb_log_set_quiet(int quiet) { lg.quiet = quiet != 0; }
+int larb_log_quiet(void) { return lg.quiet; }
+int larb_log_wants_crash(int is_main) { return is_main || !lg.quiet; }
 
 int larb_log_level_from(const char *name) {
   for (int i = 0; level_names[i]; i++)
@@ -547,6 +552,14 @@ void larb_log_crash_text(arb_pid_t pid, int is_main, const char *verb,
                          const char *reason, const char *traceback) {
   crash_ctx.message = crash_ctx.state = NULL; /* (a failed larb_log_crash) */
   crash_event(pid, is_main, verb, reason, traceback, NULL, NULL);
+}
+
+void larb_log_host(int level, const char *msg) {
+  if (!(lg.json && lg.sink.path == NULL)) {
+    fprintf(stderr, "arbor: %s\n", msg);
+    fflush(stderr);
+  }
+  if (lg.custom) larb_log_emit(level, ARB_PID_NONE, msg, strlen(msg), NULL, 0);
 }
 
 void larb_log_main_exit_text(arb_pid_t pid, const char *reason) {
@@ -1087,7 +1100,7 @@ int larb_open_logger(lua_State *L) {
 ** ...) become the event's fields.  Nothing when quiet. */
 int larb_log_lua_report(lua_State *L) {
   const char *text = luaL_checkstring(L, 1);
-  if (larb_ctx(L)->quiet) return 0;
+  if (lg.quiet) return 0;
   int level = LARB_LOG_ERROR;
   larb_log_field_t f[MAX_FIELDS];
   int nf = 0;

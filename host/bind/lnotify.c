@@ -61,9 +61,10 @@ static int send_message(lua_State *L, const char *state, int status_arg,
                   arb_notify_name(notifier), strerror(-rc));
   if (!send_warned) {
     send_warned = 1;
-    fprintf(stderr, "arbor: %s (further failures are not reported)\n",
-            lua_tostring(L, -1));
-    fflush(stderr);
+    lua_pushfstring(L, "%s (further failures are not reported)",
+                    lua_tostring(L, -1));
+    larb_log_host(LARB_LOG_WARNING, lua_tostring(L, -1));
+    lua_pop(L, 1);
   }
   return 2;
 }
@@ -112,8 +113,9 @@ int larb_open_notify(lua_State *L) {
     opened = 1;
     char err[256];
     if (arb_notify_open(&notifier, &ctx->rt->loop, err, sizeof(err)) != 0) {
-      fprintf(stderr, "arbor: %s; not notifying systemd\n", err);
-      fflush(stderr);
+      char msg[300];
+      snprintf(msg, sizeof(msg), "%s; not notifying systemd", err);
+      larb_log_host(LARB_LOG_WARNING, msg);
     }
   }
   luaL_newlib(L, funcs);

@@ -126,7 +126,7 @@ static int report_crash_unprotected(lua_State *L) {
 
 static void report_crash(larb_ctx_t *ctx, arb_proc_t *p, lua_State *co) {
   /* A traceback costs more than the rest of a crash-restart cycle. */
-  if (ctx->quiet && p->pid != ctx->main_pid) return;
+  if (!larb_log_wants_crash(p->pid == ctx->main_pid)) return;
   if (!pcall_on_crashed(ctx->L, report_crash_unprotected, p, co)) {
     /* Out of memory: the report without the value's text. */
     larb_log_crash_text(p->pid, p->pid == ctx->main_pid, "crashed",

@@ -31,7 +31,7 @@ void larb_spawn_shutdown(larb_ctx_t *ctx, lua_State *L,
   lua_getglobal(L, "require");
   lua_pushliteral(L, "arbor.shutdown");
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    fprintf(stderr, "arbor: %s\n", lua_tostring(L, -1));
+    larb_log_host(LARB_LOG_ERROR, lua_tostring(L, -1));
     lua_pop(L, 1);
     ctx->exit_code = 1;
     ctx->halted = 1;
@@ -141,8 +141,7 @@ static void on_watch(void *ud) {
 ** setup error is the user's to fix (another host, a squatted directory,
 ** a path too long), not a bug, so it gets no traceback. */
 static int serve_failed(lua_State *L, larb_ctx_t *ctx, const char *msg) {
-  fprintf(stderr, "arbor: %s\n", msg);
-  fflush(stderr);
+  larb_log_host(LARB_LOG_ERROR, msg);
   ctx->exit_code = 1;
   lua_pushboolean(L, 0);
   return 1;
