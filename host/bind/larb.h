@@ -72,7 +72,6 @@ typedef struct larb_ctx_s {
   int exit_code;     /* what arbor exits with */
   int shutting_down; /* the ordered shutdown has begun */
   int halted;
-  int quiet; /* no crash reports (benchmarks) */
   int inner_preempted; /* a user coroutine was preempted, not yielding */
   const struct larb_host_opts_s *opts;
   int control_ref;         /* main's control subject while serving */
