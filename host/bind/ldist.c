@@ -675,8 +675,14 @@ static int ldist_end_proxy(lua_State *L) {
 
 /* process.monitor's hook. */
 arb_pid_t larb_dist_monitor_target(lua_State *L, int idx) {
-  if (luaL_testudata(L, idx, LDIST_PID) == NULL)
-    return larb_check_pid(L, idx);
+  /* By the metatable's address: looking it up by name would intern a
+  ** string on every monitor of an arbor pid. */
+  const void *mt = NULL;
+  if (ldist_pid_mt && lua_getmetatable(L, idx)) {
+    mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
+  }
+  if (mt == NULL || mt != ldist_pid_mt) return larb_check_pid(L, idx);
   arb_pid_t pid = proxy_for(L, idx);
   lua_pop(L, 1);
   return pid;

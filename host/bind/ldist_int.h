@@ -34,6 +34,8 @@ int ldist_our_pid(erlang_pid *p, uint32_t num);
 
 /* ldist_term.c */
 void ldist_open_types(lua_State *L);
+/* The Pid metatable's address once the types exist, else NULL. */
+extern const void *ldist_pid_mt;
 void ldist_push_atom(lua_State *L, const char *name, size_t len);
 int ldist_ref_equal(const erlang_ref *a, const erlang_ref *b);
 /* Pushes a string key for the reference r seen on node's connection. */

@@ -543,6 +543,8 @@ int ldist_l_decode(lua_State *L) {
 
 /* }====================================================================== */
 
+const void *ldist_pid_mt;
+
 /* Makes the metatables of atoms, pids, refs, tuples, maps and improper
 ** lists. */
 void ldist_open_types(lua_State *L) {
@@ -565,7 +567,9 @@ void ldist_open_types(lua_State *L) {
   luaL_newmetatable(L, LDIST_TUPLE);
   luaL_newmetatable(L, LDIST_MAP);
   luaL_newmetatable(L, LDIST_IMPROPER);
-  lua_pop(L, 6);
+  luaL_getmetatable(L, LDIST_PID);
+  ldist_pid_mt = lua_topointer(L, -1);
+  lua_pop(L, 7);
 }
 
 #endif /* ARBOR_HAVE_DIST */

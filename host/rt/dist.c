@@ -30,6 +30,8 @@ struct arb_dist_s {
   int accepting;
   int epmd_fd;
   uv_timer_t tick;
+  uv_prepare_t flush; /* writes what the slices of this turn sent */
+  int flushing;
   arb_dconn_t *conns;
   arb_dist_ops_t ops;
   void *ud;
@@ -101,6 +103,7 @@ static void handle_unref(uv_handle_t *h) { unref(h->data); }
 static void conn_free(arb_dconn_t *c) {
   free(c->rbuf);
   free(c->pending);
+  free(c->obuf);
   free(c);
 }
 
@@ -214,6 +217,27 @@ static int append(char **buf, size_t *len, size_t *cap, const char *data,
   return 0;
 }
 
+/* Before the loop polls: each connection's frames of this turn go out
+** in one write. */
+static void flush_cb(uv_prepare_t *h) {
+  arb_dist_t *d = h->data;
+  arb_dconn_t *next;
+  for (arb_dconn_t *c = d->conns; c; c = next) {
+    next = c->next;
+    if (c->state != ARB_DCONN_UP || c->olen == 0) continue;
+    size_t n = c->olen;
+    c->olen = 0;
+    write_bytes(c, c->obuf, n);
+    if (c->ocap > (1u << 20)) { /* give a big burst's buffer back */
+      free(c->obuf);
+      c->obuf = NULL;
+      c->ocap = 0;
+    }
+  }
+  uv_prepare_stop(h);
+  d->flushing = 0;
+}
+
 int arb_dist_send(arb_dconn_t *c, const char *ctrl, size_t clen,
                   const char *msg, size_t mlen) {
   if (c->state == ARB_DCONN_DOWN) return -1;
@@ -221,34 +245,26 @@ int arb_dist_send(arb_dconn_t *c, const char *ctrl, size_t clen,
   if (total > ARB_DIST_FRAME_MAX) return -1;
   char hdr[5] = {(char)(total >> 24), (char)(total >> 16), (char)(total >> 8),
                  (char)total, 'p'};
-  if (c->state == ARB_DCONN_CONNECTING) {
-    if (c->plen + 5 + clen + mlen > ARB_DIST_QUEUE_MAX) {
-      conn_down(c, "output queue overflow while connecting", 1);
-      return -1;
-    }
-    if (append(&c->pending, &c->plen, &c->pcap, hdr, 5) != 0 ||
-        append(&c->pending, &c->plen, &c->pcap, ctrl, clen) != 0 ||
-        append(&c->pending, &c->plen, &c->pcap, msg, mlen) != 0) {
-      conn_down(c, "out of memory", 1);
-      return -1;
-    }
-    return 0;
+  int connecting = c->state == ARB_DCONN_CONNECTING;
+  char **buf = connecting ? &c->pending : &c->obuf;
+  size_t *len = connecting ? &c->plen : &c->olen;
+  size_t *cap = connecting ? &c->pcap : &c->ocap;
+  if (*len + c->queued + 5 + clen + mlen > ARB_DIST_QUEUE_MAX) {
+    conn_down(c, "output queue overflow (the node does not read)", 1);
+    return -1;
   }
-  /* One buffer, so a frame is never split between try_write and a
-  ** queued write out of order. */
-  char small[4096];
-  char *buf = 5 + clen + mlen <= sizeof(small) ? small
-                                               : malloc(5 + clen + mlen);
-  if (buf == NULL) {
+  if (append(buf, len, cap, hdr, 5) != 0 ||
+      append(buf, len, cap, ctrl, clen) != 0 ||
+      (mlen && append(buf, len, cap, msg, mlen) != 0)) {
     conn_down(c, "out of memory", 1);
     return -1;
   }
-  memcpy(buf, hdr, 5);
-  memcpy(buf + 5, ctrl, clen);
-  if (mlen) memcpy(buf + 5 + clen, msg, mlen);
-  int rc = write_bytes(c, buf, 5 + clen + mlen);
-  if (buf != small) free(buf);
-  return rc;
+  arb_dist_t *d = c->d;
+  if (!connecting && !d->flushing) {
+    d->flushing = 1;
+    uv_prepare_start(&d->flush, flush_cb);
+  }
+  return 0;
 }
 
 /* }====================================================================== */
@@ -602,6 +618,9 @@ arb_dist_t *arb_dist_start(uv_loop_t *loop, const char *alive,
   uv_timer_init(loop, &d->tick);
   d->tick.data = d;
   d->refs++;
+  uv_prepare_init(loop, &d->flush);
+  d->flush.data = d;
+  d->refs++;
   uv_timer_start(&d->tick, tick_cb, ARB_DIST_TICK_MS, ARB_DIST_TICK_MS);
   uv_unref((uv_handle_t *)&d->tick);
   start_accepting(d);
@@ -624,6 +643,8 @@ void arb_dist_stop(arb_dist_t *d) {
   uv_close((uv_handle_t *)&d->lpoll, handle_unref);
   uv_timer_stop(&d->tick);
   uv_close((uv_handle_t *)&d->tick, handle_unref);
+  uv_prepare_stop(&d->flush);
+  uv_close((uv_handle_t *)&d->flush, handle_unref);
   unref(d);
 }
 

@@ -13,7 +13,9 @@
 ** bounded by ARB_DIST_QUEUE_MAX (past it the connection is dropped: a
 ** node that does not read must not fill our memory).
 **
-** A connection being made queues what is sent to it and writes it once
+** Frames sent during a loop turn are written together just before the
+** loop polls (a prepare handle), so a burst costs one write.  A
+** connection being made queues what is sent to it and writes it once
 ** the handshake is done (Erlang's auto-connect on send).  The embedder
 ** gets each pass-through frame ('p': control term and message term, still
 ** encoded), and one up and one down per connection.  Connections are
@@ -63,6 +65,8 @@ struct arb_dconn_s {
   size_t rlen, rcap;
   char *pending;     /* frames queued while connecting */
   size_t plen, pcap;
+  char *obuf;        /* frames sent this loop turn, written before polling */
+  size_t olen, ocap;
   size_t queued;     /* bytes in uv_write requests not yet done */
   uint64_t last_read, last_write; /* uv_now */
   uint64_t id;       /* counts connections, for the embedder */
