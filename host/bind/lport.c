@@ -23,7 +23,9 @@
 ** callback finds it and the collector cannot take it.
 **
 ** Only the owner may write, close stdin or select on a port; any process
-** may read its OS pid or signal it.
+** may read its OS pid or signal it.  A command does not inherit the
+** host's NOTIFY_SOCKET, WATCHDOG_USEC or WATCHDOG_PID (systemd's messages
+** are the host's to send); `notify = true` gives it a socket of its own.
 */
 #include "lport.h"
 
@@ -266,6 +268,11 @@ static char **build_env(lua_State *L) {
   }
   if (!clear) {
     for (char **e = environ; *e; e++) {
+      /* The host's own systemd variables are not a command's to use. */
+      if (strncmp(*e, "NOTIFY_SOCKET=", 14) == 0 ||
+          strncmp(*e, "WATCHDOG_USEC=", 14) == 0 ||
+          strncmp(*e, "WATCHDOG_PID=", 13) == 0)
+        continue;
       const char *eq = strchr(*e, '=');
       size_t klen = eq ? (size_t)(eq - *e) : strlen(*e);
       int overridden = 0;
