@@ -28,7 +28,7 @@
 
 #include "arb.h"
 #include "control.h"
-#include "larb.h"
+#include "lhost.h"
 
 static const char usage[] =
     "usage: arbor [run] [--watch] [--control PATH] [--max-memory SIZE]\n"

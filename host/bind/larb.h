@@ -1,7 +1,10 @@
 /*
-** larb.h: what the Lua binding files share: the per-state context, the
-** userdata types and the helpers that move values between Lua and the
-** core.
+** larb.h: what every Lua binding file needs (luv's private.h): the
+** per-state context, the userdata types and the helpers that move values
+** between Lua and the core.  What only the host's own files share (the
+** options, the embedded modules, the scheduler's callbacks) is in
+** lhost.h; a module's own state is that module's (the service's in
+** lservice.c, the logger's in llogger.c), never a field here.
 **
 ** The binding is the only layer that includes Lua headers.  One lua_State
 ** holds every process (each a coroutine).  The context lives in the main
@@ -73,10 +76,7 @@ typedef struct larb_ctx_s {
   int shutting_down; /* the ordered shutdown has begun */
   int halted;
   int inner_preempted; /* a user coroutine was preempted, not yielding */
-  const struct larb_host_opts_s *opts;
-  int control_ref;         /* main's control subject while serving */
-  arb_control_t *control;  /* the control socket, while serving */
-  arb_watch_t *watch;      /* the --watch watcher, while serving */
+  const struct larb_host_opts_s *opts; /* lhost.h */
   /* lguard.c */
   int hooks_ref;            /* weak table: thread -> user hook entry */
   int64_t slice_started;    /* ms: first unpreemptable hook of this slice */
@@ -311,35 +311,5 @@ int larb_log_lua_reload(lua_State *L);
 int larb_log_lua_label(lua_State *L);
 /* arbor.core.compact's part: the logger's tables sized to their contents. */
 void larb_log_compact(lua_State *L);
-
-/* The host (lhost.c): set up a state, run a script, tear down. */
-typedef struct larb_host_opts_s {
-  const char *script;
-  int argc;    /* argv[0] is the script; argv[1..] its arguments */
-  char **argv;
-  int prefix_argc; /* arguments before the script, for arg[-n] */
-  char **prefix_argv;
-  int watch;                /* --watch */
-  const char *control_path; /* --control PATH, or NULL for the default */
-  size_t max_memory;        /* --max-memory: Lua heap limit, 0 = none */
-  const char *log_format;   /* --log-format text|json, NULL: text */
-  const char *log_level;    /* --log-level NAME, NULL: info */
-  const char *log_file;     /* --log-file PATH, NULL: stderr */
-  const char *dashboard;    /* --dashboard [HOST:]PORT, or NULL */
-  const char *dashboard_token_file; /* --dashboard-token-file, or NULL */
-} larb_host_opts_t;
-
-/* Runs a script as the main process and serves until the host stops.
-** Returns the process exit status (0, 1 or 2). */
-int larb_host_run(const larb_host_opts_t *opts);
-
-/* The embedded Lua modules (generated at build time). */
-typedef struct larb_embedded_s {
-  const char *name;
-  const char *chunkname;
-  const unsigned char *data;
-  size_t size;
-} larb_embedded_t;
-extern const larb_embedded_t larb_embedded[];
 
 #endif

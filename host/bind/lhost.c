@@ -193,8 +193,7 @@ static void teardown(host_t *host, lua_State *L) {
   larb_ctx_t *ctx = &host->ctx;
   arb_reason_release(ctx->node, ctx->runaway_reason);
   arb_reason_release(ctx->node, ctx->oom_reason);
-  arb_control_close(ctx->control);
-  arb_watch_close(ctx->watch);
+  larb_service_close();
   if (host->rt_ready) larb_port_close(ctx); /* no OS process left */
   larb_notify_close();
   larb_net_close();
@@ -220,7 +219,6 @@ int larb_host_run(const larb_host_opts_t *opts) {
   *(larb_ctx_t **)lua_getextraspace(L) = ctx;
   ctx->L = L;
   ctx->opts = opts;
-  ctx->control_ref = LUA_NOREF;
   host.fail_code = 1;
 
   lua_pushcfunction(L, pmain);

@@ -15,6 +15,10 @@
 ** the process it hands an eval to) answers a connection with
 ** control_reply.  Requests that do not parse never get this far:
 ** control.c answers them.
+**
+** The service's state (main's control subject, the control socket, the
+** watcher) is this file's own struct, not the shared larb_ctx_t: one
+** host per process, like the logger's settings.
 */
 #include <signal.h>
 #include <stdio.h>
@@ -22,7 +26,23 @@
 
 #include "alloc.h"
 #include "larb.h"
+#include "lhost.h"
 #include "lintrospect.h"
+
+/* What the host holds while it serves. */
+static struct larb_service_s {
+  int control_ref;        /* main's control subject while serving */
+  arb_control_t *control; /* the control socket, while serving */
+  arb_watch_t *watch;     /* the --watch watcher, while serving */
+} svc = {LUA_NOREF, NULL, NULL};
+
+void larb_service_close(void) {
+  arb_control_close(svc.control);
+  arb_watch_close(svc.watch);
+  svc.control = NULL;
+  svc.watch = NULL;
+  svc.control_ref = LUA_NOREF;
+}
 
 /* Spawns the system process that shuts the trees down newest first, then
 ** halts.  With a live main, main goes last. */
@@ -74,8 +94,8 @@ static void begin_shutdown(larb_ctx_t *ctx, lua_State *L) {
 static int send_command(larb_ctx_t *ctx, const char *cmd,
                         const arb_control_req_t *req, uint64_t conn) {
   lua_State *L = ctx->L;
-  if (ctx->control_ref == LUA_NOREF) return 0;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->control_ref);
+  if (svc.control_ref == LUA_NOREF) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, svc.control_ref);
   larb_subject_t *s = lua_touserdata(L, -1);
   lua_createtable(L, 0, 7);
   lua_pushstring(L, cmd);
@@ -129,7 +149,7 @@ static void on_control(void *ud, uint64_t conn, const arb_control_req_t *req) {
                     : req->cmd == ARB_CONTROL_EVAL   ? "eval"
                                                      : "stop";
   if (ctx->shutting_down || !send_command(ctx, cmd, req, conn))
-    arb_control_reply(ctx->control, conn, 1, "the host is shutting down");
+    arb_control_reply(svc.control, conn, 1, "the host is shutting down");
 }
 
 static void on_watch(void *ud) {
@@ -164,11 +184,11 @@ static int lservice_serve(lua_State *L) {
                                       sizeof(err)) != 0) {
     return serve_failed(L, ctx, err);
   }
-  if (arb_control_listen(&ctx->control, &ctx->rt->loop, path, on_control,
+  if (arb_control_listen(&svc.control, &ctx->rt->loop, path, on_control,
                          ctx, err, sizeof(err)) != 0)
     return serve_failed(L, ctx, err);
   if (o->watch) {
-    int rc = arb_watch_start(&ctx->watch, &ctx->rt->loop, o->script, 50,
+    int rc = arb_watch_start(&svc.watch, &ctx->rt->loop, o->script, 50,
                              on_watch, ctx);
     if (rc != 0) {
       snprintf(err, sizeof(err), "cannot watch the folder of %s: %s",
@@ -177,7 +197,7 @@ static int lservice_serve(lua_State *L) {
     }
   }
   lua_pushvalue(L, 1);
-  ctx->control_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  svc.control_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -203,12 +223,11 @@ static int lservice_dashboard(lua_State *L) {
 
 /* arbor.core.control_reply(conn, code, text) */
 static int lservice_control_reply(lua_State *L) {
-  larb_ctx_t *ctx = larb_ctx(L);
   lua_Integer conn = luaL_checkinteger(L, 1);
   lua_Integer code = luaL_checkinteger(L, 2);
   luaL_argcheck(L, code >= 0 && code <= 255, 2, "an exit code (0 to 255)");
   const char *text = luaL_checkstring(L, 3);
-  if (ctx->control) arb_control_reply(ctx->control, (uint64_t)conn, (int)code, text);
+  if (svc.control) arb_control_reply(svc.control, (uint64_t)conn, (int)code, text);
   return 0;
 }
 
