@@ -60,12 +60,26 @@ local EXIT, RETRY = {}, {}
 -- one reading of exit reasons, the same the core acts on.
 local classify = core.classify
 
+-- A child's id as text, made once (ids never change; every restart's
+-- bookkeeping and report names the child).
 local function child_label(child)
-  return tostring(child.id)
+  local label = child.label
+  if label == nil then
+    label = tostring(child.id)
+    child.label = label
+  end
+  return label
 end
 
+-- Periods are few (one per tree's flags): their text is made once.
+local period_texts = {}
 local function format_period(ms)
-  return string.format("%g s", ms / 1000)
+  local text = period_texts[ms]
+  if text == nil then
+    text = string.format("%g s", ms / 1000)
+    period_texts[ms] = text
+  end
+  return text
 end
 
 local Sup = {}
@@ -77,10 +91,20 @@ Sup.__index = Sup
 function Sup:report(lines)
   local ev = self.event or {}
   report(string.format("=SUPERVISOR REPORT==== %s %s\n  %s\n", self.name,
-                       tostring(self.pid), table.concat(lines, "\n  ")),
+                       self:pid_text(), table.concat(lines, "\n  ")),
          { kind = "supervisor", supervisor = self.name, child = ev.child,
            child_pid = ev.child_pid, reason = ev.reason,
            restarts = ev.restarts })
+end
+
+-- The supervisor's own pid as text, made once.
+function Sup:pid_text()
+  local text = self.pid_string
+  if text == nil then
+    text = tostring(self.pid)
+    self.pid_string = text
+  end
+  return text
 end
 
 -- A progress report (OTP's "child started"): a debug event, so hidden
@@ -301,8 +325,11 @@ function Sup:on_exit(e)
   self.report_none = cls == "abnormal"
   self.start_error = nil
   local done, started = self:run_plan(plan)
-  self.event = { child = child_label(child), child_pid = tostring(e.pid),
-                 reason = e.reason }
+  -- (The event's fields are for reports: not made when none is written.)
+  if not core.quiet() then
+    self.event = { child = child_label(child), child_pid = tostring(e.pid),
+                   reason = e.reason }
+  end
   self:finish_plan(done, started, why)
   self.event = nil
 end
