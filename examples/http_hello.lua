@@ -30,7 +30,13 @@ local function session(s)
       local header = s:receive()
       if not header then return s:close() end
       if header == "" then break end
-      local name, value = header:match("^([^:]+):%s*(.-)%s*$")
+      -- Only a header that may be Connection is parsed (a byte compare
+      -- first: a pattern match on every header line costs more).
+      local first = header:byte(1)
+      local name, value
+      if first == 67 or first == 99 then -- "C" or "c"
+        name, value = header:match("^([^:]+):%s*(.-)%s*$")
+      end
       if name and name:lower() == "connection" then
         value = value:lower()
         if value == "close" then keep = false end

@@ -398,12 +398,15 @@ static void stop_reading(arb_sock_t *s) {
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
 
-/* Reads while the owner waits in receive, or while armed, or (active
-** mode) while little is buffered; stops otherwise. */
+/* Reads while the owner waits in receive, or while armed, or while
+** little (under WATCH_BUFFER) is buffered once it has begun to read: a
+** socket in use reads ahead a bounded amount, which also spares a pair
+** of epoll_ctl calls per packet (stop, start again) and notices the
+** peer's close in active mode; stops otherwise. */
 static void update_reading(arb_sock_t *s) {
   int want = !s->closing && s->err == 0 && s->handle_open && !s->listener &&
              (s->waiter != ARB_PID_NONE || s->active > 0 ||
-              (s->watching && s->len < WATCH_BUFFER));
+              ((s->watching || s->reading) && s->len < WATCH_BUFFER));
   if (want && !s->reading) {
     if (uv_read_start(&s->hd->stream, on_alloc, on_read) == 0) s->reading = 1;
   } else if (!want && s->reading) {
@@ -449,8 +452,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   size_t l;
   if (arb_sock_packet(s, &d, &l) != 0) {
     if (s->waiter != ARB_PID_NONE) {
-      stop_reading(s);
-      wake(s->node, s->waiter);
+      wake(s->node, s->waiter); /* reading goes on (update_reading) */
     } else if (s->watching && s->deliver) {
       s->deliver(s->deliver_ud, s);
     }

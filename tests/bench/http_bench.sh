@@ -13,7 +13,9 @@
 # server that goes first rotates) and each measurement follows a 1 s
 # warm-up on a fresh server.  wrk runs 2 threads.  Prints a RESULT line
 # per measurement ("RESULT side http_rps value req/s", "RESULT side
-# http_p99 value ms") and then a table of the medians with min-max.
+# http_p99 value ms", "RESULT side http_cpu value us/req": the server's
+# CPU time per request, which a busy shared machine disturbs far less
+# than the rate) and then a table of the medians with min-max.
 # A server that is missing (no erl, no node) is skipped and said so.
 set -euo pipefail
 arbor=${1:?usage: http_bench.sh ARBOR [ROUNDS] [SECONDS] [CONNS]}
@@ -68,7 +70,12 @@ p99_ms() {
          else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } }'
 }
 
-declare -A rps p99
+# The server's CPU time (user + system, all threads) in clock ticks: CPU
+# per request says what wall-clock rates on a shared machine cannot.
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+declare -A rps p99 cpu
 for ((r = 1; r <= rounds; r++)); do
   n=${#sides[@]}
   for ((i = 0; i < n; i++)); do
@@ -76,16 +83,22 @@ for ((r = 1; r <= rounds; r++)); do
     echo "http_bench: round $r/$rounds: $side" >&2
     start "$side" || exit 1
     wrk -t2 -c"$conns" -d1s "http://127.0.0.1:$port/" >/dev/null 2>&1 || true
+    c0=$(cpu_ticks "$server")
     out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$port/")
+    c1=$(cpu_ticks "$server")
     stop
     v=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
     l=$(p99_ms <<<"$out")
     errors=$(grep -E 'Non-2xx|Socket errors' <<<"$out" || true)
     [ -n "$errors" ] && echo "http_bench: $side: $errors" >&2
+    u=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v r="$v" -v s="$secs" \
+          'BEGIN { printf "%.2f", (b - a) / hz * 1e6 / (r * s) }')
     echo "RESULT $side http_rps $v req/s"
     echo "RESULT $side http_p99 $l ms"
+    echo "RESULT $side http_cpu $u us/req"
     rps[$side]+="$v "
     p99[$side]+="$l "
+    cpu[$side]+="$u "
   done
 done
 
@@ -96,8 +109,10 @@ stats() { # values... -> "median (min-max)"
 }
 echo
 echo "HTTP/1.1 keep-alive hello, wrk -t2 -c$conns -d${secs}s, median (min-max) of $rounds interleaved rounds"
-printf '| %-8s | %-32s | %-28s |\n' server "requests/s" "p99 latency (ms)"
+printf '| %-8s | %-32s | %-28s | %-28s |\n' server "requests/s" "p99 latency (ms)" \
+  "server CPU per request (us)"
 for side in "${sides[@]}"; do
   # shellcheck disable=SC2086
-  printf '| %-8s | %-32s | %-28s |\n' "$side" "$(stats ${rps[$side]})" "$(stats ${p99[$side]})"
+  printf '| %-8s | %-32s | %-28s | %-28s |\n' "$side" "$(stats ${rps[$side]})" \
+    "$(stats ${p99[$side]})" "$(stats ${cpu[$side]})"
 done

@@ -6,7 +6,7 @@
 -- server's side is measured: its resident set (VmRSS) once all N have
 -- answered, minus before, divided by N.  Needs N + a few descriptors.
 --
---   arbor tests/bench/idle_conn.lua [N]    (default 10000)
+--   arbor tests/bench/idle_conn.lua [N] [CLIENT]    (default 10000)
 local net = require "net"
 local process = require "process"
 local core = require "arbor.core"
@@ -46,8 +46,8 @@ listener:give_to(server)
 
 local before = rss()
 local t0 = core.now()
-os.execute(string.format("python3 %sidle_conn_client.py %d %d >/dev/null 2>&1 &",
-                         here, port, n))
+local client = arg[2] or (here .. "idle_conn_client.py")
+os.execute(string.format("python3 %s %d %d >/dev/null 2>&1 &", client, port, n))
 for _ = 1, n do process.receive(answered) end
 local ms = core.now() - t0
 local after = rss()
