@@ -467,38 +467,57 @@ function Sup:apply(edit, path)
   local function label(id)
     return path == "" and tostring(id) or path .. "/" .. tostring(id)
   end
-  if edit.flags then
-    local f = edit.flags
-    -- Validated specs always fit the engine; should one not, the tree
-    -- keeps its old flags rather than going down.
-    local ok, err = self.engine:set_flags(f.strategy, f.max_frequency,
-                                          spec.period_ms(f.frequency_period)
-                                          or -1)
-    if ok then
-      self.strategy = f.strategy
-    else
-      self:report { "reload: flags not changed: " .. tostring(err) }
-    end
-  end
+  self:apply_flags(edit)
   if edit.argument_changed then self.argument = edit.argument end
-  if next(edit.removed) ~= nil then
-    -- Newest first; the list is compacted once, not once per child (a
-    -- reload that removes half of 20,000 children stays linear).
-    self.dropped = {}
-    for i = #self.children, 1, -1 do
-      local child = self.children[i]
-      if edit.removed[child.id] then
-        self:run_plan(self.engine:remove(child.key))
-      end
-    end
-    local kept = {}
-    for _, child in ipairs(self.children) do
-      if not self.dropped[child] then kept[#kept + 1] = child end
-    end
-    self.dropped = nil
-    self.children = kept
-    self:reindex()
+  self:apply_removals(edit)
+  self:apply_specs(edit)
+  local handled = self:apply_restarts(edit, out, label)
+  self:apply_additions(edit, out, label)
+  self:apply_nested(edit, out, label, handled)
+  return out
+end
+
+-- A reload's steps, in the order Sup:apply runs them.
+
+-- The new flags.  Validated specs always fit the engine; should one not,
+-- the tree keeps its old flags rather than going down.
+function Sup:apply_flags(edit)
+  local f = edit.flags
+  if not f then return end
+  local ok, err = self.engine:set_flags(f.strategy, f.max_frequency,
+                                        spec.period_ms(f.frequency_period)
+                                        or -1)
+  if ok then
+    self.strategy = f.strategy
+  else
+    self:report { "reload: flags not changed: " .. tostring(err) }
   end
+end
+
+-- Removed children stop, newest first; the list is compacted once, not
+-- once per child (a reload that removes half of 20,000 children stays
+-- linear).
+function Sup:apply_removals(edit)
+  if next(edit.removed) == nil then return end
+  self.dropped = {}
+  for i = #self.children, 1, -1 do
+    local child = self.children[i]
+    if edit.removed[child.id] then
+      self:run_plan(self.engine:remove(child.key))
+    end
+  end
+  local kept = {}
+  for _, child in ipairs(self.children) do
+    if not self.dropped[child] then kept[#kept + 1] = child end
+  end
+  self.dropped = nil
+  self.children = kept
+  self:reindex()
+end
+
+-- Every kept child takes its new spec (so any later start, a nested
+-- tree's included, runs the file now in force).
+function Sup:apply_specs(edit)
   local spec_of = {}
   for i, id in ipairs(edit.ids) do spec_of[id] = edit.specs[i] end
   for _, child in ipairs(self.children) do
@@ -511,15 +530,23 @@ function Sup:apply(edit, path)
       child.spec = new
     end
   end
-  -- What this reload did to each child: "restarted" or "dropped".
-  local handled = {}
-  local function failed(child)
-    local e = self.start_error
-    if e then
-      out.failed[#out.failed + 1] = { path = label(e.child.id),
-                                      reason = describe(e.reason) }
-    end
+end
+
+-- Adds the child whose start just failed (self.start_error) to
+-- out.failed.
+function Sup:record_failure(out, label)
+  local e = self.start_error
+  if e then
+    out.failed[#out.failed + 1] = { path = label(e.child.id),
+                                    reason = describe(e.reason) }
   end
+end
+
+-- Changed children restart as the strategy says; a child an earlier
+-- restart of this reload already started or dropped is not touched again.
+-- Returns what was done to each child: "restarted" or "dropped".
+function Sup:apply_restarts(edit, out, label)
+  local handled = {}
   -- (A copy: a restart may drop temporary children from the list.)
   local before = table.move(self.children, 1, #self.children, 1, {})
   for _, child in ipairs(before) do
@@ -535,7 +562,7 @@ function Sup:apply(edit, path)
         elseif c and step.op == "start" then handled[c] = "restarted" end
       end
       local done, names = self:run_plan(plan)
-      failed(child)
+      self:record_failure(out, label)
       -- A child that fails to start is handled like any failed restart.
       self:finish_plan(done, names, function()
         return "reload: child " .. child_label(child) .. " changed"
@@ -549,20 +576,29 @@ function Sup:apply(edit, path)
       out.removed[#out.removed + 1] = label(child.id)
     end
   end
+  return handled
+end
+
+-- Added children start in their new positions.
+function Sup:apply_additions(edit, out, label)
   for _, child in ipairs(self:place_added(edit)) do
     self.start_error = nil
     local done = self:run_plan(self.engine:restart_child(child.key))
     if done.outcome == "fail" then
-      failed(child)
+      self:record_failure(out, label)
       self:report { string.format("reload: added child %s failed to start: %s",
                                   child_label(child),
                                   describe(self.start_error.reason)) }
     end
   end
+end
+
+-- Edits of nested trees this reload did not restart go to those
+-- supervisors.  A nested tree this reload restarted already runs its new
+-- spec; one that is not running starts from it when it starts.
+function Sup:apply_nested(edit, out, label, handled)
   for _, child in ipairs(self.children) do
     local sub = edit.nested[child.id]
-    -- A nested tree this reload restarted already runs its new spec; one
-    -- that is not running starts from it when it starts.
     if sub and handled[child] == nil and child.subject and child.pid then
       local ok, more = pcall(M.apply, child.subject, sub, label(child.id))
       if ok then
@@ -572,7 +608,6 @@ function Sup:apply(edit, path)
       end
     end
   end
-  return out
 end
 
 function Sup:on_request(msg)
