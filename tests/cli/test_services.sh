@@ -58,4 +58,27 @@ for p in $first $second; do
 done
 report_case
 
+case_start "status shows a notify child's OS pid and last STATUS= text"
+if [ -z "${ARBOR_NOTIFY_SEND:-}" ]; then
+  fail "ARBOR_NOTIFY_SEND is not set (tests/CMakeLists.txt sets it)"
+else
+  : >"$io/out"
+  sock2=$tmp/ctl2.sock
+  start_fifo run --control "$sock2" scripts/notify_tree.lua
+  line=
+  for _ in $(seq 200); do
+    line=$("$ARBOR" status --control "$sock2" 2>/dev/null | grep ' svc ')
+    [[ $line == *"status: serving 3 clients"* ]] && break
+    sleep 0.05
+  done
+  [[ $line == *"status: serving 3 clients"* ]] || fail "no STATUS text: $line"
+  svc_pid=$(echo "$line" | sed -n 's/.*os pid \([0-9]*\).*/\1/p')
+  [ -n "$svc_pid" ] && [ -e "/proc/$svc_pid" ] || fail "no running OS pid: $line"
+  "$ARBOR" stop --control "$sock2" >/dev/null 2>&1 || fail "arbor stop failed"
+  finish 20
+  [ "$rc" = 0 ] || fail "exit status $rc"
+  [ -n "$svc_pid" ] && [ -e "/proc/$svc_pid" ] && fail "pid $svc_pid left"
+fi
+report_case
+
 exit "$failed"
