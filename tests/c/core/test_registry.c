@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "alloc.h"
+#include "counting_alloc.h"
 #include "node.h"
 #include "registry.h"
 
@@ -26,7 +26,7 @@
 
 static struct {
   arb_node_t *node;
-  long fail_after; /* growing allocations left before failing; -1 never */
+  counting_alloc_t ca; /* support/counting_alloc.h, shared by core tests */
   int procs_ended;
   long released;
   int rel[NREL]; /* releases per value */
@@ -35,20 +35,6 @@ static struct {
   arb_subject_t **subs; /* libc memory: every subject made, for teardown */
   size_t nsubs, capsubs;
 } F;
-
-static void *test_alloc(void *ud, void *ptr, size_t old_size,
-                        size_t new_size) {
-  (void)ud;
-  if (new_size == 0) {
-    free(ptr);
-    return NULL;
-  }
-  if (ptr == NULL || new_size > old_size) {
-    if (F.fail_after == 0) return NULL;
-    if (F.fail_after > 0) F.fail_after--;
-  }
-  return realloc(ptr, new_size);
-}
 
 static void on_proc_ended(void *ud, arb_proc_t *p) {
   (void)ud, (void)p;
@@ -71,10 +57,8 @@ static const arb_registry_ops_t reg_ops = {on_release, on_destroyed};
 
 static int setup(void **state) {
   (void)state;
-  arb_alloc_set(test_alloc, NULL);
   memset(&F, 0, sizeof(F));
-  F.fail_after = -1;
-  if (arb_alloc_in_use() != 0) return -1;
+  counting_alloc_install(&F.ca);
   arb_node_ops_t ops = {NULL, NULL, on_proc_ended, NULL};
   F.node = arb_node_new(&ops, NULL);
   return F.node ? 0 : -1;
@@ -82,13 +66,12 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  F.fail_after = -1;
+  counting_alloc_fail_after(&F.ca, -1);
   if (F.node) arb_node_free(F.node);
   for (size_t i = 0; i < F.nsubs; i++) arb_free(F.subs[i], sizeof(**F.subs));
   free(F.subs);
-  size_t left = arb_alloc_in_use();
-  arb_alloc_set(NULL, NULL);
-  assert_int_equal(left, 0);
+  counting_alloc_uninstall();
+  assert_true(counting_alloc_clean(&F.ca));
   return 0;
 }
 
@@ -816,9 +799,9 @@ static void test_registry_register_oom_leaves_registry_unchanged(
   for (long n = 0;; n++) {
     size_t size = arb_registry_size(reg);
     long released = F.released;
-    F.fail_after = n;
+    counting_alloc_fail_after(&F.ca, n);
     int rc = reg_in(reg, S("new"), s, 100);
-    F.fail_after = -1;
+    counting_alloc_fail_after(&F.ca, -1);
     if (rc == ARB_REGISTRY_ADDED) break;
     assert_int_equal(rc, ARB_ENOMEM);
     assert_int_equal(F.released, released + 1);
@@ -841,17 +824,17 @@ static void test_registry_register_oom_leaves_registry_unchanged(
 static void test_registry_new_and_names_oom(void **state) {
   (void)state;
   arb_proc_t *p = spawn();
-  F.fail_after = 0;
+  counting_alloc_fail_after(&F.ca, 0);
   assert_null(arb_registry_new(F.node, p, &reg_ops, NULL));
   assert_null(arb_names_new());
-  F.fail_after = -1;
+  counting_alloc_fail_after(&F.ca, -1);
   arb_names_t *names = arb_names_new();
   arb_registry_t *reg = arb_registry_new(F.node, p, &reg_ops, NULL);
   assert_non_null(reg);
   for (long n = 0;; n++) {
-    F.fail_after = n;
+    counting_alloc_fail_after(&F.ca, n);
     int rc = arb_names_take(names, reg, "x", 1);
-    F.fail_after = -1;
+    counting_alloc_fail_after(&F.ca, -1);
     if (rc == 0) break;
     assert_int_equal(rc, ARB_ENOMEM);
     assert_null(arb_names_lookup(names, "x", 1));
