@@ -24,29 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
+#include "counting_alloc.h"
 #include "sup.h"
 
-/* {====== Counting, failing allocator */
+/* {====== The counting, failing allocator (support/counting_alloc.h) */
 
-static long fail_after = -1; /* allocations left before failing; -1 never */
-static long live_blocks;
-
-static void *test_alloc(void *ud, void *ptr, size_t old_size,
-                        size_t new_size) {
-  (void)ud;
-  (void)old_size;
-  if (new_size == 0) {
-    free(ptr);
-    live_blocks--;
-    return NULL;
-  }
-  if (fail_after == 0) return NULL;
-  if (fail_after > 0) fail_after--;
-  void *p = realloc(ptr, new_size);
-  if (p && !ptr) live_blocks++;
-  return p;
-}
+static counting_alloc_t ca;
+#define fail_after_set(n) counting_alloc_fail_after(&ca, (n))
 
 /* Supervisors made by make(), freed by release() or, when a test fails
 ** half-way, by teardown, so one failure does not leak into the next test. */
@@ -60,19 +44,16 @@ static void release(arb_sup_t *s) {
 
 static int setup(void **state) {
   (void)state;
-  fail_after = -1;
-  live_blocks = 0;
-  arb_alloc_set(test_alloc, NULL);
-  return arb_alloc_in_use() == 0 ? 0 : -1;
+  if (arb_alloc_in_use() != 0) return -1;
+  counting_alloc_install(&ca);
+  return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
   for (size_t i = 0; i < 8; i++) release(live[i]);
-  size_t left = arb_alloc_in_use();
-  arb_alloc_set(NULL, NULL);
-  assert_int_equal(left, 0);
-  assert_int_equal(live_blocks, 0);
+  counting_alloc_uninstall();
+  assert_true(counting_alloc_clean(&ca));
   return 0;
 }
 
