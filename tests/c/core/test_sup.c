@@ -656,9 +656,9 @@ static void test_sup_out_of_memory_fails_cleanly_and_changes_nothing(
   /* arb_sup_new: each allocation in turn fails. */
   for (long n = 0;; n++) {
     arb_sup_t *s = NULL;
-    fail_after = n;
+    fail_after_set(n);
     int rc = arb_sup_new(&s, &default_flags);
-    fail_after = -1;
+    fail_after_set(-1);
     if (rc == 0) {
       assert_true(n >= 2);
       release(s);
@@ -675,9 +675,9 @@ static void test_sup_out_of_memory_fails_cleanly_and_changes_nothing(
   for (long n = 0;; n++) {
     uint32_t key = 0;
     size_t used = arb_alloc_in_use();
-    fail_after = n;
+    fail_after_set(n);
     int rc = arb_sup_insert(s, 1, &sp, &key);
-    fail_after = -1;
+    fail_after_set(-1);
     assert_int_equal(arb_sup_check(s), 0);
     if (rc == 0) {
       assert_int_equal(key, 3);
@@ -696,9 +696,9 @@ static void test_sup_out_of_memory_fails_cleanly_and_changes_nothing(
   assert_int_equal(arb_sup_exit(s, 1, ABN, 0, &p), 0);
   execute(s, p, 0, NULL);
   arb_sup_flags_t fl = {OFO, 4, 100};
-  fail_after = 0;
+  fail_after_set(0);
   assert_int_equal(arb_sup_set_flags(s, &fl), ARB_SUP_ENOMEM);
-  fail_after = -1;
+  fail_after_set(-1);
   arb_sup_get_flags(s, &fl);
   assert_int_equal(fl.strategy, RFO);
   assert_int_equal(fl.max_restarts, 1);
@@ -715,7 +715,7 @@ static void test_sup_planning_and_reports_never_allocate(void **state) {
   (void)state;
   arb_sup_t *s = make(OFA, 5, 5000, "pxpp");
   const arb_sup_plan_t *p = NULL;
-  fail_after = 0; /* every allocation from here on fails */
+  fail_after_set(0); /* every allocation from here on fails */
   assert_int_equal(arb_sup_start(s, &p), 0);
   execute(s, p, 0, NULL);
   assert_int_equal(arb_sup_exit(s, 3, ABN, 0, &p), 0);
@@ -732,7 +732,7 @@ static void test_sup_planning_and_reports_never_allocate(void **state) {
   execute(s, p, 0, NULL);
   assert_int_equal(arb_sup_stop(s, &p), 0);
   execute(s, p, 0, NULL);
-  fail_after = -1;
+  fail_after_set(-1);
   assert_string_equal(render_state(s), "1S+2 4S+2");
   release(s);
 }
