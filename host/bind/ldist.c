@@ -1174,6 +1174,12 @@ static int connect_step(lua_State *L, int64_t deadline) {
     return larb_push_error(L, "noconnection", lua_tostring(L, -1));
   }
   if (deadline >= 0 && now_ms(L) >= deadline) {
+    /* Out of time while retrying: the last failure says more than
+    ** "timed out". */
+    ldist_state_field(L, "results", NULL);
+    lua_getfield(L, -1, node);
+    if (lua_isstring(L, -1))
+      return larb_push_error(L, "noconnection", lua_tostring(L, -1));
     lua_pushfstring(L, "dist.connect %s: timed out", node);
     return larb_push_error(L, "timeout", lua_tostring(L, -1));
   }

@@ -34,7 +34,7 @@ test("a killed node: DOWN noconnection, node down, its pg members leave", functi
   lib.same(chip.members(reg, "workers"), {}, "delisted")
   lib.same(dist.nodes(), {})
   -- and a node that is gone cannot be reached
-  local ok, err = dist.connect(D.peer, 300)
+  local ok, err = dist.connect(D.peer, 1000)
   lib.eq(ok, nil); lib.eq(err.kind, "noconnection")
   chip.stop(reg)
 end)

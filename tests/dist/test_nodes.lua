@@ -34,7 +34,7 @@ end)
 
 test("a node that does not exist: nil, err naming it", function()
   local host = me:match("@(.*)$")
-  local v, err = dist.connect("nosuch_" .. D.name .. "@" .. host, 300)
+  local v, err = dist.connect("nosuch_" .. D.name .. "@" .. host, 1000)
   lib.eq(v, nil); lib.eq(err.kind, "noconnection")
   lib.ok(tostring(err):find("nosuch_"), tostring(err))
   lib.raises(function() dist.connect("no-at-sign") end, "alive@host")
