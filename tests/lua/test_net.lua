@@ -199,6 +199,17 @@ lib.test("errors and timeouts name what failed", function()
   e = err_kind("nobody listens", "econnrefused",
                net.connect {host = "127.0.0.1", port = port})
   lib.ok(tostring(e):find("127.0.0.1:" .. port, 1, true), "names the address")
+  -- A name is resolved without blocking the host, and its addresses are
+  -- tried in turn (here the one of 127.0.0.1 answers).
+  local named = listen()
+  local _, named_port = named:address()
+  local by_name = assert(net.connect {host = "localhost", port = named_port})
+  local accepted = assert(net.accept(named, 2000))
+  local phost, pport = by_name:peer()
+  lib.same({phost, pport}, {"127.0.0.1", named_port}, "connected by name")
+  by_name:close()
+  accepted:close()
+  named:close()
   e = err_kind("a name that does not resolve", "nxdomain",
                net.connect {host = "nonexistent.invalid", port = 80})
   lib.ok(tostring(e):find("nonexistent.invalid:80", 1, true), "names the host")
