@@ -77,12 +77,44 @@ static int read_children(const char *path, pid_t *pids, int n, int max) {
   return n;
 }
 
+/* Without /proc/.../children (a kernel built without
+** CONFIG_PROC_CHILDREN): every process whose parent is the host. */
+static int scan_all(pid_t *pids, int max) {
+  DIR *d = opendir("/proc");
+  if (d == NULL) return 0;
+  pid_t self = getpid();
+  int n = 0;
+  struct dirent *e;
+  char path[300];
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) continue;
+    char buf[512];
+    size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    char *close_paren = strrchr(buf, ')'); /* the name may hold spaces */
+    long ppid;
+    if (close_paren && sscanf(close_paren + 1, " %*c %ld", &ppid) == 1 &&
+        ppid == (long)self) {
+      if (n < max) pids[n] = (pid_t)atol(e->d_name);
+      n++;
+    }
+  }
+  closedir(d);
+  return n;
+}
+
 int arb_reaper_children(pid_t *pids, int max) {
+  char path[300];
+  snprintf(path, sizeof(path), "/proc/self/task/%ld/children", (long)getpid());
+  if (access(path, R_OK) != 0) return scan_all(pids, max);
   DIR *d = opendir("/proc/self/task");
   if (d == NULL) return 0;
   int n = 0;
   struct dirent *e;
-  char path[300];
   while ((e = readdir(d)) != NULL) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     snprintf(path, sizeof(path), "/proc/self/task/%s/children", e->d_name);

@@ -15,7 +15,8 @@
 ** once libuv has taken that one.
 **
 ** Also the host's last word on its descendants: arb_reaper_children lists
-** the host's live children (from /proc/self/task/T/children), so the end of
+** the host's live children (from /proc/self/task/T/children, or from every
+** /proc/P/stat where the kernel lacks those files), so the end of
 ** the host can stop those that left every process group it knows.
 ** libuv and libc only; never Lua, never the core.
 */
