@@ -69,7 +69,11 @@ lib.test("ready by line: start returns once a line matches", function()
   -- The line came before start returned; the marker right after it.
   local pid = os_pid_of(sup, "web")
   lib.ok(math.type(pid) == "integer" and os_exists(pid), "OS pid published")
-  await(function() return io.open(marker) ~= nil end, "command went on")
+  await(function()
+    local f = io.open(marker)
+    if f then f:close() end
+    return f ~= nil
+  end, "command went on")
   os.remove(marker)
   -- Its lines went to the log, tagged with the stream and the OS pid.
   local seen = {}
