@@ -309,6 +309,7 @@ int larb_open_logger(lua_State *L);
 int larb_log_lua_report(lua_State *L);
 int larb_log_lua_reload(lua_State *L);
 int larb_log_lua_label(lua_State *L);
+int larb_log_lua_label_of(lua_State *L);
 /* arbor.core.compact's part: the logger's tables sized to their contents. */
 void larb_log_compact(lua_State *L);
 

@@ -153,6 +153,7 @@ static const luaL_Reg core_funcs[] = {
     {"report", larb_log_lua_report}, /* llogger.c */
     {"log_reload", larb_log_lua_reload},
     {"log_label", larb_log_lua_label},
+    {"log_label_of", larb_log_lua_label_of},
     {NULL, NULL}};
 
 /* arbor.core: these and the service functions (lservice.c). */

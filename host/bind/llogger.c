@@ -881,6 +881,23 @@ int larb_log_lua_label(lua_State *L) {
   return 0;
 }
 
+/* arbor.core.log_label_of(pid) -> child id or nil: the id pid was
+** labelled with.  The one copy of the labels, so that no module keeps a
+** weak table of its own beside it (compact rebuilds this one; a weak table
+** it does not know keeps a size that depends on when garbage was
+** collected, which breaks exact memory accounting). */
+int larb_log_lua_label_of(lua_State *L) {
+  larb_check_pid(L, 1);
+  push_labels(L);
+  lua_pushvalue(L, 1);
+  if (lua_rawget(L, -2) != LUA_TTABLE) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_rawgeti(L, -1, 2);
+  return 1;
+}
+
 /* The line for main ended by an exit signal (reason at ridx). */
 void larb_log_main_exit(lua_State *L, arb_pid_t pid, int ridx) {
   larb_log_main_exit_text(pid, larb_log_describe(L, ridx));

@@ -33,7 +33,8 @@ only when its argv, env, cwd or other options changed.
 
 The child's id is not known to a start function; the supervisor labels
 each child for crash reports through arbor.core.log_label right after its
-start, and this module wraps that function to learn the label too (lines
+start; this module reads the label back (arbor.core.log_label_of) and
+wraps log_label to hear when a child waiting for it was labelled (lines
 logged before it are tagged with the command's name).  Depends on
 process, port, logger, arbor.core, arbor.spec and arbor.annotate.
 ]]
@@ -57,13 +58,18 @@ local DEFAULT_READY_TIMEOUT = 30000
 -- The child's id, learnt from the supervisor's label
 -- ======================================================================
 
-local labels = setmetatable({}, { __mode = "k" }) -- pid -> child id
+-- The label itself is read back from the logger (core.log_label_of), not
+-- kept here: a weak table of every child's label would keep a size that
+-- depends on when dead pids were collected, which arbor.core.compact
+-- cannot undo (the exact memory gates of tests/soak would drift).
+-- awaiting holds only command children waiting for their label, each
+-- entry removed by the child itself.
 local awaiting = setmetatable({}, { __mode = "k" }) -- pid -> its subject
+local label_of = core.log_label_of
 do
   local set_label = core.log_label
   core.log_label = function(pid, supervisor_name, child_id)
     set_label(pid, supervisor_name, child_id)
-    labels[pid] = child_id
     local waiting = awaiting[pid]
     if waiting then
       awaiting[pid] = nil
@@ -193,7 +199,7 @@ end
 -- ======================================================================
 
 local function child_id(cmd)
-  return labels[self()] or cmd.argv[1]
+  return label_of(self()) or cmd.argv[1]
 end
 
 -- Lines logged before the child's id is known (during its start) wait
