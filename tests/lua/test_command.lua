@@ -2,8 +2,8 @@
 -- readiness by line and by notify, ready timeout, exiting before ready,
 -- exit status as the exit reason (restart types), shutdown by the stop
 -- signal then SIGKILL, output to the log, the OS pid and STATUS= text
--- published for status, live editing restarting only the changed child,
--- and 1,000 command children started and stopped cleanly.
+-- published for status, and live editing restarting only the changed
+-- child.  (1,000 command children: test_command_many.lua.)
 local lib = require "testlib"
 local process = require "process"
 local supervisor = require "supervisor"
@@ -261,25 +261,6 @@ lib.test("bad specs are refused at the line that made them", function()
   lib.raises(function() command{ "x", output = "file" } end, "output must be")
   lib.raises(function() command{ "x", colour = "red" } end, "unknown field 'colour'")
   lib.raises(function() command{ "x", env = { ["A=B"] = "1" } } end, "env names")
-end)
-
-lib.test("1,000 command children started and stopped cleanly", function()
-  local children = {}
-  for i = 1, 1000 do
-    children[i] = command{ "sleep", "1000", output = "null" }:id("c" .. i)
-  end
-  local sup = assert(tree(children, { max_frequency = 1 }))
-  local pids = {}
-  for _, c in ipairs(supervisor.which_children(sup)) do
-    local a = annotate.get(c.pid)
-    pids[#pids + 1] = a and a.os_pid
-  end
-  lib.eq(#pids, 1000, "1,000 OS pids")
-  for i = 1, 1000, 97 do lib.ok(os_exists(pids[i]), "child " .. i .. " runs") end
-  supervisor.stop(sup)
-  for _, pid in ipairs(pids) do
-    await(function() return not os_exists(pid) end, "all stopped and reaped")
-  end
 end)
 
 lib.no_leftovers("test_command")
