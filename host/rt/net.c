@@ -542,21 +542,38 @@ static void on_write(uv_write_t *req, int status) {
   free(w);
 }
 
+/* Sends what it can at once when nothing is queued (no request, no
+** copy: the common case of a small reply), and queues the rest (with a
+** 4-byte prefix in packet mode 4) as one write request. */
 int arb_sock_send(arb_sock_t *s, const char *data, size_t len) {
   if (s->closing) return UV_EPIPE;
   size_t extra = s->packet == ARB_PACKET_4 ? 4 : 0;
   if (extra && len > 0xffffffffu) return UV_EMSGSIZE;
-  write_req_t *w = malloc(sizeof(*w) + len + extra);
-  if (w == NULL) return UV_ENOMEM;
-  if (extra) {
-    w->data[0] = (char)(len >> 24);
-    w->data[1] = (char)(len >> 16);
-    w->data[2] = (char)(len >> 8);
-    w->data[3] = (char)len;
+  char prefix[4] = {(char)(len >> 24), (char)(len >> 16), (char)(len >> 8),
+                    (char)len};
+  size_t sent = 0;
+  if (s->queued == 0 && len < (1u << 30) &&
+      uv_stream_get_write_queue_size(&s->hd->stream) == 0) {
+    uv_buf_t bufs[2];
+    int nbufs = 0;
+    if (extra) bufs[nbufs++] = uv_buf_init(prefix, 4);
+    bufs[nbufs++] = uv_buf_init((char *)data, (unsigned)len);
+    int n = uv_try_write(&s->hd->stream, bufs, nbufs);
+    if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) return n;
+    if (n > 0) sent = (size_t)n;
+    if (sent == len + extra) return 0;
   }
-  memcpy(w->data + extra, data, len);
+  size_t rest = len + extra - sent;
+  write_req_t *w = malloc(sizeof(*w) + rest);
+  if (w == NULL) return UV_ENOMEM;
+  if (sent < extra) { /* part of the prefix is still to go */
+    memcpy(w->data, prefix + sent, extra - sent);
+    memcpy(w->data + extra - sent, data, len);
+  } else {
+    memcpy(w->data, data + (sent - extra), rest);
+  }
   w->s = s;
-  w->len = len + extra;
+  w->len = rest;
   uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
   int rc = uv_write(&w->req, &s->hd->stream, &b, 1, on_write);
   if (rc != 0) {
