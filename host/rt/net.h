@@ -7,10 +7,13 @@
 ** (its owner), tied to it by an exit hook: when the owner ends, the
 ** handle is closed (the peer sees end of stream).  Incoming bytes are
 ** framed here, in C ("raw", "line", 4-byte big-endian length), so a line
-** protocol costs no Lua per byte.  Reading is on demand: the socket reads
-** while its owner waits for a packet or has packets armed (active mode;
-** then also while less than 64 KiB is buffered, to notice a close), so a
-** fast peer cannot fill memory.  Sending queues at most ARB_SOCK_SEND_HIGH bytes before the
+** protocol costs no Lua per byte.  Reading is on demand: the socket starts
+** reading when its owner first waits for a packet or arms packets
+** (active mode), reads while it waits or has packets armed, and reads
+** ahead while less than 64 KiB is buffered (which notices a close, and
+** spares stopping and restarting the read per packet), so a fast peer
+** cannot fill memory.  A socket with nothing buffered reads into a
+** shared scratch buffer and keeps only what arrived.  Sending queues at most ARB_SOCK_SEND_HIGH bytes before the
 ** senders wait (backpressure).
 **
 ** Lifetime: the struct is reference-counted: the Lua handle, the open
