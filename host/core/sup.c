@@ -79,6 +79,7 @@ struct arb_sup_s {
   child_t *last_insert; /* where the next insert's walk may start, or NULL */
   size_t last_insert_pos;
   int64_t clock;       /* the latest now_ms passed in, for calls without */
+  size_t nwaiting;     /* children waiting for a backoff restart */
 };
 
 #define CHILD(p) arb_container_of(p, child_t, node)
@@ -171,7 +172,19 @@ static void info_of(const child_t *c, size_t index, arb_sup_info_t *out) {
   out->backoff_ms = c->last_delay;
 }
 
+/* Marks c as waiting for a backoff restart or not, keeping the count
+** that lets arb_sup_next_due answer without a walk when none waits. */
+static void set_waiting(arb_sup_t *s, child_t *c, int on) {
+  if (c->waiting == on) return;
+  c->waiting = (unsigned char)on;
+  if (on)
+    s->nwaiting++;
+  else
+    s->nwaiting--;
+}
+
 static void unlink_child(arb_sup_t *s, child_t *c) {
+  set_waiting(s, c, 0);
   index_slot(s, c->key)->c = NULL;
   if (++s->index_holes * 2 > s->index_len) index_compact(s);
   s->last_insert = NULL;
@@ -215,7 +228,7 @@ static void plan_shutdown_all(arb_sup_t *s) {
   arb_list_t *p;
   for (p = s->children.prev; p != &s->children; p = p->prev) {
     child_t *c = CHILD(p);
-    c->waiting = 0;
+    set_waiting(s, c, 0);
     if (c->status == ARB_SUP_RESTARTING) c->status = ARB_SUP_STOPPED;
     if (c->status != ARB_SUP_RUNNING) continue;
     c->after = ARB_SUP_STOPPED;
@@ -267,7 +280,7 @@ static void plan_restart(arb_sup_t *s, child_t *from, int start) {
   arb_list_each(p, &s->children) {
     child_t *c = CHILD(p);
     if (c->mark != MARK_START) continue;
-    c->waiting = 0;
+    set_waiting(s, c, 0);
     push(s, ARB_SUP_START, c);
   }
 }
@@ -335,7 +348,7 @@ static void plan_wait(arb_sup_t *s, child_t *c, int64_t now, int after_run) {
                           : in_set(s->flags.strategy, m, c, after_from) &&
                                 m->status == ARB_SUP_RESTARTING;
     if (!joins) continue;
-    m->waiting = 1;
+    set_waiting(s, m, 1);
     m->wait_key = c->key;
     m->due_ms = due;
   }
@@ -544,7 +557,7 @@ int arb_sup_check(const arb_sup_t *s) {
   for (size_t i = 1; i < s->win_len; i++)
     CHECK(s->win[(s->win_head + i - 1) % s->win_cap] <=
           s->win[(s->win_head + i) % s->win_cap]);
-  size_t n = 0;
+  size_t n = 0, nwaiting = 0;
   const arb_list_t *p, *q;
   arb_list_each(p, &s->children) {
     const child_t *c = CHILD(p);
@@ -554,13 +567,14 @@ int arb_sup_check(const arb_sup_t *s) {
     CHECK(c->status <= ARB_SUP_STOPPED && c->after <= ARB_SUP_STOPPED);
     CHECK(valid_backoff(&c->backoff));
     CHECK(!c->waiting || c->status != ARB_SUP_STOPPED);
+    nwaiting += c->waiting;
     CHECK(c->next_delay >= 0 && c->next_delay <= c->backoff.max_ms);
     for (q = p->next; q != &s->children; q = q->next)
       CHECK(CHILD(q)->key != c->key);
     CHECK(find(s, c->key) == c);
     n++;
   }
-  CHECK(n == s->n && s->steps_cap >= 2 * s->n);
+  CHECK(n == s->n && s->steps_cap >= 2 * s->n && nwaiting == s->nwaiting);
   CHECK(s->index_len <= s->index_cap && s->index_len - s->index_holes == n);
   for (size_t i = 0; i < s->index_len; i++)
     CHECK(i == 0 || s->index[i - 1].key < s->index[i].key);
@@ -640,6 +654,7 @@ int arb_sup_retry(arb_sup_t *s, uint32_t key, int64_t now_ms,
 /* The waiting child whose restart is due first (ties: start order). */
 static child_t *first_due(const arb_sup_t *s) {
   child_t *first = NULL;
+  if (s->nwaiting == 0) return NULL; /* (every supervisor loop asks) */
   const arb_list_t *p;
   arb_list_each(p, &s->children) {
     child_t *c = CHILD(p);
@@ -680,7 +695,7 @@ int arb_sup_due(arb_sup_t *s, int64_t now_ms, const arb_sup_plan_t **plan) {
   }
   /* Members the strategy's set no longer covers (its flags changed) are
   ** still waiting and come due on the next call. */
-  c->waiting = 0;
+  set_waiting(s, c, 0);
   plan_counted_restart(s, c, now_ms);
   return hand_out(s, plan);
 }
@@ -688,7 +703,7 @@ int arb_sup_due(arb_sup_t *s, int64_t now_ms, const arb_sup_plan_t **plan) {
 /* Plans c's stop: a SHUTDOWN if it runs (stopped once reported), else
 ** just stopped, which also ends a restart loop or a backoff wait. */
 static void push_stop(arb_sup_t *s, child_t *c) {
-  c->waiting = 0;
+  set_waiting(s, c, 0);
   if (c->status == ARB_SUP_RUNNING) {
     c->after = ARB_SUP_STOPPED;
     push(s, ARB_SUP_SHUTDOWN, c);
