@@ -151,15 +151,23 @@ end
 local function sorted_keys(t)
   local keys, texts, used = {}, {}, {}
   for k in next, t do keys[#keys + 1] = k end
+  -- String keys keep their text: they claim it before any other key
+  -- (whichever next() gives first), so a number key 1 beside a string
+  -- key "1" is the one suffixed, and no object has a key twice.
   for _, k in ipairs(keys) do
-    local text = key_text(k)
-    if used[text] and type(k) ~= "string" then
-      local i = 2
-      while used[text .. "#" .. i] do i = i + 1 end
-      text = text .. "#" .. i
+    if type(k) == "string" then used[k] = true; texts[k] = k end
+  end
+  for _, k in ipairs(keys) do
+    if type(k) ~= "string" then
+      local text = key_text(k)
+      if used[text] then
+        local i = 2
+        while used[text .. "#" .. i] do i = i + 1 end
+        text = text .. "#" .. i
+      end
+      used[text] = true
+      texts[k] = text
     end
-    used[text] = true
-    texts[k] = text
   end
   table.sort(keys, function(a, b)
     local sa, sb = type(a) == "string", type(b) == "string"

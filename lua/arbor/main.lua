@@ -59,24 +59,40 @@ end
 -- status: the running tree, drawn (the facts are arbor.introspect's)
 -- ======================================================================
 
+-- Text from the tree (ids, reasons, names) as one line a terminal only
+-- shows: a reason can hold a peer's bytes, and a newline or an escape
+-- sequence in it must not draw fake rows or drive the operator's
+-- terminal.  Control bytes become \xNN.
+local function shown(text)
+  return (tostring(text):gsub("%c", function(c)
+    return string.format("\\x%02x", c:byte())
+  end))
+end
+
 -- Rows for children (introspect's child tables) under prefix; failed
 -- collects {path, text} of children the last reload could not start.
 local function status_lines(children, prefix, lines, path, failed)
   local width = 0
-  for _, c in ipairs(children) do width = math.max(width, #c.id) end
+  for _, c in ipairs(children) do width = math.max(width, #shown(c.id)) end
   for i, c in ipairs(children) do
     local last = i == #children
     local at = path == "" and c.id or path .. "/" .. c.id
-    local row = string.format("%s%s%-" .. width .. "s  %-10s %-10s",
-                              prefix, last and "└─ " or "├─ ", c.id,
+    -- Padded by hand: string.format takes widths up to 99 only, and an
+    -- id may be longer.
+    local id = shown(c.id)
+    local row = string.format("%s%s%s  %-10s %-10s",
+                              prefix, last and "└─ " or "├─ ",
+                              id .. string.rep(" ", width - #id),
                               c.pid or "-", c.status)
     if c.uptime_ms then row = row .. "  up " .. format_ms(c.uptime_ms) end
     row = row .. "  restarts " .. c.restarts
     if c.os_pid then row = row .. "  os pid " .. c.os_pid end
-    if c.status_text then row = row .. "  status: " .. c.status_text end
-    if c.last_exit then row = row .. "  last exit: " .. c.last_exit end
+    if c.status_text then
+      row = row .. "  status: " .. shown(c.status_text)
+    end
+    if c.last_exit then row = row .. "  last exit: " .. shown(c.last_exit) end
     if c.start_failure then
-      row = row .. "  start failed: " .. c.start_failure
+      row = row .. "  start failed: " .. shown(c.start_failure)
     end
     if c.kind == "supervisor" then row = row .. "  (supervisor)" end
     lines[#lines + 1] = row
@@ -85,7 +101,7 @@ local function status_lines(children, prefix, lines, path, failed)
     if c.children then
       status_lines(c.children, inner, lines, at, failed)
     elseif c.error then
-      lines[#lines + 1] = inner .. c.error
+      lines[#lines + 1] = inner .. shown(c.error)
     end
   end
 end
@@ -96,15 +112,16 @@ end
 local function status_text(st)
   local tree, host = st.tree, st.host
   local lines = {
-    string.format("%s %s  %s  up %s", tree.name or "root", tree.pid or "-",
+    string.format("%s %s  %s  up %s", shown(tree.name or "root"),
+                  tree.pid or "-",
                   tree.strategy or "-", format_ms(tree.uptime_ms or 0)),
   }
   local failed = {}
   status_lines(tree.children or {}, "", lines, "", failed)
-  if tree.error then lines[#lines + 1] = tree.error end
+  if tree.error then lines[#lines + 1] = shown(tree.error) end
   for _, f in ipairs(failed) do
     lines[#lines + 1] = "not as the file says: the last reload could not "
-                        .. "start " .. f[1] .. ": " .. f[2]
+                        .. "start " .. shown(f[1]) .. ": " .. shown(f[2])
   end
   local r = host.reload
   if r then
@@ -124,7 +141,7 @@ end
 
 -- A cell of the processes table: text cut to width.
 local function cell(text, width)
-  text = tostring(text)
+  text = shown(text)
   if #text > width then text = text:sub(1, width - 1) .. "~" end
   return text
 end
@@ -144,7 +161,7 @@ local function processes_text(procs)
     lines[#lines + 1] = (string.format(
       "%-11s %-22s %-10s %-8s %-14s %6d %8d  %s", cell(p.pid, 11),
       cell(p.name or "", 22), p.kind, p.state, cell(waiting, 14),
-      p.messages, p.memory, current):gsub("%s+$", ""))
+      p.messages, p.memory, shown(current)):gsub("%s+$", ""))
   end
   lines[#lines + 1] = string.format("%d processes", #procs)
   return table.concat(lines, "\n")

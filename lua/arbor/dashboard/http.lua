@@ -193,8 +193,11 @@ function M.read_request(sock, pending)
     return nil, http_error(411, req.method .. " needs a Content-Length")
   end
   if length > L.body_bytes then
+    -- The field's text, not the number: a length past 2^63 is a float,
+    -- which %d cannot show.
     return nil, http_error(413, string.format(
-      "body of %d bytes; at most %d", length, L.body_bytes))
+      "body of %s bytes; at most %d", h["content-length"]:sub(1, 40),
+      L.body_bytes))
   end
   local body_deadline = core.now() + L.body_ms
   while #rest < length do
