@@ -9,10 +9,15 @@
 
 # cli_scratch: the usual start of a test file: a scratch folder ($tmp,
 # also $io) removed at exit, a host in $pid (when one is running then)
-# killed at exit, and the case counters at zero.
+# killed at exit, and the case counters at zero.  XDG_RUNTIME_DIR is a
+# private folder in it, so a host started without --control has its
+# default socket there: two test files running the same script at once
+# (ctest -j) never meet on one default path.
 cli_scratch() {
   tmp=$(mktemp -d)
   io=$tmp
+  mkdir -m 700 "$tmp/xdg-run"
+  export XDG_RUNTIME_DIR=$tmp/xdg-run
   pid=
   trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
   failed=0
