@@ -14,6 +14,9 @@
 -export([start/0, eval/3]).
 
 start() ->
+    %% A bound on its life, should run.sh itself be killed (ctest's
+    %% timeout is 120 s): never a synchronisation.
+    spawn(fun() -> receive after 180000 -> halt() end end),
     register(echo, spawn(fun echo/0)),
     register(peer, self()),
     {ok, _} = pg:start_link(),
