@@ -50,6 +50,25 @@ end
 -- Header names are tokens (RFC 9110 5.6.2).
 local TOKEN = "^[!#$%%&'*+%-.^_`|~%w]+$"
 
+-- s without the spaces and tabs around it (RFC 9110's OWS).  A loop,
+-- not a pattern: "(.-)[ \t]*$" backtracks over every run of blanks and
+-- cost a quarter of a second of the host's one thread for a crafted 8 KiB
+-- field ("a", 4,000 " \t", "b"), from a client without a token.
+local function trim_ows(s)
+  local i, j = 1, #s
+  while i <= j do
+    local c = s:byte(i)
+    if c ~= 32 and c ~= 9 then break end
+    i = i + 1
+  end
+  while j >= i do
+    local c = s:byte(j)
+    if c ~= 32 and c ~= 9 then break end
+    j = j - 1
+  end
+  return s:sub(i, j)
+end
+
 -- Parses a request head (without its empty line).  Returns the request
 -- {method, target, path, query, version, headers = {lowercase name ->
 -- value}} or nil and an http_error.
@@ -73,7 +92,8 @@ function M.parse_head(head)
   local headers = {}
   for i = 2, #lines do
     local line = lines[i]
-    local name, value = line:match("^([^:]*):[ \t]*(.-)[ \t]*$")
+    local name, value = line:match("^([^:]*):(.*)$")
+    if name then value = trim_ows(value) end
     if name == nil or not name:match(TOKEN) then
       local shown = line:sub(1, 80):gsub("[^\32-\126]", "?")
       return nil, http_error(400, string.format(
