@@ -14,7 +14,8 @@ when any of them is a crash, a supervisor report or a reload, or
 tree_every_ms has passed, it reads the tree again and pushes it only if
 it changed.  So a change shows within a second, and nothing is sent
 while nothing changes.  The busiest-processes table is pushed every
-procs_every_ms.
+procs_every_ms, or every ten times what reading it last took if that is
+longer (a host of very many processes).
 
 Flow control.  A subscriber is a connection process that writes what it
 gets to its socket (and may wait there on a slow client).  Before each
