@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h" /* arb_err_kind: libuv codes' kinds */
+#include "fs.h" /* arb_err_kind, arb_err_text: libuv codes */
 #include "payload.h"
 
 arb_proc_t *larb_self(lua_State *L) {
@@ -156,7 +156,7 @@ static void push_kind(lua_State *L, int rc) {
 }
 
 int larb_fail(lua_State *L, int rc, const char *detail) {
-  const char *msg = arb_err_is_ours(rc) ? arb_strerror(rc) : uv_strerror(rc);
+  const char *msg = arb_err_is_ours(rc) ? arb_strerror(rc) : arb_err_text(rc);
   lua_pushnil(L);
   lua_createtable(L, 0, 3);
   push_kind(L, rc);

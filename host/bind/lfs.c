@@ -15,6 +15,13 @@
 **
 ** A memory error while pushing a result (a huge read) leaves the
 ** operation hooked to the process: it is freed when the process ends.
+**
+** Every expected failure is larb_fail's `nil, err`: err.kind is the
+** POSIX name in lower case ("enoent", "eacces"), or "closed" for a closed
+** file; the message names the operation, the path and the cause ("open
+** /x/y: no such file or directory"), and err.path holds the path (err.to
+** too for rename).  A file handle remembers its path (its user value)
+** for its own failures.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -31,17 +38,28 @@ typedef struct lfs_handle_s {
 
 static int fs_inited;
 
-/* Pushes nil, err for a failed operation: kind is the POSIX name, the
-** message names the call and the path. */
-static int push_failure(lua_State *L, const char *what, const char *path,
-                        int err) {
-  char kind[32];
-  const char *k = arb_err_kind(err, kind);
-  if (path)
-    lua_pushfstring(L, "%s %s: %s (%s)", what, path, uv_strerror(err), k);
+/* Pushes nil, err for operation `what` failing with rc: larb_fail's
+** error, its message "what path: cause" ("what from -> to: cause" for a
+** rename), with err.path (and err.to) when known.  Leaves the detail
+** string below the two results. */
+static int fs_fail(lua_State *L, int rc, const char *what, const char *path,
+                   const char *to) {
+  if (path && to)
+    lua_pushfstring(L, "%s %s -> %s", what, path, to);
+  else if (path)
+    lua_pushfstring(L, "%s %s", what, path);
   else
-    lua_pushfstring(L, "%s: %s (%s)", what, uv_strerror(err), k);
-  return larb_push_error(L, k, lua_tostring(L, -1));
+    lua_pushstring(L, what);
+  larb_fail(L, rc, lua_tostring(L, -1));
+  if (path) {
+    lua_pushstring(L, path);
+    lua_setfield(L, -2, "path");
+  }
+  if (path && to) {
+    lua_pushstring(L, to);
+    lua_setfield(L, -2, "to");
+  }
+  return 2;
 }
 
 static const char *op_name(int kind) {
@@ -64,16 +82,9 @@ static int await(lua_State *L, arb_fs_op_t *op) {
 }
 
 static int push_result(lua_State *L, arb_fs_op_t *op) {
-  if (op->err) {
-    const char *path = op->kind == ARB_FS_RENAME ? NULL : op->path;
-    if (op->kind == ARB_FS_RENAME)
-      lua_pushfstring(L, "rename %s -> %s", op->path, op->path2);
-    else
-      lua_pushstring(L, op_name(op->kind));
-    int n = push_failure(L, lua_tostring(L, -1), path, op->err);
-    lua_remove(L, -n - 1);
-    return n;
-  }
+  if (op->err)
+    return fs_fail(L, op->err, op_name(op->kind), op->path,
+                   op->kind == ARB_FS_RENAME ? op->path2 : NULL);
   switch ((arb_fs_kind_t)op->kind) {
     case ARB_FS_READ:
       lua_pushlstring(L, op->data, op->len);
@@ -85,9 +96,11 @@ static int push_result(lua_State *L, arb_fs_op_t *op) {
         lua_pushlstring(L, op->data, op->len);
       return 1;
     case ARB_FS_OPEN: {
-      lfs_handle_t *h = lua_newuserdatauv(L, sizeof(*h), 0);
+      lfs_handle_t *h = lua_newuserdatauv(L, sizeof(*h), 1);
       h->file = NULL;
       luaL_setmetatable(L, LFS_FILE);
+      lua_pushstring(L, op->path); /* for the handle's failures */
+      lua_setiuservalue(L, -2, 1);
       larb_ctx_t *ctx = larb_ctx(L);
       int fd = op->fd;
       op->fd = -1;
@@ -145,9 +158,10 @@ static int run(lua_State *L, arb_fs_op_t *op) {
   }
   int rc = arb_fs_op_start(&ctx->rt->loop, ctx->node, larb_self(L), op);
   if (rc != 0) {
-    const char *what = op_name(op->kind);
+    fs_fail(L, rc, op_name(op->kind), op->path,
+            op->kind == ARB_FS_RENAME ? op->path2 : NULL);
     arb_fs_op_free(op);
-    return push_failure(L, what, NULL, rc);
+    return 2;
   }
   return await(L, op);
 }
@@ -260,16 +274,26 @@ static arb_fs_file_t *check_file(lua_State *L) {
   return h->file;
 }
 
+/* A new operation on the file at 1, with a copy of the file's path for
+** its messages. */
 static arb_fs_op_t *file_op(lua_State *L, arb_fs_kind_t kind,
                             arb_fs_file_t *f) {
   arb_fs_op_t *op = new_op(L, kind, 0);
   op->file = f;
+  lua_getiuservalue(L, 1, 1);
+  const char *path = lua_tostring(L, -1);
+  if (path && (op->path = strdup(path)) == NULL) {
+    arb_fs_op_free(op);
+    luaL_error(L, "out of memory");
+  }
+  lua_pop(L, 1);
   return op;
 }
 
+/* nil, err "closed" for `what` on the closed file at 1. */
 static int closed(lua_State *L, const char *what) {
-  lua_pushfstring(L, "%s: the file is closed", what);
-  return larb_push_error(L, "closed", lua_tostring(L, -1));
+  lua_getiuservalue(L, 1, 1);
+  return fs_fail(L, UV_EOF, what, lua_tostring(L, -1), NULL);
 }
 
 /* file:read(n) -> string | nil (end of file) | nil, err */
@@ -309,7 +333,7 @@ static int file_close(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  arb_fs_op_t *op = new_op(L, ARB_FS_FCLOSE, 0);
+  arb_fs_op_t *op = file_op(L, ARB_FS_FCLOSE, NULL);
   op->fd = arb_fs_file_take_fd(f);
   h->file = NULL;
   arb_fs_file_release(f);

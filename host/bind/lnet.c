@@ -14,12 +14,20 @@
 ** connect, accept) until it gives it away (give_to): only the owner may
 ** accept, receive, shut down, close or give it; others raise.  Any process may send.  When the owner ends the socket
 ** is closed (net.c's exit hook) and the peer sees end of stream.
+**
+** Every expected failure is larb_fail's `nil, err` (the one arbor.Error):
+** err.kind is the POSIX name in lower case ("econnrefused"), or
+** "nxdomain", "timeout", "closed"; the message names the operation, the
+** address and the cause ("connect 127.0.0.1:1: connection refused"), and
+** err.address holds the address ("host:port", or the path of a Unix
+** socket).  A socket or listener remembers its address in its userdata's
+** second user value for that.
 */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h" /* arb_err_kind */
+#include "fs.h" /* arb_err_kind, via larb_fail */
 #include "larb.h"
 #include "lnet.h"
 #include "net.h"
@@ -57,23 +65,59 @@ static int timed_out(lua_State *L, int64_t deadline) {
   return deadline >= 0 && now(L) >= deadline;
 }
 
-static int push_failure(lua_State *L, const char *what, int err) {
-  char kind[32];
-  const char *k;
-  if (err == UV_EOF)
-    k = "closed";
-  else if (err == UV_EAI_NONAME)
-    k = "nxdomain";
+/* Pushes nil, err for operation `what` failing with rc (a libuv code,
+** UV_ETIMEDOUT for a timeout): larb_fail's error, its message "what
+** address: cause", with err.address when the address is known (addr may
+** be NULL).  Leaves what it pushed first below the two results. */
+static int net_fail(lua_State *L, int rc, const char *what, const char *addr) {
+  if (addr)
+    lua_pushfstring(L, "%s %s", what, addr);
   else
-    k = arb_err_kind(err, kind);
-  lua_pushfstring(L, "%s: %s (%s)", what,
-                  err == UV_EOF ? "the socket is closed" : uv_strerror(err), k);
-  return larb_push_error(L, k, lua_tostring(L, -1));
+    lua_pushstring(L, what);
+  larb_fail(L, rc, lua_tostring(L, -1));
+  if (addr) {
+    lua_pushstring(L, addr);
+    lua_setfield(L, -2, "address");
+  }
+  return 2;
 }
 
-static int push_timeout(lua_State *L, const char *what) {
-  lua_pushfstring(L, "%s: timed out", what);
-  return larb_push_error(L, "timeout", lua_tostring(L, -1));
+/* Pushes the address remembered by the socket, listener or udp userdata
+** at idx (its second user value, or first for udp) and returns it; NULL
+** (nil pushed) if none. */
+static const char *sock_address(lua_State *L, int idx, int uv) {
+  lua_getiuservalue(L, idx, uv);
+  return lua_tostring(L, -1);
+}
+
+/* A failure of `what` on the socket or listener userdata at idx. */
+static int sock_fail(lua_State *L, int idx, int rc, const char *what) {
+  return net_fail(L, rc, what, sock_address(L, idx, 2));
+}
+
+/* Pushes "host:port" ("[host]:port" for IPv6), or host alone (a path)
+** when port is negative. */
+static const char *push_name(lua_State *L, const char *host, int port) {
+  if (port < 0) return lua_pushstring(L, host);
+  return lua_pushfstring(L, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+                         port);
+}
+
+/* Remembers the socket's own (peer 0) or its peer's (peer 1) address in
+** the userdata at idx, if the system can name it; else keeps fallback
+** (a stack index, 0 for none). */
+static void remember_name(lua_State *L, int idx, arb_sock_t *s, int peer,
+                          int fallback) {
+  char host[256];
+  int port;
+  idx = lua_absindex(L, idx);
+  if (arb_sock_name(s, peer, host, sizeof(host), &port) == 0 && host[0])
+    push_name(L, host, port);
+  else if (fallback)
+    lua_pushvalue(L, fallback);
+  else
+    return;
+  lua_setiuservalue(L, idx, 2);
 }
 
 static arb_sock_t *check_sock(lua_State *L, int idx, const char *mt) {
@@ -94,7 +138,7 @@ static arb_sock_t *check_owned(lua_State *L, int idx, const char *mt) {
 /* Pushes a handle for a new socket owned by the caller. */
 static arb_sock_t *push_new(lua_State *L, const char *mt, int kind,
                             int packet) {
-  lnet_handle_t *h = lua_newuserdatauv(L, sizeof(*h), 1);
+  lnet_handle_t *h = lua_newuserdatauv(L, sizeof(*h), 2);
   h->s = NULL;
   larb_ctx_t *ctx = larb_ctx(L);
   h->s = arb_sock_new(&ctx->rt->loop, ctx->node, larb_self(L), kind, packet);
@@ -200,9 +244,10 @@ static int deliver_unprotected(lua_State *L) {
       lua_pushboolean(L, 1);
       lua_setfield(L, -2, "closed");
     } else {
-      push_failure(L, "receive", rc); /* message, nil, err */
-      lua_setfield(L, -4, "error");
-      lua_pop(L, 2);
+      int msg = lua_gettop(L);
+      sock_fail(L, 1, rc, "receive"); /* ..., nil, err */
+      lua_setfield(L, msg, "error");
+      lua_settop(L, msg);
     }
     send_message(L, sub);
     s->watching = 0;
@@ -331,9 +376,7 @@ static void read_opts(lua_State *L, opts_t *o, int is_listen) {
 
 /* Pushes "host:port" or the path, for messages. */
 static const char *address_text(lua_State *L, const opts_t *o) {
-  if (o->path) return lua_pushstring(L, o->path);
-  return lua_pushfstring(L, strchr(o->host, ':') ? "[%s]:%d" : "%s:%d",
-                         o->host, o->port);
+  return o->path ? lua_pushstring(L, o->path) : push_name(L, o->host, o->port);
 }
 
 /* }====================================================================== */
@@ -354,9 +397,11 @@ static int lnet_listen(lua_State *L) {
                                         o.reuseport);
   if (rc != 0) {
     arb_sock_close(s);
-    lua_pushfstring(L, "listen %s", address_text(L, &o));
-    return push_failure(L, lua_tostring(L, -1), rc);
+    return net_fail(L, rc, "listen", address_text(L, &o));
   }
+  address_text(L, &o); /* 3 */
+  remember_name(L, 2, s, 0, 3); /* the port bound for port 0 */
+  lua_settop(L, 2);
   return 1;
 }
 
@@ -365,21 +410,26 @@ static int accept_k(lua_State *L, int status, lua_KContext kctx);
 /* Stack: 1 listener.  Accepts one pending connection or waits. */
 static int accept_step(lua_State *L, int64_t deadline) {
   arb_sock_t *l = check_sock(L, 1, LNET_LISTENER);
-  if (l->closing) return push_failure(L, "accept", UV_EOF);
+  if (l->closing) return sock_fail(L, 1, UV_EOF, "accept");
   if (l->pending_accepts > 0) {
     lua_settop(L, 1);
     arb_sock_t *c = push_new(L, LNET_SOCKET, l->kind, l->packet);
     int rc = arb_sock_accept(l, c);
-    if (rc == 0) return 1;
+    if (rc == 0) {
+      sock_address(L, 1, 2); /* 3: the listener's, for a nameless peer */
+      remember_name(L, 2, c, 1, 3);
+      lua_settop(L, 2);
+      return 1;
+    }
     arb_sock_close(c);
-    return push_failure(L, "accept", rc);
+    return sock_fail(L, 1, rc, "accept");
   }
   if (l->err) {
     int err = l->err;
     l->err = 0;
-    return push_failure(L, "accept", err);
+    return sock_fail(L, 1, err, "accept");
   }
-  if (timed_out(L, deadline)) return push_timeout(L, "accept");
+  if (timed_out(L, deadline)) return sock_fail(L, 1, UV_ETIMEDOUT, "accept");
   l->waiter = larb_self(L)->pid;
   return wait_for(L, deadline, accept_k);
 }
@@ -412,9 +462,8 @@ static int connect_step(lua_State *L, int64_t deadline) {
   if (s->connect_state < 0 || timed_out(L, deadline)) {
     int err = s->connect_state;
     arb_sock_close(s);
-    lua_pushfstring(L, "connect %s", lua_tostring(L, 3));
-    return err < 0 ? push_failure(L, lua_tostring(L, -1), err)
-                   : push_timeout(L, lua_tostring(L, -1));
+    return net_fail(L, err < 0 ? err : UV_ETIMEDOUT, "connect",
+                    lua_tostring(L, 3));
   }
   s->waiter = larb_self(L)->pid;
   return wait_for(L, deadline, connect_k);
@@ -435,13 +484,14 @@ static int lnet_connect(lua_State *L) {
   lua_settop(L, 1);
   arb_sock_t *s = push_new(L, LNET_SOCKET,
                            o.path ? ARB_SOCK_PIPE : ARB_SOCK_TCP, o.packet);
-  address_text(L, &o);
+  address_text(L, &o); /* 3 */
+  lua_pushvalue(L, 3);
+  lua_setiuservalue(L, 2, 2);
   int rc = o.path ? arb_sock_connect_pipe(s, o.path)
                   : arb_sock_connect_tcp(s, o.host, o.port);
   if (rc != 0) {
     arb_sock_close(s);
-    lua_pushfstring(L, "connect %s", lua_tostring(L, 3));
-    return push_failure(L, lua_tostring(L, -1), rc);
+    return net_fail(L, rc, "connect", lua_tostring(L, 3));
   }
   return connect_step(L, o.deadline);
 }
@@ -452,7 +502,7 @@ static int listener_address(lua_State *L) {
   char host[256];
   int port;
   int rc = arb_sock_name(s, 0, host, sizeof(host), &port);
-  if (rc != 0) return push_failure(L, "address", rc);
+  if (rc != 0) return sock_fail(L, 1, rc, "address");
   lua_pushstring(L, host);
   if (port < 0) return 1;
   lua_pushinteger(L, port);
@@ -476,8 +526,8 @@ static int receive_step(lua_State *L, arb_sock_t *s, int64_t deadline) {
     arb_sock_consume(s);
     return 1;
   }
-  if (rc < 0) return push_failure(L, "receive", rc);
-  if (timed_out(L, deadline)) return push_timeout(L, "receive");
+  if (rc < 0) return sock_fail(L, 1, rc, "receive");
+  if (timed_out(L, deadline)) return sock_fail(L, 1, UV_ETIMEDOUT, "receive");
   arb_sock_want_packet(s, larb_self(L)->pid);
   return wait_for(L, deadline, receive_k);
 }
@@ -504,9 +554,9 @@ static int send_k(lua_State *L, int status, lua_KContext kctx);
 
 /* Waits while more than ARB_SOCK_SEND_HIGH bytes are queued. */
 static int send_drain(lua_State *L, arb_sock_t *s) {
-  if (s->closing) return push_failure(L, "send", UV_EOF);
+  if (s->closing) return sock_fail(L, 1, UV_EOF, "send");
   if (s->queued <= ARB_SOCK_SEND_HIGH) {
-    if (s->err && s->err != UV_EOF) return push_failure(L, "send", s->err);
+    if (s->err && s->err != UV_EOF) return sock_fail(L, 1, s->err, "send");
     lua_pushboolean(L, 1);
     return 1;
   }
@@ -529,9 +579,9 @@ static int socket_send(lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &len);
   larb_self(L);
   lua_settop(L, 1);
-  if (s->closing) return push_failure(L, "send", UV_EOF);
+  if (s->closing) return sock_fail(L, 1, UV_EOF, "send");
   int rc = arb_sock_send(s, data, len);
-  if (rc != 0) return push_failure(L, "send", rc);
+  if (rc != 0) return sock_fail(L, 1, rc, "send");
   return send_drain(L, s);
 }
 
@@ -541,7 +591,7 @@ static int socket_peer(lua_State *L) {
   char host[256];
   int port;
   int rc = arb_sock_name(s, 1, host, sizeof(host), &port);
-  if (rc != 0) return push_failure(L, "peer", rc);
+  if (rc != 0) return sock_fail(L, 1, rc, "peer");
   lua_pushstring(L, host);
   if (port < 0) return 1;
   lua_pushinteger(L, port);
@@ -552,7 +602,7 @@ static int socket_peer(lua_State *L) {
 static int socket_shutdown(lua_State *L) {
   arb_sock_t *s = check_owned(L, 1, LNET_SOCKET);
   int rc = arb_sock_shutdown(s);
-  if (rc != 0) return push_failure(L, "shutdown", rc);
+  if (rc != 0) return sock_fail(L, 1, rc, "shutdown");
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -575,12 +625,12 @@ static int listener_close(lua_State *L) {
 static int give_to(lua_State *L, const char *mt) {
   arb_sock_t *s = check_owned(L, 1, mt);
   arb_pid_t pid = larb_check_pid(L, 2);
-  if (s->closing) return push_failure(L, "give_to", UV_EOF);
+  if (s->closing) return sock_fail(L, 1, UV_EOF, "give_to");
   arb_proc_t *p = arb_node_lookup(larb_ctx(L)->node, pid);
   if (p == NULL) {
-    lua_pushfstring(L, "give_to: process <0.%d.%d> is not alive",
-                    (int)arb_pid_slot(pid), (int)arb_pid_gen(pid));
-    return larb_push_error(L, "noproc", lua_tostring(L, -1));
+    lua_pushfstring(L, "give_to <0.%d.%d>", (int)arb_pid_slot(pid),
+                    (int)arb_pid_gen(pid));
+    return larb_fail(L, ARB_ENOPROC, lua_tostring(L, -1));
   }
   arb_sock_give(s, p);
   lua_pushboolean(L, 1);
@@ -635,16 +685,22 @@ static int lnet_udp(lua_State *L) {
   luaL_argcheck(L, port >= 0 && port <= 65535, 1,
                 "port must be an integer from 0 to 65535");
   larb_ctx_t *ctx = larb_ctx(L);
-  lnet_udp_t *h = lua_newuserdatauv(L, sizeof(*h), 0);
+  lnet_udp_t *h = lua_newuserdatauv(L, sizeof(*h), 1);
   h->u = NULL;
+  int ud = lua_gettop(L);
   int err;
   h->u = arb_udp_new(&ctx->rt->loop, ctx->node, larb_self(L), host, (int)port,
                      &err);
-  if (h->u == NULL) {
-    lua_pushfstring(L, "udp %s:%d", host, (int)port);
-    return push_failure(L, lua_tostring(L, -1), err);
-  }
+  if (h->u == NULL) return net_fail(L, err, "udp", push_name(L, host, (int)port));
   luaL_setmetatable(L, LNET_UDP);
+  char name[64];
+  int bound;
+  if (arb_udp_name(h->u, name, sizeof(name), &bound) == 0)
+    push_name(L, name, bound); /* the port bound for port 0 */
+  else
+    push_name(L, host, (int)port);
+  lua_setiuservalue(L, ud, 1);
+  lua_settop(L, ud);
   return 1;
 }
 
@@ -662,13 +718,14 @@ static int udp_receive_step(lua_State *L, arb_udp_t *u, int64_t deadline) {
     lua_pushinteger(L, port);
     return 3;
   }
-  if (u->closing) return push_failure(L, "receive", UV_EOF);
+  if (u->closing) return net_fail(L, UV_EOF, "receive", sock_address(L, 1, 1));
   if (u->err) {
     int err = u->err;
     u->err = 0;
-    return push_failure(L, "receive", err);
+    return net_fail(L, err, "receive", sock_address(L, 1, 1));
   }
-  if (timed_out(L, deadline)) return push_timeout(L, "receive");
+  if (timed_out(L, deadline))
+    return net_fail(L, UV_ETIMEDOUT, "receive", sock_address(L, 1, 1));
   arb_udp_want(u, larb_self(L)->pid);
   return wait_for(L, deadline, udp_receive_k);
 }
@@ -716,9 +773,8 @@ static int send_to_named_step(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  lua_pushfstring(L, "send_to %s:%d", lua_tostring(L, 2),
-                  (int)lua_tointeger(L, 3));
-  return push_failure(L, lua_tostring(L, -1), rc);
+  return net_fail(L, rc, "send_to",
+                  push_name(L, lua_tostring(L, 2), (int)lua_tointeger(L, 3)));
 }
 
 static int send_to_k(lua_State *L, int status, lua_KContext kctx) {
@@ -739,7 +795,8 @@ static int udp_send_to(lua_State *L) {
   size_t len;
   const char *data = luaL_checklstring(L, 4, &len);
   arb_proc_t *self = larb_self(L);
-  if (u->closing) return push_failure(L, "send_to", UV_EOF);
+  if (u->closing)
+    return net_fail(L, UV_EOF, "send_to", push_name(L, host, (int)port));
   int rc = arb_udp_send(u, host, (int)port, data, len);
   if (rc == UV_EINVAL) { /* not a numeric address: a name */
     lua_settop(L, 4);
@@ -749,10 +806,7 @@ static int udp_send_to(lua_State *L) {
     *r = arb_udp_send_named(u, host, (int)port, data, len, self->pid, &rc);
     if (*r) return send_to_named_step(L);
   }
-  if (rc != 0) {
-    lua_pushfstring(L, "send_to %s:%d", host, (int)port);
-    return push_failure(L, lua_tostring(L, -1), rc);
-  }
+  if (rc != 0) return net_fail(L, rc, "send_to", push_name(L, host, (int)port));
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -763,7 +817,7 @@ static int udp_address(lua_State *L) {
   char host[64];
   int port;
   int rc = arb_udp_name(u, host, sizeof(host), &port);
-  if (rc != 0) return push_failure(L, "address", rc);
+  if (rc != 0) return net_fail(L, rc, "address", sock_address(L, 1, 1));
   lua_pushstring(L, host);
   lua_pushinteger(L, port);
   return 2;

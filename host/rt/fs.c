@@ -28,6 +28,9 @@ void arb_fs_init(void) {
 }
 
 const char *arb_err_kind(int err, char buf[32]) {
+  if (err == UV_EOF) return "closed";
+  if (err == UV_EAI_NONAME) return "nxdomain";
+  if (err == UV_ETIMEDOUT) return "timeout";
   const char *name = uv_err_name(err);
   size_t i = 0;
   if (name == NULL || strncmp(name, "Unknown", 7) == 0) return "eunknown";
@@ -35,6 +38,10 @@ const char *arb_err_kind(int err, char buf[32]) {
     buf[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
   buf[i] = '\0';
   return buf;
+}
+
+const char *arb_err_text(int err) {
+  return err == UV_EOF ? "closed" : uv_strerror(err);
 }
 
 /* {======================================================================

@@ -130,8 +130,15 @@ int arb_fs_file_take_fd(arb_fs_file_t *f);
 ** loop is NULL or the job cannot be queued. */
 void arb_fs_close_later(uv_loop_t *loop, int fd);
 
-/* The POSIX name of a negative errno in lower case ("enoent"), as
-** Erlang names it; "eunknown" for one libuv does not know. */
+/* The kind of a libuv code, the `kind` Lua sees: the POSIX name of a
+** negative errno in lower case ("enoent"), as Erlang names it, except
+** the three the contract names by what happened: UV_EOF is "closed",
+** UV_EAI_NONAME (a name that does not resolve) "nxdomain" and
+** UV_ETIMEDOUT "timeout"; "eunknown" for a code libuv does not know. */
 const char *arb_err_kind(int err, char buf[32]);
+
+/* The text of a libuv code: uv_strerror's, except UV_EOF, which for a
+** socket or file means "closed" rather than "end of file". */
+const char *arb_err_text(int err);
 
 #endif

@@ -37,6 +37,18 @@ local function err_kind(what, expected, ok, err)
   return err
 end
 
+-- err_kind, and the error names where: err.path is p, and its message is
+-- one line naming the path after the operation.
+local function err_at(what, expected, p, ok, err)
+  err_kind(what, expected, ok, err)
+  lib.eq(err.path, p, what .. ": err.path")
+  local text = tostring(err)
+  lib.ok(text:find(" " .. p .. ": ", 1, true) or text:find(" " .. p .. " -> ", 1, true),
+         what .. ": the message names the path (" .. text .. ")")
+  lib.ok(not text:find("\n"), what .. ": one line")
+  return err
+end
+
 lib.test("16 MiB of every byte value round-trip", function()
   local unit = {}
   for i = 0, 255 do unit[#unit + 1] = string.char(i) end
@@ -106,7 +118,8 @@ lib.test("streaming through an open file", function()
   lib.eq(f:sync(), true, "sync")
   lib.eq(f:close(), true, "close")
   lib.eq(f:close(), true, "closing twice is harmless")
-  err_kind("write after close", "closed", f:write("x"))
+  local e = err_at("write after close", "closed", p, f:write("x"))
+  lib.ok(tostring(e):find("^file:write "), "names the operation: " .. tostring(e))
   local g = assert(fs.open(p, "a"))
   assert(g:write("end\n"))
   assert(g:close())
@@ -124,11 +137,11 @@ lib.test("streaming through an open file", function()
   lib.eq(#text, 5000 + 4, "everything read")
   lib.eq(text:sub(1, 10), "0001\n0002\n", "in order")
   lib.eq(text:sub(-9), "1000\nend\n", "appended at the end")
-  err_kind("writing a file opened for reading", "ebadf", r:write("x"))
+  err_at("writing a file opened for reading", "ebadf", p, r:write("x"))
   assert(r:close())
   lib.raises(function() r:read(0) end, "count must be positive", "read(0)")
   lib.raises(function() fs.open(p, "rw") end, "bad argument #2", "bad mode")
-  err_kind("open a folder for reading", "eisdir", fs.open(root, "r"))
+  err_at("open a folder for reading", "eisdir", root, fs.open(root, "r"))
   assert(fs.remove(p))
 end)
 
@@ -145,23 +158,25 @@ lib.test("stat, list, mkdir, remove, rename", function()
   lib.eq(fs.stat("/dev/null").type, "other", "a device")
   assert(fs.mkdir(path("d/e/f"), {parents = true}))
   assert(fs.mkdir(path("d/e/f"), {parents = true}), "parents: existing is fine")
-  err_kind("mkdir existing", "eexist", fs.mkdir(path("d")))
-  err_kind("mkdir under a missing folder", "enoent", fs.mkdir(path("x/y")))
-  err_kind("mkdir -p through a file", "enotdir",
-           fs.mkdir(path("f/g"), {parents = true}))
+  err_at("mkdir existing", "eexist", path("d"), fs.mkdir(path("d")))
+  err_at("mkdir under a missing folder", "enoent", path("x/y"), fs.mkdir(path("x/y")))
+  err_at("mkdir -p through a file", "enotdir", path("f/g"),
+         fs.mkdir(path("f/g"), {parents = true}))
   for _, n in ipairs {"b", "a", "c", ".hidden", "B"} do assert(fs.write(path("d/" .. n), n)) end
   lib.same(fs.list(path("d")), {".hidden", "B", "a", "b", "c", "e"},
            "sorted, without . and ..")
   lib.same(fs.list(path("d/e/f")), {}, "empty folder")
-  err_kind("list a file", "enotdir", fs.list(path("f")))
-  err_kind("remove a full folder", "enotempty", fs.remove(path("d/e")))
+  err_at("list a file", "enotdir", path("f"), fs.list(path("f")))
+  err_at("remove a full folder", "enotempty", path("d/e"), fs.remove(path("d/e")))
   assert(fs.remove(path("d/e/f")))
   assert(fs.remove(path("d/e")))
   lib.eq(fs.rename(path("d/a"), path("d/z")), true, "rename")
   lib.eq(fs.read(path("d/z")), "a", "renamed content")
-  local e = err_kind("rename a missing file", "enoent",
-                     fs.rename(path("d/nope"), path("d/q")))
-  lib.ok(tostring(e):find(path("d/nope"), 1, true), "message names the source")
+  local e = err_at("rename a missing file", "enoent", path("d/nope"),
+                   fs.rename(path("d/nope"), path("d/q")))
+  lib.eq(e.to, path("d/q"), "err.to is the target")
+  lib.ok(tostring(e):find(path("d/nope") .. " -> " .. path("d/q") .. ": ", 1, true),
+         "message names the source and the target: " .. tostring(e))
   for _, n in ipairs(fs.list(path("d"))) do assert(fs.remove(path("d/" .. n))) end
   assert(fs.remove(path("d")))
   assert(fs.remove(path("f")))
@@ -169,15 +184,15 @@ lib.test("stat, list, mkdir, remove, rename", function()
 end)
 
 lib.test("errors are nil, err with the POSIX name and the path", function()
-  local e = err_kind("read missing", "enoent", fs.read(path("missing")))
-  lib.ok(tostring(e):find(path("missing"), 1, true), "message names the path")
-  lib.ok(e.message:find("no such file", 1, true), "message says why")
-  err_kind("read a folder", "eisdir", fs.read(root))
+  local e = err_at("read missing", "enoent", path("missing"), fs.read(path("missing")))
+  lib.eq(tostring(e), "read " .. path("missing") .. ": no such file or directory",
+         "the message: operation, path, cause")
+  err_at("read a folder", "eisdir", root, fs.read(root))
   assert(fs.write(path("plain"), "x"))
-  err_kind("through a file", "enotdir", fs.read(path("plain/x")))
-  err_kind("stat missing", "enoent", fs.stat(path("missing")))
-  err_kind("remove missing", "enoent", fs.remove(path("missing")))
-  err_kind("open missing", "enoent", fs.open(path("missing"), "r"))
+  err_at("through a file", "enotdir", path("plain/x"), fs.read(path("plain/x")))
+  err_at("stat missing", "enoent", path("missing"), fs.stat(path("missing")))
+  err_at("remove missing", "enoent", path("missing"), fs.remove(path("missing")))
+  err_at("open missing", "enoent", path("missing"), fs.open(path("missing"), "r"))
   -- Permission: a file of mode 000 for an unprivileged user; root is not
   -- refused that, but sysfs refuses everyone a write to a read-only node.
   assert(fs.write(path("locked"), "x"))

@@ -27,6 +27,18 @@ local function err_kind(what, expected, ok, err)
   return err
 end
 
+-- err_kind, and the error names where: err.address is address, and its
+-- message is one line naming the address after the operation.
+local function err_at(what, expected, address, ok, err)
+  err_kind(what, expected, ok, err)
+  lib.eq(err.address, address, what .. ": err.address")
+  local text = tostring(err)
+  lib.ok(text:find(" " .. address .. ": ", 1, true),
+         what .. ": the message names the address (" .. text .. ")")
+  lib.ok(not text:find("\n"), what .. ": one line")
+  return err
+end
+
 local function listen(opts)
   opts = opts or {}
   opts.host, opts.port = opts.host or "127.0.0.1", opts.port or 0
@@ -76,11 +88,15 @@ lib.test("echo over TCP; address and peer", function()
   local r = receive(out, 2000)
   lib.eq(r[1], "ping", "echoed")
   lib.eq(r[2], port, "the client's peer is the listener's port")
-  err_kind("the peer closed", "closed", s:receive(2000))
+  local e = err_at("the peer closed", "closed", phost .. ":" .. pport,
+                   s:receive(2000))
+  lib.ok(tostring(e):find("^receive "), "names the operation: " .. tostring(e))
   assert(s:close())
   assert(l:close())
-  err_kind("accept on a closed listener", "closed", net.accept(l, 0))
-  err_kind("send on a closed socket", "closed", s:send("x"))
+  err_at("accept on a closed listener", "closed", "127.0.0.1:" .. port,
+         net.accept(l, 0))
+  err_at("send on a closed socket", "closed", phost .. ":" .. pport,
+         s:send("x"))
   lib.no_leftovers()
 end)
 
@@ -192,13 +208,20 @@ end)
 lib.test("errors and timeouts name what failed", function()
   local l = listen()
   local _, port = l:address()
-  local e = err_kind("address in use", "eaddrinuse",
-                     net.listen {host = "127.0.0.1", port = port})
-  lib.ok(tostring(e):find("127.0.0.1:" .. port, 1, true), "names the address")
+  local e = err_at("address in use", "eaddrinuse", "127.0.0.1:" .. port,
+                   net.listen {host = "127.0.0.1", port = port})
+  lib.ok(tostring(e):find("address already in use", 1, true),
+         "names the cause: " .. tostring(e))
   l:close()
-  e = err_kind("nobody listens", "econnrefused",
-               net.connect {host = "127.0.0.1", port = port})
-  lib.ok(tostring(e):find("127.0.0.1:" .. port, 1, true), "names the address")
+  e = err_at("nobody listens", "econnrefused", "127.0.0.1:" .. port,
+             net.connect {host = "127.0.0.1", port = port})
+  lib.ok(tostring(e):find("^connect 127.0.0.1:" .. port .. ": connection refused$"),
+         "names the operation, address and cause: " .. tostring(e))
+  local nowhere = "/nonexistent-dir-" .. port .. "/sock"
+  e = err_at("no such Unix socket", "enoent", nowhere,
+             net.connect {path = nowhere})
+  lib.ok(tostring(e):find("no such file or directory", 1, true),
+         "names the cause: " .. tostring(e))
   -- A name is resolved without blocking the host, and its addresses are
   -- tried in turn (here the one of 127.0.0.1 answers).
   local named = listen()
@@ -210,12 +233,11 @@ lib.test("errors and timeouts name what failed", function()
   by_name:close()
   accepted:close()
   named:close()
-  e = err_kind("a name that does not resolve", "nxdomain",
-               net.connect {host = "nonexistent.invalid", port = 80})
-  lib.ok(tostring(e):find("nonexistent.invalid:80", 1, true), "names the host")
+  err_at("a name that does not resolve", "nxdomain", "nonexistent.invalid:80",
+         net.connect {host = "nonexistent.invalid", port = 80})
   local l2 = listen()
-  err_kind("accept timeout", "timeout", net.accept(l2, 20))
   local _, port2 = l2:address()
+  err_at("accept timeout", "timeout", "127.0.0.1:" .. port2, net.accept(l2, 20))
   local out = client(port2, nil, function(c)
     local ok, err = c:receive(30)
     c:close()
@@ -547,20 +569,21 @@ lib.test("UDP: datagrams with their sender, timeouts, ownership", function()
   lib.ok(tostring(r[2]):find("owned by another process", 1, true), r[2])
   lib.eq(r[3], "true", "another process sent")
   lib.eq(a:receive(2000), "from elsewhere", "received it")
-  err_kind("port in use", "eaddrinuse", net.udp {host = "127.0.0.1", port = aport})
+  err_at("port in use", "eaddrinuse", "127.0.0.1:" .. aport,
+         net.udp {host = "127.0.0.1", port = aport})
   -- A host name is resolved without blocking the host.
   lib.eq(a:send_to("localhost", aport, "by name"), true, "sent to a name")
   lib.eq(a:receive(2000), "by name", "a datagram sent to localhost arrived")
-  local e = err_kind("a name that does not resolve", "nxdomain",
-                     a:send_to("nonexistent.invalid", aport, "x"))
-  lib.ok(tostring(e):find("nonexistent.invalid:" .. aport, 1, true), "names the host")
+  err_at("a name that does not resolve", "nxdomain",
+         "nonexistent.invalid:" .. aport, a:send_to("nonexistent.invalid", aport, "x"))
   local fds = fd_count()
   process.kill(b_pid)
   lib.await_down(b_pid)
   await_fd_count(fds - 1, "the owner's end closed its UDP socket")
   c:close()
   a:close()
-  err_kind("receive on a closed socket", "closed", a:receive(0))
+  err_at("receive on a closed socket", "closed", "127.0.0.1:" .. aport,
+         a:receive(0))
   lib.no_leftovers()
 end)
 
@@ -576,8 +599,7 @@ lib.test("connect times out when the listener's backlog is full", function()
     if not c then err = e; break end
     held[#held + 1] = c
   end
-  err_kind("connect into a full backlog", "timeout", nil, err)
-  lib.ok(tostring(err):find("127.0.0.1:" .. port, 1, true), "names the address")
+  err_at("connect into a full backlog", "timeout", "127.0.0.1:" .. port, nil, err)
   for _, c in ipairs(held) do c:close() end
   l:close()
   lib.no_leftovers()
