@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h" /* arb_err_kind */
+#include <unistd.h> /* access: which path a failed spawn misses */
 #include "port.h"
 #include "reaper.h"
 
@@ -94,11 +94,22 @@ static int check_signal(lua_State *L, int idx, int argn, const char *what) {
 
 /* }====================================================================== */
 
-static int push_failure(lua_State *L, const char *what, int err) {
-  char kind[32];
-  const char *k = arb_err_kind(err, kind);
-  lua_pushfstring(L, "%s: %s (%s)", what, uv_strerror(err), k);
-  return larb_push_error(L, k, lua_tostring(L, -1));
+/* Pushes nil, err for `what` failing with rc: larb_fail's arbor.Error
+** (kind the POSIX name in lower case, "enoent"), its message "what path:
+** cause" and err.path when a path applies (path may be NULL).  Leaves
+** the detail string below the two results. */
+static int port_fail(lua_State *L, int rc, const char *what,
+                     const char *path) {
+  if (path)
+    lua_pushfstring(L, "%s %s", what, path);
+  else
+    lua_pushstring(L, what);
+  larb_fail(L, rc, lua_tostring(L, -1));
+  if (path) {
+    lua_pushstring(L, path);
+    lua_setfield(L, -2, "path");
+  }
+  return 2;
 }
 
 static lport_handle_t *check_handle(lua_State *L, int idx) {
@@ -360,8 +371,11 @@ static int lport_spawn(lua_State *L) {
   int rc = arb_port_spawn(&ctx->rt->loop, ctx->node, self, &o, deliver, ctx,
                           &p);
   if (rc != 0) {
-    lua_pushfstring(L, "spawn %s", argv[0]);
-    return push_failure(L, lua_tostring(L, -1), rc);
+    /* uv_spawn says ENOENT for a missing cwd as for a missing command:
+    ** name the one that is missing. */
+    if (rc == UV_ENOENT && o.cwd && access(o.cwd, X_OK) != 0)
+      return port_fail(L, rc, "spawn: working directory", o.cwd);
+    return port_fail(L, rc, "spawn", argv[0]);
   }
   h->p = p;
   push_ports(L);
@@ -387,7 +401,7 @@ static int write_k(lua_State *L, int status, lua_KContext kctx);
 /* Waits while more than ARB_PORT_WRITE_HIGH bytes are queued. */
 static int write_drain(lua_State *L, arb_port_t *p) {
   if (p->queued <= ARB_PORT_WRITE_HIGH || p->exited) {
-    if (p->write_err) return push_failure(L, "write", p->write_err);
+    if (p->write_err) return port_fail(L, p->write_err, "write", NULL);
     lua_pushboolean(L, 1);
     return 1;
   }
@@ -416,7 +430,7 @@ static int port_write(lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &len);
   lua_settop(L, 1);
   int rc = arb_port_write(p, data, len);
-  if (rc != 0) return push_failure(L, "write", rc);
+  if (rc != 0) return port_fail(L, rc, "write", NULL);
   return write_drain(L, p);
 }
 
@@ -441,7 +455,7 @@ static int port_signal(lua_State *L) {
   arb_port_t *p = check_port(L, 1);
   int signum = check_signal(L, 2, 2, "signal");
   int rc = arb_port_signal(p, signum);
-  if (rc != 0) return push_failure(L, "signal", rc);
+  if (rc != 0) return port_fail(L, rc, "signal", NULL);
   lua_pushboolean(L, 1);
   return 1;
 }

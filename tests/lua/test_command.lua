@@ -118,7 +118,11 @@ lib.test("ready timeout and exiting before ready fail the start", function()
          "exit reason: " .. tostring(err2))
   local sup3, err3 = tree{ command{ "arbor-test-no-such-command" }:id("missing") }
   lib.eq(sup3, nil, "missing command fails the start")
-  lib.ok(tostring(err3):find("enoent", 1, true), tostring(err3))
+  lib.ok(tostring(err3):find("spawn arbor-test-no-such-command: no such file or directory",
+                            1, true), tostring(err3))
+  local why = err3.reason
+  lib.eq(type(why) == "table" and why.kind, "enoent", "the reason: kind enoent")
+  lib.eq(why.path, "arbor-test-no-such-command", "the reason names the command")
 end)
 
 lib.test("exit status is the exit reason; restart types apply", function()

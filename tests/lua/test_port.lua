@@ -134,13 +134,19 @@ lib.test("env adds to the host's, clear_env starts empty; cwd", function()
   local bad, err = port.spawn{ "sh", "-c", "true", cwd = "/no/such/dir/arbor" }
   lib.eq(bad, nil, "missing cwd")
   lib.eq(err.kind, "enoent", "missing cwd kind")
+  lib.eq(err.path, "/no/such/dir/arbor", "names the missing cwd, not the command")
+  lib.eq(tostring(err),
+         "spawn: working directory /no/such/dir/arbor: no such file or directory",
+         "one line: what, the path, the cause")
 end)
 
 lib.test("a missing command is enoent; misuse raises", function()
   local p, err = port.spawn{ "arbor-test-no-such-command" }
   lib.eq(p, nil, "no port")
   lib.eq(err.kind, "enoent", "kind")
-  lib.ok(tostring(err):find("arbor-test-no-such-command", 1, true), "names it")
+  lib.eq(err.path, "arbor-test-no-such-command", "err.path names it")
+  lib.eq(tostring(err), "spawn arbor-test-no-such-command: no such file or directory",
+         "one line: what, the command, the cause")
   lib.raises(function() port.spawn{} end, "needs the command")
   lib.raises(function() port.spawn{ "true", stdout = "bogus" } end, "stdout must be")
   lib.raises(function() port.spawn{ "true", packet = 4 } end, "packet must be")
