@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "larb.h"
+#include "lhost.h" /* larb_host_run and its options */
 
 #ifndef RELOAD_DRIVER
 #error "RELOAD_DRIVER: the path of reload_driver.lua (set by CMake)"
