@@ -9,8 +9,9 @@ that runs the chunk, and answers the control connection itself:
 - The worker loads CODE as a text chunk named "eval" (so errors say
   eval:LINE:) in an environment of its own that reads globals from _G
   and has `root` (the root tree's subject); `print` there collects into
-  the answer instead of the host's stdout; os.exit raises (an eval never
-  ends the host: `arbor stop` does that).  It runs under xpcall, so an
+  the answer instead of the host's stdout; os.exit raises, also as
+  _G.os.exit or require("os").exit (`arbor stop` ends the host; a module
+  the chunk calls still has the real os.exit).  It runs under xpcall, so an
   error comes back as its message and a traceback of the chunk's
   frames.  What the chunk returns is described safely (logger.describe:
   tables with their contents, depth and size limited; strings quoted),
@@ -101,6 +102,14 @@ local function run(code, reply, as_json, root)
       error("os.exit in eval would end the host; `arbor stop` stops it", 2)
     end,
   }, { __index = os })
+  -- The ways a chunk names os itself lead to that table too: _G.os.exit
+  -- and require("os").exit used to end the host at once, without a
+  -- shutdown.  (A module the chunk calls still holds the real os.)
+  env._G = env
+  env.require = function(name, ...)
+    if name == "os" then return env.os end
+    return require(name, ...)
+  end
   local function printed()
     return cut(table.concat(output), MAX_OUTPUT)
   end

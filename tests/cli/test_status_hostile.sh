@@ -56,6 +56,31 @@ finish 10
 [ "$rc" = 0 ] || fail "host exit status $rc"
 report_case
 
+case_start "eval: _G.os.exit and require('os').exit raise, as os.exit does; the host lives"
+# They reached the real os.exit and ended the host at once (no shutdown,
+# no answer: 'closed without answering').
+: >"$io/err"
+start_fifo run --control "$sock" "$scripts/tree.lua"
+for _ in $(seq 100); do
+  "$ARBOR" status --control "$sock" >/dev/null 2>&1 && break
+  read -r -t 0.05 <> <(:) || true
+done
+for code in 'os.exit(3)' '_G.os.exit(3)' 'require("os").exit(3)' \
+            'local o = require "os"; o.exit(true, true)'; do
+  "$ARBOR" eval --control "$sock" "$code" >"$tmp/eval" 2>&1
+  rc=$?
+  [ $rc = 1 ] || fail "eval '$code': exit status $rc"
+  grep -q "os.exit in eval would end the host" "$tmp/eval" ||
+    fail "eval '$code' printed: $(cat "$tmp/eval")"
+done
+out=$("$ARBOR" eval --control "$sock" 'return require("os").time() > 0, _G.print == print, _G.string == string')
+[ "$out" = $'true\ntrue\ntrue' ] || fail "the rest of os and _G: '$out'"
+"$ARBOR" status --control "$sock" >/dev/null 2>&1 || fail "the host is gone"
+"$ARBOR" stop --control "$sock" >/dev/null 2>&1
+finish 10
+[ "$rc" = 0 ] || fail "host exit status $rc"
+report_case
+
 case_start "json.encode: a number key and a string key of the same text are two keys"
 "$ARBOR" "$scripts/json_keys.lua" >"$tmp/keys" 2>"$io/err" || fail "exit status"
 python3 -c 'import json,sys
