@@ -31,13 +31,21 @@ arb_proc_t *larb_self(lua_State *L) {
 
 int larb_yield(lua_State *L, lua_KContext kctx, lua_KFunction k) {
   larb_ctx_t *ctx = larb_ctx(L);
-  if (L != ctx->current_co) {
-    /* A coroutine the process made: lua/arbor/coroutine.lua's resume
-    ** passes the yield up to the process, and the resumption back down. */
-    if (!lua_isyieldable(L))
+  if (!lua_isyieldable(L)) {
+    /* Lua called from C (a __tostring under tostring or a report's
+    ** describe, a sort comparator) cannot block.  The caller has already
+    ** set the process WAITING, with a wake timer: undo that before
+    ** raising, or it runs on marked WAITING and a wake while it runs
+    ** links it into the run queue it may already be in. */
+    arb_proc_t *p = ctx->node ? arb_node_current(ctx->node) : NULL;
+    if (p) arb_node_wait_cancel(ctx->node, p);
+    if (L != ctx->current_co)
       return luaL_error(L, "cannot block here: not yieldable");
-    ctx->inner_preempted = 1;
+    return luaL_error(L, "attempt to yield across a C-call boundary");
   }
+  /* A coroutine the process made: lua/arbor/coroutine.lua's resume
+  ** passes the yield up to the process, and the resumption back down. */
+  if (L != ctx->current_co) ctx->inner_preempted = 1;
   return lua_yieldk(L, 0, kctx, k);
 }
 

@@ -261,6 +261,13 @@ int arb_node_wait(arb_node_t *node, arb_proc_t *p, int64_t now,
 ** the process runs again. */
 void arb_node_wait_done(arb_node_t *node, arb_proc_t *p);
 
+/* Undoes arb_node_wait for the current process p when it cannot block
+** after all (its Lua code runs where no yield is possible): the timer and
+** flags go as in arb_node_wait_done, and p is RUNNING again.  Without it
+** p ran on marked WAITING, so a wake while it ran put it on the run queue
+** and a second wake linked it in twice. */
+void arb_node_wait_cancel(arb_node_t *node, arb_proc_t *p);
+
 /* Makes a WAITING process runnable, at the back of the run queue. */
 void arb_node_wake(arb_node_t *node, arb_proc_t *p);
 

@@ -227,6 +227,12 @@ void arb_node_wait_done(arb_node_t *node, arb_proc_t *p) {
   p->flags &= (uint8_t) ~(ARB_PROC_TIMED_OUT | ARB_PROC_EXITS_SELECTED);
 }
 
+void arb_node_wait_cancel(arb_node_t *node, arb_proc_t *p) {
+  arb_node_wait_done(node, p);
+  if (p->state == ARB_PROC_WAITING && p == node->current)
+    p->state = ARB_PROC_RUNNING;
+}
+
 void arb_node_wake(arb_node_t *node, arb_proc_t *p) {
   if (p->state != ARB_PROC_WAITING) return;
   p->state = ARB_PROC_RUNNABLE;

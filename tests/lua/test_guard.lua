@@ -226,6 +226,116 @@ end)
 -- }=====================================================================
 
 -- {=====================================================================
+-- Blocking where nothing may yield
+-- ======================================================================
+
+-- receive or sleep in Lua that C called (a __tostring under tostring or
+-- core.describe, a sort comparator) cannot block: it raises, and the
+-- process goes on as it was, running with no wake timer.  It used to go
+-- on marked waiting, with its timer and the subject it tried to receive
+-- on still armed; a message to that subject then linked it into the run
+-- queue while it ran, and a second wake linked it in twice: the host
+-- crashed (segfault) once the process had ended.
+
+local function self_state()
+  local info = core.proc_info(process.self())
+  return info.state, info.wakes_in
+end
+
+local function blocking_tostring(block)
+  return setmetatable({}, { __tostring = function()
+    block()
+    return "never"
+  end })
+end
+
+local blocked_in_c = {
+  ["process.sleep in a __tostring under core.describe"] = function()
+    local text = core.describe(blocking_tostring(function()
+      process.sleep(1000)
+    end))
+    lib.eq(text, "(error object is a table value)", "the fallback")
+  end,
+  ["process.receive in a __tostring under tostring"] = function()
+    local inbox = process.new_subject()
+    local ok, err = pcall(tostring, blocking_tostring(function()
+      receive(inbox, 1000)
+    end))
+    lib.eq(ok, false, "tostring raised")
+    lib.ok(tostring(err):match("C%-call boundary"), "why: " .. tostring(err))
+    -- The subject it tried to receive on: a message must not wake it.
+    send(inbox, "later")
+    lib.eq(receive(inbox, 0), "later", "the message is there")
+  end,
+  ["process.receive in a sort comparator"] = function()
+    local inbox = process.new_subject()
+    lib.eq(pcall(table.sort, { 3, 2, 1 }, function(a, b)
+      receive(inbox)
+      return a < b
+    end), false, "sort raised")
+  end,
+}
+
+for how, block in pairs(blocked_in_c) do
+  lib.test(how .. " raises; the process runs on, not waiting", function()
+    local out = process.new_subject()
+    local _, m = lib.spawn_monitored(function()
+      block()
+      send(out, { self_state() })
+    end)
+    local seen = receive(out, 5000)
+    lib.eq(seen[1], "running", "state after the failed block")
+    lib.eq(seen[2], nil, "no wake timer left")
+    lib.eq(lib.down(m, 5000).reason, "normal", "ended normally")
+    lib.no_leftovers()
+  end)
+end
+
+lib.test("woken while it runs after a failed block, a process is queued "
+         .. "once (the host survives)", function()
+  local inbox
+  local receives = blocking_tostring(function() receive(inbox, 1000) end)
+  local function victim(done)
+    local ready = process.new_subject()
+    local other = process.new_subject()
+    inbox = process.new_subject()
+    spawn(function() -- takes the run-next slot below
+      local s = process.new_subject()
+      send(ready, s)
+      receive(s)
+    end)
+    local third = receive(ready)
+    spawn(function()
+      local s = process.new_subject()
+      send(ready, s)
+      receive(s)
+      send(third, "wake") -- into the run-next slot, so the next wake ...
+      send(other, "hello") -- ... puts the victim on the run queue
+    end)
+    local second = receive(ready)
+    pcall(tostring, receives) -- a receive on inbox that cannot block
+    send(second, "go") -- second into the run-next slot
+    send(inbox, "self") -- a wake of the victim while it runs
+    receive(inbox)
+    send(done, receive(other, 5000))
+  end
+  for _ = 1, 5 do
+    local done = process.new_subject()
+    local _, m = lib.spawn_monitored(function() victim(done) end)
+    lib.eq(receive(done, 5000), "hello", "the victim got its message")
+    lib.eq(lib.down(m, 5000).reason, "normal", "and ended normally")
+    -- New processes reuse the ended one's slot while the run queue is
+    -- walked: where it had been linked in twice, this crashed the host.
+    local pids = {}
+    for i = 1, 20 do pids[i] = spawn(function() end) end
+    for i = 1, 20 do lib.await_down(pids[i]) end
+  end
+  lib.no_leftovers()
+end)
+
+-- }=====================================================================
+
+-- {=====================================================================
 -- Dead means dead
 -- ======================================================================
 
