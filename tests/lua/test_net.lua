@@ -520,11 +520,80 @@ lib.test("active once through a selector, mixed with other subjects",
   s2:receive_as_message()
   m = process.select(process.new_selector():selecting_socket(s2), 5000)
   lib.ok(m and m.error and m.error.kind == "emsgsize", "error delivered")
+  lib.ok(m.error.address and tostring(m.error):find(m.error.address, 1, true),
+         "the error names the address: " .. tostring(m.error))
   lib.eq(receive(out, 5000), "sent", "client done")
   s2:close()
   l:close()
   lib.raises(function() s2:receive_as_message(0) end, "count must be positive",
              "bad count")
+  lib.no_leftovers()
+end)
+
+lib.test("active mode: packets as byte payloads, in order, across give_to, freed undelivered", function()
+  local core = require "arbor.core"
+  local l = listen {packet = "line"}
+  local _, port = l:address()
+  local gates = process.new_subject()
+  local peer = spawn(function()
+    local gate = process.new_subject()
+    local c = assert(net.connect {host = "127.0.0.1", port = port})
+    for i = 1, 200 do assert(c:send("line " .. i .. "\n")) end
+    send(gates, gate)
+    receive(gate) -- closes when told
+    c:close()
+  end)
+  local s = assert(net.accept(l, 2000))
+  local gate = receive(gates, 2000)
+  local sel = process.new_selector():selecting_socket(s)
+  lib.eq(s:receive_as_message(100), true, "armed 100")
+  for i = 1, 100 do
+    local m = process.select(sel, 2000)
+    if not (m and m.socket == s and m.data == "line " .. i) then
+      lib.eq(m and m.data, "line " .. i, "packet " .. i .. " of the first owner")
+    end
+  end
+  lib.same({process.select(sel, 30)}, {nil, "timeout"}, "no more than armed")
+  -- The next owner gets the rest, on its own subject.
+  local out = process.new_subject()
+  local inbox = process.new_subject()
+  local taker = spawn(function()
+    local own = process.new_subject()
+    send(inbox, own)
+    local got = receive(own, 2000)
+    local sel2 = process.new_selector():selecting_socket(got, function(m)
+      return m.data or m
+    end)
+    got:receive_as_message(50)
+    local lines = {}
+    for _ = 1, 50 do lines[#lines + 1] = process.select(sel2, 2000) end
+    send(out, lines)
+    got:receive_as_message(50) -- never received: dropped when this ends
+    send(out, "armed")
+    receive(own) -- until killed
+  end)
+  local own = receive(inbox, 2000)
+  assert(s:give_to(taker))
+  send(own, s)
+  local lines = receive(out, 2000)
+  lib.eq(#lines, 50, "the new owner received 50")
+  lib.eq(lines[1], "line 101", "from where the first owner stopped")
+  lib.eq(lines[50], "line 150", "in order")
+  lib.eq(receive(out, 2000), "armed", "armed the last 50")
+  -- The last 50 wait in the taker's subject as byte payloads (polled
+  -- with a deadline); killing it drops them, freed (ASan's leak check).
+  local waiting
+  for _ = 1, 400 do
+    waiting = core.proc_info(taker).subject_messages
+    if waiting >= 50 then break end
+    process.sleep(5)
+  end
+  lib.eq(waiting, 50, "the last 50 packets wait undelivered")
+  process.kill(taker)
+  lib.await_down(taker)
+  send(gate, "close")
+  lib.await_down(peer)
+  l:close()
   lib.no_leftovers()
 end)
 
