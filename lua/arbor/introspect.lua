@@ -160,9 +160,12 @@ local function id_text(id)
 end
 
 -- not_started: {[path] = reason text} from the last reload.
-local function children_of(sup, now, path, not_started, depth, self_pid)
+local function children_of(sup, path, not_started, depth, self_pid)
   local list = which_children(sup)
   if list == nil then return nil, "(not answering)" end
+  -- The clock read after the answer: a supervisor busy restarting a
+  -- child answers with a started_at later than any time read before.
+  local now = core.now()
   local out = json.array {}
   for i, c in ipairs(list) do
     local id = id_text(c.id)
@@ -183,8 +186,8 @@ local function children_of(sup, now, path, not_started, depth, self_pid)
     add_annotations(child, c.pid)
     if c.kind == "supervisor" and c.status == "running" and c.subject
        and c.pid ~= self_pid and depth < 64 then
-      local kids, err = children_of(c.subject, now, at, not_started,
-                                    depth + 1, c.pid)
+      local kids, err = children_of(c.subject, at, not_started, depth + 1,
+                                    c.pid)
       child.children = kids
       child.error = err
     end
@@ -214,7 +217,7 @@ function M.tree(root)
       not_started[f.path] = describe(f.reason)
     end
   end
-  local kids, err = children_of(root, now, "", not_started, 1, root_pid)
+  local kids, err = children_of(root, "", not_started, 1, root_pid)
   t.children = kids or json.array {}
   t.error = err
   return t

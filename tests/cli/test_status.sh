@@ -34,17 +34,19 @@ skip_case() {
   echo "ok $count - $name # SKIP $1"
 }
 
-# save_tree [db]: the service: counter (an actor), deaf (waits on a
+# save_tree [db|slow]: the service: counter (an actor), deaf (waits on a
 # subject nobody sends to, so messages to its handle queue up) and, with
-# db, a child whose start always fails.
+# db, a child whose start always fails; with slow, an actor whose start
+# takes 100 ms.
 save_tree() {
-  local with_db=false
+  local with_db=false with_slow=false
   [ "${1:-}" = db ] && with_db=true
+  [ "${1:-}" = slow ] && with_slow=true
   cat >"$tree.new" <<EOF
 local process = require "process"
 local supervisor = require "supervisor"
 local actor = require "actor"
-local with_db = $with_db
+local with_db, with_slow = $with_db, $with_slow
 return supervisor.spec { name = "svc", strategy = "one_for_one",
   init = function(children)
     children = children
@@ -65,6 +67,12 @@ return supervisor.spec { name = "svc", strategy = "one_for_one",
       children = children:add(supervisor.worker(function()
         return nil, "no database at 127.0.0.1:5432"
       end):id("db"))
+    end
+    if with_slow then
+      children = children:add(supervisor.worker(function()
+        process.sleep(100)
+        return actor.start(0, function(msg, n) return actor.continue(n) end)
+      end):id("slow"))
     end
     return children
   end }
@@ -381,6 +389,40 @@ code=$?
 expect_code 2
 grep -q "the chunk on stdin is too long (1 to 65536 bytes)" "$io/cerr" || fail "65537 bytes: $(cat "$io/cerr")"
 ctl status
+expect_code 0
+case_end
+
+case_start "a child restarted while status walks the tree: uptime from then, never negative"
+save_tree slow
+ctl reload
+expect_code 0
+# slow is terminated, then a process asks svc to restart it (100 ms in
+# svc, which answers nothing meanwhile); once svc is in that start, the
+# tree is walked: svc answers which_children after the restart, with
+# slow's new started_at.
+ctl eval 'local process = require "process"
+local core = require "arbor.core"
+local supervisor = require "supervisor"
+local introspect = require "arbor.introspect"
+local svc = process.subject_owner(root)
+local before = tostring(supervisor.which_children(root)[3].pid)
+assert(supervisor.terminate_child(root, "slow"))
+process.spawn(function() assert(supervisor.restart_child(root, "slow")) end)
+local t0 = core.now()
+repeat
+  process.sleep(1)
+  local info = core.proc_info(svc)
+until (info.state == "waiting" and info.blocked_in == process.sleep)
+      or core.now() - t0 > 5000
+local slow = introspect.tree(root).children[3]
+return slow.id, slow.pid ~= before, slow.uptime_ms >= 0, slow.uptime_ms'
+expect_code 0
+{ read -r id; read -r restarted; read -r not_negative; read -r uptime; } <"$io/cout"
+[ "$id" = '"slow"' ] && [ "$restarted" = true ] ||
+  fail "the walk did not see slow restarted: $(cat "$io/cout" "$io/cerr")"
+[ "$not_negative" = true ] || fail "slow's uptime after its restart: $uptime ms"
+save_tree
+ctl reload
 expect_code 0
 case_end
 
