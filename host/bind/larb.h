@@ -77,13 +77,7 @@ typedef struct larb_ctx_s {
   int halted;
   int inner_preempted; /* a user coroutine was preempted, not yielding */
   const struct larb_host_opts_s *opts; /* lhost.h */
-  /* lguard.c */
-  int hooks_ref;            /* weak table: thread -> user hook entry */
-  int64_t slice_started;    /* ms: first unpreemptable hook of this slice */
-  int64_t runaway_limit_ms; /* see LARB_RUNAWAY_LIMIT_MS */
-  int describe_depth;       /* nested larb_tostring_safe calls */
-  long describe_steps;      /* instructions the outermost one has run */
-  int64_t gc_started;       /* ms: the running guarded finalizer began */
+  /* lguard.c keeps its own state; the host makes this one for it */
   arb_reason_t *runaway_reason; /* why a runaway process ended */
   arb_reason_t *oom_reason; /* used when even a reason cannot be made */
 } larb_ctx_t;

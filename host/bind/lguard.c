@@ -30,6 +30,17 @@
 
 #include "larb.h"
 
+/* What this file keeps, its own and not larb_ctx_t's (one host per
+** process, as lservice.c's service state). */
+static struct larb_guard_s {
+  int hooks_ref;            /* weak table: thread -> user hook entry */
+  int64_t slice_started;    /* ms: first unpreemptable hook of this slice */
+  int64_t runaway_limit_ms; /* see LARB_RUNAWAY_LIMIT_MS */
+  int describe_depth;       /* nested larb_tostring_safe calls */
+  long describe_steps;      /* instructions the outermost one has run */
+  int64_t gc_started;       /* ms: the running guarded finalizer began */
+} guard = {LUA_NOREF, 0, LARB_RUNAWAY_LIMIT_MS, 0, 0, 0};
+
 /* {======================================================================
 ** Clocks and the runaway check
 ** ======================================================================*/
@@ -40,7 +51,10 @@ static int64_t monotonic_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void larb_guard_slice_begins(larb_ctx_t *ctx) { ctx->slice_started = 0; }
+void larb_guard_slice_begins(larb_ctx_t *ctx) {
+  (void)ctx;
+  guard.slice_started = 0;
+}
 
 /* The current process, if L runs its code and it has ended. */
 static int self_has_ended(larb_ctx_t *ctx) {
@@ -78,17 +92,17 @@ static void check_runaway(lua_State *L, larb_ctx_t *ctx) {
     return;
   }
   int64_t t = monotonic_ms();
-  if (ctx->slice_started == 0) {
-    ctx->slice_started = t;
+  if (guard.slice_started == 0) {
+    guard.slice_started = t;
     return;
   }
-  if (t - ctx->slice_started >= ctx->runaway_limit_ms) {
+  if (t - guard.slice_started >= guard.runaway_limit_ms) {
     char why[200];
     snprintf(why, sizeof(why),
              "runaway: ran %lld ms without yielding, inside a call from C "
              "that cannot be preempted (a sort comparator, a gsub callback, "
              "a metamethod or __gc)",
-             (long long)(t - ctx->slice_started));
+             (long long)(t - guard.slice_started));
     end_runaway(L, ctx, why);
   }
 }
@@ -121,8 +135,8 @@ static void preempt(lua_State *L, larb_ctx_t *ctx) {
 
 /* The user hook of thread L: pushes its entry table ({fn, mask, count,
 ** user_acc, preempt_acc}) or nothing and returns 0. */
-static int push_user_hook(lua_State *L, larb_ctx_t *ctx) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->hooks_ref);
+static int push_user_hook(lua_State *L) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, guard.hooks_ref);
   lua_pushthread(L);
   if (lua_rawget(L, -2) != LUA_TTABLE) {
     lua_pop(L, 2);
@@ -159,7 +173,7 @@ static void call_user_hook(lua_State *L, int entry, lua_Debug *ar) {
 /* Slow path: the thread has a user hook (or inherited a hooked mask from
 ** the thread that made it). */
 static void hook_with_user(lua_State *L, larb_ctx_t *ctx, lua_Debug *ar) {
-  if (!push_user_hook(L, ctx)) {
+  if (!push_user_hook(L)) {
     /* A coroutine made by a hooked thread inherits its C hook, not its
     ** Lua hook (stock Lua's hookf finds no entry either): plain hook. */
     lua_sethook(L, larb_preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
@@ -210,7 +224,7 @@ void larb_preempt_hook(lua_State *L, lua_Debug *ar) {
 void larb_guard_reset_thread(larb_ctx_t *ctx, lua_State *co) {
   lua_sethook(co, larb_preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
   lua_State *L = ctx->L;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->hooks_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, guard.hooks_ref);
   lua_pushthread(co);
   lua_xmove(co, L, 1);
   lua_pushnil(L);
@@ -230,7 +244,6 @@ static lua_State *hook_target(lua_State *L, int *arg) {
 /* debug.sethook([thread,] hook, mask [, count]) as Lua's, except that the
 ** preemption hook stays: it dispatches the user's events itself. */
 static int guard_sethook(lua_State *L) {
-  larb_ctx_t *ctx = larb_ctx(L);
   int arg;
   lua_State *L1 = hook_target(L, &arg);
   int mask = 0;
@@ -246,7 +259,7 @@ static int guard_sethook(lua_State *L) {
     if (strchr(smask, 'l')) mask |= LUA_MASKLINE;
     if (count > 0) mask |= LUA_MASKCOUNT;
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->hooks_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, guard.hooks_ref);
   lua_pushthread(L1);
   if (L1 != L) lua_xmove(L1, L, 1);
   if (mask == 0) {
@@ -275,10 +288,9 @@ static int guard_sethook(lua_State *L) {
 
 /* debug.gethook([thread]) -> hook, mask, count (the user's, as set). */
 static int guard_gethook(lua_State *L) {
-  larb_ctx_t *ctx = larb_ctx(L);
   int arg;
   lua_State *L1 = hook_target(L, &arg);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->hooks_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, guard.hooks_ref);
   lua_pushthread(L1);
   if (L1 != L) lua_xmove(L1, L, 1);
   if (lua_rawget(L, -2) != LUA_TTABLE) return 0;
@@ -358,12 +370,11 @@ static int guard_self_ended(lua_State *L) {
 /* arbor.core.set_runaway_limit(ms) -> previous: how long code that cannot
 ** be preempted may run before its process is ended. */
 static int guard_set_runaway_limit(lua_State *L) {
-  larb_ctx_t *ctx = larb_ctx(L);
   lua_Integer ms = luaL_checkinteger(L, 1);
   luaL_argcheck(L, ms > 0 && ms <= 24 * 3600 * 1000, 1,
                 "must be from 1 to 86400000 ms");
-  lua_pushinteger(L, ctx->runaway_limit_ms);
-  ctx->runaway_limit_ms = ms;
+  lua_pushinteger(L, guard.runaway_limit_ms);
+  guard.runaway_limit_ms = ms;
   return 1;
 }
 
@@ -379,9 +390,8 @@ static int guard_set_runaway_limit(lua_State *L) {
 
 static void describe_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  larb_ctx_t *ctx = larb_ctx(L);
-  ctx->describe_steps += DESCRIBE_STEP;
-  if (ctx->describe_steps >= DESCRIBE_BUDGET)
+  guard.describe_steps += DESCRIBE_STEP;
+  if (guard.describe_steps >= DESCRIBE_BUDGET)
     luaL_error(L, "__tostring ran too long");
 }
 
@@ -402,7 +412,6 @@ const char *larb_tostring_safe(lua_State *L, int idx) {
   if (t == LUA_TNUMBER || t == LUA_TBOOLEAN || t == LUA_TNIL) {
     return luaL_tolstring(L, idx, NULL); /* no metamethods involved */
   }
-  larb_ctx_t *ctx = larb_ctx(L);
   /* __tostring runs on a thread of its own, with a hook that bounds it:
   ** it cannot yield there, and if it loops it is stopped. */
   if (luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL ||
@@ -410,13 +419,13 @@ const char *larb_tostring_safe(lua_State *L, int idx) {
     lua_pop(L, 1);
     lua_State *g = lua_newthread(L);
     lua_sethook(g, describe_hook, LUA_MASKCOUNT, DESCRIBE_STEP);
-    int outer = ctx->describe_depth++ == 0;
-    if (outer) ctx->describe_steps = 0;
+    int outer = guard.describe_depth++ == 0;
+    if (outer) guard.describe_steps = 0;
     lua_pushcfunction(g, tolstring_checked);
     lua_pushvalue(L, idx);
     lua_xmove(L, g, 1);
     int status = lua_pcall(g, 1, 1, 0);
-    ctx->describe_depth--;
+    guard.describe_depth--;
     if (status == LUA_OK && lua_type(g, -1) == LUA_TSTRING) {
       lua_xmove(g, L, 1);
       lua_remove(L, -2); /* the thread */
@@ -456,22 +465,20 @@ static int guard_describe(lua_State *L) {
 
 static void gc_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  larb_ctx_t *ctx = larb_ctx(L);
-  if (monotonic_ms() - ctx->gc_started >= ctx->runaway_limit_ms)
+  if (monotonic_ms() - guard.gc_started >= guard.runaway_limit_ms)
     luaL_error(L, "__gc ran too long");
 }
 
 static int guarded_gc(lua_State *L) {
-  larb_ctx_t *ctx = larb_ctx(L);
   lua_State *g = lua_newthread(L);
   lua_sethook(g, gc_hook, LUA_MASKCOUNT, DESCRIBE_STEP);
-  int64_t outer_started = ctx->gc_started;
-  ctx->gc_started = monotonic_ms();
+  int64_t outer_started = guard.gc_started;
+  guard.gc_started = monotonic_ms();
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_pushvalue(L, 1);
   lua_xmove(L, g, 2);
   int status = lua_pcall(g, 1, 0, 0);
-  ctx->gc_started = outer_started;
+  guard.gc_started = outer_started;
   if (status != LUA_OK) {
     lua_xmove(g, L, 1);
     return lua_error(L); /* a warning, as for any finalizer's error */
@@ -510,14 +517,13 @@ static const luaL_Reg guard_core_funcs[] = {
 void larb_guard_open_core(lua_State *L) { luaL_setfuncs(L, guard_core_funcs, 0); }
 
 void larb_guard_init(lua_State *L) {
-  larb_ctx_t *ctx = larb_ctx(L);
-  ctx->runaway_limit_ms = LARB_RUNAWAY_LIMIT_MS;
+  guard.runaway_limit_ms = LARB_RUNAWAY_LIMIT_MS;
   lua_newtable(L); /* thread -> user hook entry; weak keys */
   lua_createtable(L, 0, 1);
   lua_pushliteral(L, "k");
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
-  ctx->hooks_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  guard.hooks_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushcfunction(L, guard_pcall);
   lua_setglobal(L, "pcall");
   lua_pushcfunction(L, guard_xpcall);
