@@ -322,7 +322,16 @@ typedef struct opts_s {
   const char *host, *path;
   int port, backlog, packet, reuseport;
   int64_t deadline;
+  int64_t send_timeout; /* -1: none */
 } opts_t;
+
+/* A send timeout at idx: nil (none) or milliseconds >= 0. */
+static int64_t check_send_timeout(lua_State *L, int idx, int arg) {
+  if (lua_isnil(L, idx)) return -1;
+  luaL_argcheck(L, lua_isinteger(L, idx) && lua_tointeger(L, idx) >= 0, arg,
+                "send_timeout must be a non-negative integer (ms) or nil");
+  return (int64_t)lua_tointeger(L, idx);
+}
 
 static void read_opts(lua_State *L, opts_t *o, int is_listen) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -371,7 +380,9 @@ static void read_opts(lua_State *L, opts_t *o, int is_listen) {
   }
   lua_getfield(L, 1, "reuseport");
   o->reuseport = lua_toboolean(L, -1);
-  lua_pop(L, 7);
+  lua_getfield(L, 1, "send_timeout");
+  o->send_timeout = check_send_timeout(L, -1, 1);
+  lua_pop(L, 8);
 }
 
 /* Pushes "host:port" or the path, for messages. */
@@ -392,6 +403,7 @@ static int lnet_listen(lua_State *L) {
   lua_settop(L, 1);
   arb_sock_t *s = push_new(L, LNET_LISTENER,
                            o.path ? ARB_SOCK_PIPE : ARB_SOCK_TCP, o.packet);
+  s->send_timeout_ms = o.send_timeout; /* for the sockets it accepts */
   int rc = o.path ? arb_sock_listen_pipe(s, o.path, o.backlog)
                   : arb_sock_listen_tcp(s, o.host, o.port, o.backlog,
                                         o.reuseport);
@@ -414,6 +426,7 @@ static int accept_step(lua_State *L, int64_t deadline) {
   if (l->pending_accepts > 0) {
     lua_settop(L, 1);
     arb_sock_t *c = push_new(L, LNET_SOCKET, l->kind, l->packet);
+    c->send_timeout_ms = l->send_timeout_ms;
     int rc = arb_sock_accept(l, c);
     if (rc == 0) {
       sock_address(L, 1, 2); /* 3: the listener's, for a nameless peer */
@@ -484,6 +497,7 @@ static int lnet_connect(lua_State *L) {
   lua_settop(L, 1);
   arb_sock_t *s = push_new(L, LNET_SOCKET,
                            o.path ? ARB_SOCK_PIPE : ARB_SOCK_TCP, o.packet);
+  s->send_timeout_ms = o.send_timeout;
   address_text(L, &o); /* 3 */
   lua_pushvalue(L, 3);
   lua_setiuservalue(L, 2, 2);
@@ -551,38 +565,96 @@ static int socket_receive(lua_State *L) {
 }
 
 static int send_k(lua_State *L, int status, lua_KContext kctx);
+static int send_first_k(lua_State *L, int status, lua_KContext kctx);
 
-/* Waits while more than ARB_SOCK_SEND_HIGH bytes are queued. */
-static int send_drain(lua_State *L, arb_sock_t *s) {
+/* Waits (until deadline, -1 none) while more than ARB_SOCK_SEND_HIGH
+** bytes are queued, continuing in k; -1 (nothing pushed) once under it.
+** A timeout leaves what is queued queued. */
+static int send_wait(lua_State *L, arb_sock_t *s, int64_t deadline,
+                     lua_KFunction k) {
   if (s->closing) return sock_fail(L, 1, UV_EOF, "send");
-  if (s->queued <= ARB_SOCK_SEND_HIGH) {
-    if (s->err && s->err != UV_EOF) return sock_fail(L, 1, s->err, "send");
-    lua_pushboolean(L, 1);
-    return 1;
+  if (s->queued <= ARB_SOCK_SEND_HIGH) return -1;
+  if (timed_out(L, deadline)) {
+    arb_sock_unwait_drain(s, larb_self(L)->pid);
+    return sock_fail(L, 1, UV_ETIMEDOUT, "send");
   }
+  arb_sock_unwait_drain(s, larb_self(L)->pid); /* registered once */
   if (arb_sock_wait_drain(s, larb_self(L)->pid) != 0)
     return luaL_error(L, "out of memory");
-  return wait_for(L, -1, send_k);
+  return wait_for(L, deadline, k);
+}
+
+/* Stack: 1 socket.  After queueing: waits for the queue to drain. */
+static int send_drain(lua_State *L, arb_sock_t *s, int64_t deadline) {
+  int n = send_wait(L, s, deadline, send_k);
+  if (n >= 0) return n;
+  if (s->err && s->err != UV_EOF) return sock_fail(L, 1, s->err, "send");
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 static int send_k(lua_State *L, int status, lua_KContext kctx) {
   (void)status;
-  (void)kctx;
   arb_node_wait_done(larb_ctx(L)->node, larb_self(L));
-  return send_drain(L, check_sock(L, 1, LNET_SOCKET));
+  return send_drain(L, check_sock(L, 1, LNET_SOCKET), (int64_t)kctx);
 }
 
-/* socket:send(data) -> true | nil, err (any process may send) */
-static int socket_send(lua_State *L) {
-  arb_sock_t *s = check_sock(L, 1, LNET_SOCKET);
+/* Stack: 1 socket, 2 data.  A send that finds the queue over its mark
+** waits first (so a sender that times out adds nothing more), then
+** queues and waits for the drain, all within one deadline. */
+static int send_step(lua_State *L, arb_sock_t *s, int64_t deadline) {
+  int n = send_wait(L, s, deadline, send_first_k);
+  if (n >= 0) return n;
   size_t len;
-  const char *data = luaL_checklstring(L, 2, &len);
-  larb_self(L);
-  lua_settop(L, 1);
-  if (s->closing) return sock_fail(L, 1, UV_EOF, "send");
+  const char *data = lua_tolstring(L, 2, &len);
   int rc = arb_sock_send(s, data, len);
   if (rc != 0) return sock_fail(L, 1, rc, "send");
-  return send_drain(L, s);
+  lua_settop(L, 1);
+  return send_drain(L, s, deadline);
+}
+
+static int send_first_k(lua_State *L, int status, lua_KContext kctx) {
+  (void)status;
+  arb_node_wait_done(larb_ctx(L)->node, larb_self(L));
+  return send_step(L, check_sock(L, 1, LNET_SOCKET), (int64_t)kctx);
+}
+
+/* socket:send(data) -> true | nil, err (any process may send); with a
+** send timeout, a send that would wait longer fails with kind
+** "timeout". */
+static int socket_send(lua_State *L) {
+  arb_sock_t *s = check_sock(L, 1, LNET_SOCKET);
+  luaL_checkstring(L, 2);
+  larb_self(L);
+  lua_settop(L, 2);
+  if (s->closing) return sock_fail(L, 1, UV_EOF, "send");
+  int64_t deadline = -1;
+  if (s->send_timeout_ms >= 0) {
+    int64_t t = now(L);
+    deadline = s->send_timeout_ms > INT64_MAX - t ? INT64_MAX
+                                                  : t + s->send_timeout_ms;
+  }
+  return send_step(L, s, deadline);
+}
+
+/* socket:set_send_timeout(ms | nil) -> true: how long a send may wait
+** for the queue to drain (nil: without limit); also bounds how long a
+** closed socket goes on sending what it had queued. */
+static int socket_set_send_timeout(lua_State *L) {
+  arb_sock_t *s = check_owned(L, 1, LNET_SOCKET);
+  lua_settop(L, 2);
+  s->send_timeout_ms = check_send_timeout(L, 2, 2);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* socket:abort() -> true: closes at once, discarding what is queued;
+** a TCP peer sees a reset. */
+static int socket_abort(lua_State *L) {
+  arb_sock_t *s = check_owned(L, 1, LNET_SOCKET);
+  arb_sock_abort(s);
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* socket:peer() -> host, port | path */
@@ -614,7 +686,18 @@ static int close_owned(lua_State *L, const char *mt) {
   return 1;
 }
 
-static int socket_close(lua_State *L) { return close_owned(L, LNET_SOCKET); }
+/* socket:close([{abort = true}]) -> true */
+static int socket_close(lua_State *L) {
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "abort");
+    int abort = lua_toboolean(L, -1);
+    lua_settop(L, 1);
+    if (abort) return socket_abort(L);
+  } else if (!lua_isnoneornil(L, 2)) {
+    luaL_typeerror(L, 2, "table of options or nil");
+  }
+  return close_owned(L, LNET_SOCKET);
+}
 static int listener_close(lua_State *L) {
   return close_owned(L, LNET_LISTENER);
 }
@@ -863,6 +946,9 @@ static const luaL_Reg socket_methods[] = {{"send", socket_send},
                                           {"peer", socket_peer},
                                           {"shutdown", socket_shutdown},
                                           {"close", socket_close},
+                                          {"abort", socket_abort},
+                                          {"set_send_timeout",
+                                           socket_set_send_timeout},
                                           {"give_to", socket_give_to},
                                           {"receive_as_message",
                                            socket_receive_as_message},

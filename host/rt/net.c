@@ -66,10 +66,24 @@ static int new_handle(arb_sock_t *s) {
   return 0;
 }
 
+static void on_linger_closed(uv_handle_t *h) {
+  arb_sock_t *s = h->data;
+  free(h);
+  unref(s);
+}
+
+/* Ends the bound on a closed socket's flush (it is done, or cut short). */
+static void stop_linger(arb_sock_t *s) {
+  if (s->linger == NULL) return;
+  uv_close((uv_handle_t *)s->linger, on_linger_closed);
+  s->linger = NULL;
+}
+
 /* Closes the handle now (queued data is dropped) and unhooks s. */
 static void close_now(arb_sock_t *s) {
   if (s->hooked) arb_node_unhook_exit(&s->hook);
   s->hooked = 0;
+  stop_linger(s);
   if (s->handle_open && !uv_is_closing(&s->hd->handle))
     uv_close(&s->hd->handle, on_close);
 }
@@ -101,6 +115,46 @@ static void on_flushed(uv_shutdown_t *req, int status) {
   close_now(s);
 }
 
+void arb_sock_abort(arb_sock_t *s) {
+  if (!s->closing) mark_closed(s);
+  unorphan(s);
+  if (s->handle_open && !uv_is_closing(&s->hd->handle) &&
+      s->kind == ARB_SOCK_TCP) {
+    /* Not uv_tcp_close_reset: it refuses a handle whose flush (a
+    ** shutdown) is in progress, the very case of a lingering close. */
+    uv_os_fd_t fd;
+    struct linger l = {1, 0};
+    if (uv_fileno(&s->hd->handle, &fd) == 0)
+      (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  }
+  close_now(s); /* pending writes and the shutdown end as cancelled */
+}
+
+static void on_linger_end(uv_timer_t *t) {
+  arb_sock_t *s = t->data;
+  arb_sock_abort(s);
+}
+
+/* Bounds the flush of a closed socket: its send timeout, or
+** ARB_SOCK_LINGER_MS.  Without a timer (no memory) the socket is reset
+** now rather than left unbounded. */
+static void start_linger(arb_sock_t *s) {
+  if (s->linger) return;
+  uv_timer_t *t = malloc(sizeof(*t));
+  if (t == NULL || uv_timer_init(s->loop, t) != 0) {
+    free(t);
+    arb_sock_abort(s);
+    return;
+  }
+  t->data = s;
+  s->refs++;
+  s->linger = t;
+  uint64_t ms = s->send_timeout_ms >= 0 ? (uint64_t)s->send_timeout_ms
+                                        : ARB_SOCK_LINGER_MS;
+  uv_timer_start(t, on_linger_end, ms, 0);
+  uv_unref((uv_handle_t *)t);
+}
+
 /* Sends what is queued, then closes; 0 if there was nothing to send or
 ** the shutdown could not start. */
 static int start_flush(arb_sock_t *s) {
@@ -127,8 +181,9 @@ static void owner_ended(arb_node_t *node, arb_exit_hook_t *hook,
   /* "send, then end" delivers what was sent, as in Erlang; but not when
   ** the whole host is going down. */
   if (!arb_node_closing(node) && start_flush(s)) {
-    arb_list_insert_tail(&orphans, &s->orphan_node);
+    if (!s->orphaned) arb_list_insert_tail(&orphans, &s->orphan_node);
     s->orphaned = 1;
+    start_linger(s);
     return;
   }
   close_now(s);
@@ -151,6 +206,7 @@ arb_sock_t *arb_sock_new(uv_loop_t *loop, arb_node_t *node, arb_proc_t *p,
   s->kind = kind;
   s->packet = packet;
   s->waiter = ARB_PID_NONE;
+  s->send_timeout_ms = -1;
   s->refs = 1; /* the holder's */
   if (new_handle(s) != 0) {
     free(s);
@@ -168,7 +224,10 @@ void arb_sock_close(arb_sock_t *s) {
   mark_closed(s);
   /* Data already queued is sent before the socket closes (the exit hook
   ** stays until then). */
-  if (!start_flush(s)) close_now(s);
+  if (start_flush(s))
+    start_linger(s);
+  else
+    close_now(s);
 }
 
 void arb_sock_release(arb_sock_t *s) {
@@ -582,6 +641,14 @@ int arb_sock_send(arb_sock_t *s, const char *data, size_t len) {
   }
   s->queued += w->len;
   return 0;
+}
+
+void arb_sock_unwait_drain(arb_sock_t *s, arb_pid_t pid) {
+  for (int i = 0; i < s->nsend_waiters; i++) {
+    if (s->send_waiters[i] != pid) continue;
+    s->send_waiters[i] = s->send_waiters[--s->nsend_waiters];
+    return;
+  }
 }
 
 int arb_sock_wait_drain(arb_sock_t *s, arb_pid_t pid) {

@@ -21,7 +21,10 @@
 ** callback that arrives after the owner died finds valid memory.  When
 ** the owner ends, data it queued is still sent before the socket closes
 ** (a socket left so is an "orphan", closed at the latest by
-** arb_net_close_orphans at the host's end).
+** arb_net_close_orphans at the host's end); a closed socket's flush is
+** bounded by its send timeout (or ARB_SOCK_LINGER_MS), then it is reset,
+** as gen_tcp's send_timeout_close would: a peer that never reads cannot
+** pin a descriptor and a queue.
 **
 ** Waiters are woken through the node (arb_node_wake of a WAITING pid);
 ** a woken process re-checks the socket, so a spurious wake is harmless.
@@ -39,6 +42,10 @@
 #define ARB_SOCK_SEND_HIGH (1u << 20) /* queued bytes before senders wait */
 #define ARB_SOCK_LINE_MAX (1u << 20)  /* longest line */
 #define ARB_SOCK_FRAME_MAX (64u << 20) /* longest 4-byte-prefixed frame */
+/* How long a closed socket (or one whose owner ended) may go on sending
+** what it had queued when it has no send timeout of its own; then it is
+** reset (RST) and freed, so a peer that never reads pins nothing. */
+#define ARB_SOCK_LINGER_MS 30000
 
 enum { ARB_PACKET_RAW = 0, ARB_PACKET_LINE = 1, ARB_PACKET_4 = 4 };
 enum { ARB_SOCK_TCP = 0, ARB_SOCK_PIPE = 1 };
@@ -75,6 +82,8 @@ typedef struct arb_sock_s {
   struct addrinfo *addrs, *next_addr;
   int port;
   arb_list_t orphan_node; /* while orphaned */
+  int64_t send_timeout_ms; /* -1: none; else how long a send may wait */
+  uv_timer_t *linger;      /* while a closed socket flushes: its bound */
   /* Active mode: packets armed to arrive as messages, and the binding's
   ** callback that turns them (and the end of the stream) into messages;
   ** also called once the handle has closed. */
@@ -93,9 +102,18 @@ arb_sock_t *arb_sock_new(uv_loop_t *loop, arb_node_t *node, arb_proc_t *p,
 void arb_sock_release(arb_sock_t *s);
 
 /* Closes s (idempotent): its users see it closed at once and waiters
-** are woken; data already queued is still sent (unless the owner ends
-** first), then the handle closes. */
+** are woken; data already queued is still sent for at most the send
+** timeout (ARB_SOCK_LINGER_MS if none), then the handle closes (reset,
+** if the data could not all go out in time). */
 void arb_sock_close(arb_sock_t *s);
+
+/* Closes s at once, discarding what is queued: a TCP peer sees a reset
+** (SO_LINGER 0).  Also what a lingering close comes to at its bound. */
+void arb_sock_abort(arb_sock_t *s);
+
+/* Takes pid off the senders waiting for s's queue to drain (its send
+** timed out). */
+void arb_sock_unwait_drain(arb_sock_t *s, arb_pid_t pid);
 
 /* Makes p (alive) the owner of s (open), hooked to p from now on. */
 void arb_sock_give(arb_sock_t *s, arb_proc_t *p);
