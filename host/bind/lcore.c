@@ -111,7 +111,14 @@ static void compact_table(lua_State *L, int ref) {
 ** afterwards: the figure would jump by a power of two depending on how
 ** much garbage happened to be pending (which depends on the allocation
 ** history, down to the length of the script's path).  A last collection
-** frees the old tables. */
+** frees the old tables.
+**
+** Only the tables listed here (and the logger's) are rebuilt.  A Lua
+** module must not keep a table of its own whose keys come and go with
+** processes (a weak table keyed by pids, say): its size would depend on
+** when the collector ran, and the exact gates of tests/soak would drift
+** by a few hundred bytes.  Such state belongs in one of these tables,
+** read through the binding (arbor.core.log_label_of is one such). */
 static int host_compact(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
   lua_newtable(L); /* the thread pool refills as processes end */
