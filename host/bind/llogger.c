@@ -9,7 +9,9 @@
 **
 ** It owns the log's settings (format, level) and its sink (an
 ** arb_logfile_t from host/rt/logfile.c: stderr or --log-file, reopened on
-** SIGUSR1), the two formats, and the describer that turns any Lua value
+** SIGUSR1, buffered until the loop's turn ends; a line this file prints
+** to stderr directly flushes the sink first, so the order holds), the
+** two formats, and the describer that turns any Lua value
 ** into bounded text: tables with their contents (depth, item and size
 ** limits, cycles marked), values with a __tostring through
 ** larb_tostring_safe (never unbounded), never "table: 0x...".
@@ -54,7 +56,8 @@ static struct {
   arb_pid_t main_pid; /* main's, for its exit line once it has ended */
   int labels_ref;     /* registry: weak pid -> {supervisor, child} */
   int quiet;          /* arbor.core.quiet: no crash or supervisor reports */
-} lg = {{NULL, 2}, 0, LARB_LOG_INFO, 0, ARB_PID_NONE, LUA_NOREF, 0};
+} lg = {{NULL, 2, NULL, 0, 0}, 0, LARB_LOG_INFO, 0, ARB_PID_NONE, LUA_NOREF,
+        0};
 
 void larb_log_set_main_pid(arb_pid_t pid) { lg.main_pid = pid; }
 
@@ -96,6 +99,9 @@ void larb_log_reopen(void) {
   if (arb_logfile_reopen(&lg.sink, err, sizeof(err)) != 0)
     larb_log_report(LARB_LOG_ERROR, ARB_PID_NONE, "log", err, NULL, NULL, 0);
 }
+
+/* Before a line goes to stderr by another way than the sink. */
+static void flush_log(void) { arb_logfile_flush(&lg.sink); }
 
 int larb_log_enabled(int level) { return level >= lg.level; }
 
@@ -218,16 +224,40 @@ static void add(line_t *b, const char *s, size_t n) {
 
 static void adds(line_t *b, const char *s) { add(b, s, strlen(s)); }
 
+/* The time text of the last event, kept per millisecond: gmtime_r and
+** the formatting cost thousands of instructions, and a burst of events
+** (a crash report per restart) mostly shares its millisecond.  Within
+** one second only the three digits of the milliseconds change. */
+static struct {
+  long long sec; /* -1: nothing cached */
+  int ms;
+  size_t len;
+  char text[40]; /* "YYYY-MM-DDTHH:MM:SS.mmmZ" */
+} time_cache = {-1, -1, 0, ""};
+
 static void add_time(line_t *b) {
   struct timespec ts;
-  struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  char text[40];
-  int n = snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                   tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
-  add(b, text, (size_t)n);
+  int ms = (int)(ts.tv_nsec / 1000000);
+  if ((long long)ts.tv_sec != time_cache.sec) {
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(time_cache.text, sizeof(time_cache.text),
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, ms);
+    time_cache.len = n > 0 && (size_t)n < sizeof(time_cache.text) ? (size_t)n
+                                                                   : 0;
+    time_cache.sec = (long long)ts.tv_sec;
+    time_cache.ms = ms;
+  } else if (ms != time_cache.ms && time_cache.len >= 5) {
+    char *digits = time_cache.text + time_cache.len - 4; /* "mmmZ" */
+    digits[0] = (char)('0' + ms / 100);
+    digits[1] = (char)('0' + ms / 10 % 10);
+    digits[2] = (char)('0' + ms % 10);
+    time_cache.ms = ms;
+  }
+  add(b, time_cache.text, time_cache.len);
 }
 
 static void add_pid(line_t *b, arb_pid_t pid) {
@@ -372,11 +402,12 @@ static void build_json(line_t *b, int level, arb_pid_t pid, const char *kind,
 }
 
 static void build_text_head(line_t *b, int level, arb_pid_t pid) {
+  /* level_names padded to 7, as "%-7s " would, without a format call */
+  static const char *const padded[] = {"debug   ", "info    ", "notice  ",
+                                       "warning ", "error   "};
   add_time(b);
   add(b, " ", 1);
-  char lv[16];
-  snprintf(lv, sizeof(lv), "%-7s ", level_names[level]);
-  adds(b, lv);
+  adds(b, padded[level]);
   add_pid(b, pid);
   add(b, " ", 1);
 }
@@ -466,6 +497,7 @@ static void crash_event(arb_pid_t pid, int is_main, const char *verb,
   char head[256];
   if (is_main) {
     if (!(lg.json && lg.sink.path == NULL)) {
+      flush_log(); /* buffered lines come before this one */
       fprintf(stderr, "arbor: %s\n", reason);
       if (traceback) fprintf(stderr, "%s\n", traceback);
       fflush(stderr);
@@ -556,6 +588,7 @@ void larb_log_crash_text(arb_pid_t pid, int is_main, const char *verb,
 
 void larb_log_host(int level, const char *msg) {
   if (!(lg.json && lg.sink.path == NULL)) {
+    flush_log(); /* buffered lines come before this one */
     fprintf(stderr, "arbor: %s\n", msg);
     fflush(stderr);
   }
@@ -565,6 +598,7 @@ void larb_log_host(int level, const char *msg) {
 void larb_log_main_exit_text(arb_pid_t pid, const char *reason) {
   if (pid == ARB_PID_NONE) pid = lg.main_pid;
   if (!(lg.json && lg.sink.path == NULL)) {
+    flush_log(); /* buffered lines come before this one */
     fprintf(stderr, "arbor: main process exited: %s\n", reason);
     fflush(stderr);
   }

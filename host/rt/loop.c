@@ -8,6 +8,8 @@
 */
 #include "loop.h"
 
+#include "logfile.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -81,6 +83,8 @@ static void on_timer(uv_timer_t *h) {
 
 static void on_prepare(uv_prepare_t *h) {
   arb_rt_t *rt = h->data;
+  /* The turn's log lines go out before the loop may block in poll. */
+  arb_logfile_flush_pending();
   if (rt->stopping) return;
   if (arb_node_has_runnable(rt->node))
     uv_idle_start(&rt->idle, on_idle);
