@@ -40,6 +40,11 @@ M.config_defaults = {
   log_keep = 500,        -- events the logger's ring keeps
   log_tail = 200,        -- events the page gets
   heartbeat_ms = 15000,  -- an event stream's keep-alive comment
+  -- How long a send to a client may wait for it to read (its
+  -- connections' net send_timeout): a client that stops reading is then
+  -- reset and its connection slot freed, so clients that pipeline
+  -- requests and never read cannot hold every slot.
+  send_timeout_ms = 10000,
 }
 
 local function env_int(name, low, high)
@@ -108,6 +113,8 @@ function M.prepare(address, token_file)
   config.header_ms = env_int("ARBOR_DASHBOARD_HEADER_TIMEOUT_MS", 1,
                              600000)
   config.idle_ms = env_int("ARBOR_DASHBOARD_IDLE_TIMEOUT_MS", 1, 3600000)
+  config.send_timeout_ms = env_int("ARBOR_DASHBOARD_SEND_TIMEOUT_MS", 1,
+                                   600000) or config.send_timeout_ms
   token_file = token_file or os.getenv("ARBOR_DASHBOARD_TOKEN_FILE")
   if token_file == "" then token_file = nil end
   local token, err
@@ -204,7 +211,8 @@ end
 
 local function start_acceptor(arg)
   local listener, err = net.listen { host = arg.config.host,
-                                     port = arg.config.port, backlog = 128 }
+                                     port = arg.config.port, backlog = 128,
+                                     send_timeout = arg.config.send_timeout_ms }
   if not listener then return nil, err end
   local subject, pid = start_linked(acceptor, listener, arg.config, arg.hub,
                                     process.self())

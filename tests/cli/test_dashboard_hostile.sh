@@ -118,4 +118,72 @@ fi
 unset MANY_PROCESSES
 report_case
 
+case_start "clients that pipeline GET / and never read: dropped after the send timeout"
+# With every connection slot held by clients that send requests and never
+# read the answers, the next client got 503 for as long as they stayed:
+# the sends to them waited without limit.  Now a send that waits longer
+# than the send timeout resets the connection and frees its slot.
+: >"$io/err"
+export ARBOR_DASHBOARD_MAX_CONNECTIONS=2 ARBOR_DASHBOARD_SEND_TIMEOUT_MS=300
+if start_dashboard "$tree"; then
+  python3 - "$port" <<'PY' || fail "the lockout did not end"
+import socket, sys, time
+port = int(sys.argv[1])
+get = ("GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % port).encode()
+
+def status(deadline):
+    """The status line a fresh client gets for GET /api-less /, or None."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(max(0.1, deadline - time.monotonic()))
+    try:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n" % port)
+        data = b""
+        while b"\r\n" not in data:
+            more = s.recv(4096)
+            if not more:
+                break
+            data += more
+        return data.split(b"\r\n", 1)[0].decode()
+    except (socket.timeout, ConnectionError):
+        return None
+    finally:
+        s.close()
+
+# Two clients (the limit) pipeline 4,000 GET / each (megabytes of pages
+# to send) and never read; they stay open to the end.
+hostile = []
+for _ in range(2):
+    h = socket.create_connection(("127.0.0.1", port))
+    h.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    h.setblocking(False)
+    hostile.append([h, get * 4000])
+deadline = time.monotonic() + 20
+locked = served = False
+while time.monotonic() < deadline and not served:
+    for hs in hostile:
+        if hs[1]:
+            try:
+                n = hs[0].send(hs[1])
+                hs[1] = hs[1][n:]
+            except (BlockingIOError, ConnectionError):
+                pass
+    line = status(deadline)
+    if line == "HTTP/1.1 503 Service Unavailable":
+        locked = True
+    elif line == "HTTP/1.1 200 OK" and locked:
+        served = True
+    time.sleep(0.05)
+if not locked:
+    sys.exit("the hostile clients never filled the connection limit")
+if not served:
+    sys.exit("a normal client still got 503 after 20 s")
+for hs in hostile:
+    hs[0].close()
+PY
+  stop_host
+  grep -q "CRASH REPORT" "$io/err" && fail "a connection process crashed"
+fi
+unset ARBOR_DASHBOARD_MAX_CONNECTIONS ARBOR_DASHBOARD_SEND_TIMEOUT_MS
+report_case
+
 exit $failed

@@ -385,7 +385,13 @@ function M.serve(sock, config, hub)
       break
     end
     if response == nil then break end
-    if not sock:send(response) then break end
+    local sent, serr = sock:send(response)
+    if not sent then
+      -- A client that does not read for the send timeout: reset it now
+      -- (its answer is lost anyway) rather than linger.
+      if serr.kind == "timeout" then return sock:abort() end
+      break
+    end
     if not req.keep_alive or response:find("\r\nConnection: close\r\n", 1,
                                             true) then
       break
