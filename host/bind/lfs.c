@@ -110,7 +110,9 @@ static int push_result(lua_State *L, arb_fs_op_t *op) {
     }
     case ARB_FS_STAT: {
       static const char *const types[] = {"file", "directory", "link", "other"};
-      lua_createtable(L, 0, 3);
+      lua_createtable(L, 0, 4);
+      lua_pushinteger(L, op->mode);
+      lua_setfield(L, -2, "mode");
       lua_pushstring(L, types[op->type]);
       lua_setfield(L, -2, "type");
       lua_pushinteger(L, (lua_Integer)op->size);

@@ -339,6 +339,7 @@ static int do_stat(arb_fs_op_t *op) {
              : S_ISLNK(st.st_mode) ? ARB_FS_TYPE_LINK
                                    : ARB_FS_TYPE_OTHER;
   op->size = (int64_t)st.st_size;
+  op->mode = (int)(st.st_mode & 07777);
   op->mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
                  st.st_mtim.tv_nsec / 1000000;
   return 0;

@@ -92,6 +92,7 @@ typedef struct arb_fs_op_s {
   int fd;  /* ARB_FS_OPEN */
   int type;
   int64_t size, mtime_ms;
+  int mode; /* ARB_FS_STAT: the permission bits (st_mode & 07777) */
   size_t count; /* ARB_FS_LIST: names in data */
 } arb_fs_op_t;
 

@@ -74,7 +74,28 @@ local function is_loopback(host)
   return host == "localhost" or host == "::1" or host:match("^127%.") ~= nil
 end
 
+-- A token file others can read gives the dashboard away: refused, as ssh
+-- refuses such a key and Erlang such a cookie.  A symbolic link is
+-- refused too (its own mode says nothing of the file's).
+local function check_token_file_mode(path)
+  local fs = require "fs"
+  local st, err = fs.stat(path)
+  if not st then return nil, "dashboard token file: " .. tostring(err) end
+  if st.type == "link" then
+    return nil, "dashboard token file " .. path .. " is a symbolic link: "
+                .. "name the file itself"
+  end
+  if st.mode & 0x3f ~= 0 then -- 077: any group or other permission
+    return nil, string.format("dashboard token file %s has mode %04o: it "
+                              .. "must not be accessible by group or "
+                              .. "others (chmod 600 %s)", path, st.mode, path)
+  end
+  return true
+end
+
 local function read_token_file(path)
+  local okmode, merr = check_token_file_mode(path)
+  if not okmode then return nil, merr end
   local f, err = io.open(path, "rb")
   if not f then
     return nil, "dashboard token file: " .. tostring(err)

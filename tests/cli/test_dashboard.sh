@@ -42,6 +42,7 @@ report_case
 
 case_start "a token file too short: exit 1 before the tree starts"
 printf 'short\n' >"$tmp/short"
+chmod 600 "$tmp/short"
 : >"$io/err"
 "$ARBOR" run --dashboard 0 --dashboard-token-file "$tmp/short" "$tree" \
   >"$io/out" 2>>"$io/err" </dev/null
@@ -78,8 +79,31 @@ if wait_line "dashboard: http://127.0.0.1:*/#token=*"; then
 fi
 report_case
 
+case_start "a token file readable by group or others: refused, naming file and mode"
+printf '0123456789abcdef-from-a-file\n' >"$tmp/open_token"
+rm -f "$CRASH_PORT_FILE"
+for mode in 640 604 644; do
+  chmod "$mode" "$tmp/open_token"
+  : >"$io/err"
+  "$ARBOR" run --dashboard 0 --dashboard-token-file "$tmp/open_token" "$tree" \
+    >"$io/out" 2>>"$io/err" </dev/null
+  [ $? = 1 ] || fail "mode $mode: exit status"
+  grep -q "dashboard token file $tmp/open_token has mode 0$mode" "$io/err" ||
+    fail "mode $mode: message: $(head -c 300 "$io/err")"
+  [ -e "$CRASH_PORT_FILE" ] && fail "mode $mode: the tree started"
+done
+ln -s "$tmp/open_token" "$tmp/token_link"
+chmod 600 "$tmp/open_token"
+: >"$io/err"
+"$ARBOR" run --dashboard 0 --dashboard-token-file "$tmp/token_link" "$tree" \
+  >"$io/out" 2>>"$io/err" </dev/null
+[ $? = 1 ] || fail "symlink: exit status"
+grep -q "token_link is a symbolic link" "$io/err" || fail "symlink: message"
+report_case
+
 case_start "a token file: its token works, the URL does not show it"
 printf '  0123456789abcdef-from-a-file \n' >"$tmp/token"
+chmod 600 "$tmp/token"
 rm -f "$CRASH_PORT_FILE"
 : >"$io/err"
 ARBOR_DASHBOARD_TOKEN_FILE="$tmp/token" start_fifo run --dashboard 127.0.0.1:0 "$tree"
