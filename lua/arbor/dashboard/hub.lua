@@ -115,22 +115,36 @@ end
 function Hub:series(path)
   local h = self.history[path]
   if h == nil then
-    h = { path = path, restarts = 0, crashes = 0, points = {} }
+    h = { path = path, restarts = 0, crashes = 0, points = {},
+          made_at = core.now() }
     self.history[path] = h
     self.history_order[#self.history_order + 1] = path
   end
   return h
 end
 
+-- Samples every series, and drops those of supervisors not seen for the
+-- chart's whole window (history_points samples): a host that starts and
+-- stops supervisors under ever new paths would otherwise keep a series
+-- for each path it ever had.
 function Hub:sample_history()
   local now = wall_ms()
+  local window = self.config.history_points * self.config.history_every_ms
+  local t = core.now()
+  local kept = {}
   for _, path in ipairs(self.history_order) do
     local h = self.history[path]
-    local pts = h.points
-    pts[#pts + 1] = { now, h.restarts, h.crashes }
-    if #pts > self.config.history_points then table.remove(pts, 1) end
+    if t - (h.seen_at or h.made_at) > window then
+      self.history[path] = nil
+    else
+      kept[#kept + 1] = path
+      local pts = h.points
+      pts[#pts + 1] = { now, h.restarts, h.crashes }
+      if #pts > self.config.history_points then table.remove(pts, 1) end
+    end
   end
-  self.history_at = core.now()
+  self.history_order = kept
+  self.history_at = t
 end
 
 function Hub:history_json()
@@ -410,5 +424,7 @@ function M.run(reply, config, root)
     end
   end
 end
+
+M.Hub = Hub -- for tests
 
 return M
