@@ -578,7 +578,11 @@ int larb_finish(lua_State *L, int nresults) {
 /* Pushes a thread for a new process: a pooled one, or a new one (which
 ** may raise: nothing has been made yet). */
 static lua_State *push_thread(lua_State *L, larb_ctx_t *ctx) {
-  if (ctx->npool == 0) return lua_newthread(L);
+  if (ctx->npool == 0) {
+    lua_State *co = lua_newthread(L);
+    larb_set_ctx(co, ctx, 1); /* pooled threads keep the mark */
+    return co;
+  }
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pool_ref);
   lua_rawgeti(L, -1, ctx->npool);
   lua_State *co = lua_tothread(L, -1);

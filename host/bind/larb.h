@@ -20,6 +20,7 @@
 #define ARB_BIND_LARB_H
 
 #include <lauxlib.h>
+#include <stdint.h>
 #include <lua.h>
 
 #include "control.h"
@@ -98,8 +99,23 @@ typedef struct larb_monitor_s {
   arb_monitor_t mon;
 } larb_monitor_t;
 
+/* A thread's extra space holds the context's address, with the low bit
+** set on a process's own thread (the context is aligned, so the bit is
+** free).  lua_newthread copies the main thread's space, so a coroutine a
+** process makes is never marked: only the host marks its threads. */
 static inline larb_ctx_t *larb_ctx(lua_State *L) {
-  return *(larb_ctx_t **)lua_getextraspace(L);
+  return (larb_ctx_t *)(*(uintptr_t *)lua_getextraspace(L) & ~(uintptr_t)1);
+}
+
+static inline void larb_set_ctx(lua_State *L, larb_ctx_t *ctx,
+                                int process_thread) {
+  *(uintptr_t *)lua_getextraspace(L) =
+      (uintptr_t)ctx | (uintptr_t)(process_thread != 0);
+}
+
+/* Whether L is the thread a process runs on (not a coroutine it made). */
+static inline int larb_is_process_thread(lua_State *L) {
+  return (int)(*(uintptr_t *)lua_getextraspace(L) & 1);
 }
 
 /* The running process, or a Lua error if the caller is not one. */

@@ -367,6 +367,16 @@ static int guard_self_ended(lua_State *L) {
   return 1;
 }
 
+/* arbor.core.is_process_thread(co) -> boolean: whether co is the thread
+** a process runs on.  Only the scheduler may resume or close one: a
+** process that got hold of another's thread (in a message, say) and
+** resumed it would run that process's code as its own. */
+static int guard_is_process_thread(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTHREAD);
+  lua_pushboolean(L, larb_is_process_thread(lua_tothread(L, 1)));
+  return 1;
+}
+
 /* arbor.core.set_runaway_limit(ms) -> previous: how long code that cannot
 ** be preempted may run before its process is ended. */
 static int guard_set_runaway_limit(lua_State *L) {
@@ -510,6 +520,7 @@ static int guard_setmetatable(lua_State *L) {
 
 static const luaL_Reg guard_core_funcs[] = {
     {"self_ended", guard_self_ended},
+    {"is_process_thread", guard_is_process_thread},
     {"set_runaway_limit", guard_set_runaway_limit},
     {"describe", guard_describe},
     {NULL, NULL}};

@@ -216,7 +216,7 @@ int larb_host_run(const larb_host_opts_t *opts) {
     host_message("cannot create a Lua state");
     return 1;
   }
-  *(larb_ctx_t **)lua_getextraspace(L) = ctx;
+  larb_set_ctx(L, ctx, 0);
   ctx->L = L;
   ctx->opts = opts;
   host.fail_code = 1;

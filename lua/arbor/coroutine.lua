@@ -20,8 +20,19 @@ dead process stops at once (see host/bind/lguard.c).
 local core = require "arbor.core"
 
 local co_resume, co_create = coroutine.resume, coroutine.create
+local co_close = coroutine.close
 local take_preempted, preempt = core.take_preempted, core.preempt
 local self_ended = core.self_ended
+local is_process_thread = core.is_process_thread
+
+-- A process's own thread belongs to the scheduler: resuming or closing
+-- it from Lua (another process got hold of it) would run or end that
+-- process behind the scheduler's back.  Refused the way Lua refuses a
+-- coroutine that is not suspended: false and a message.
+local function process_thread(co)
+  return type(co) == "thread" and is_process_thread(co)
+end
+local REFUSED = "cannot resume a process's own thread (only the scheduler runs it)"
 
 local function relay(co, ok, ...)
   if ok then
@@ -36,7 +47,16 @@ local function relay(co, ok, ...)
 end
 
 function coroutine.resume(co, ...)
+  if process_thread(co) then return false, REFUSED end
   return relay(co, co_resume(co, ...))
+end
+
+function coroutine.close(co)
+  if process_thread(co) then
+    error("bad argument #1 to 'close' (a process's own thread cannot be "
+          .. "closed)", 2)
+  end
+  return co_close(co)
 end
 
 local resume = coroutine.resume

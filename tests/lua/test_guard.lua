@@ -475,6 +475,35 @@ lib.test("a pooled thread gets the plain hook back", function()
   lib.no_leftovers()
 end)
 
+lib.test("a process's own thread cannot be resumed or closed by another", function()
+  -- The thread travels in a message (by identity); the receiver must not
+  -- be able to run or end the other process behind the scheduler's back.
+  local got = process.new_subject()
+  local victim = spawn(function()
+    local parked = process.new_subject()
+    send(got, { co = coroutine.running(), parked = parked })
+    lib.eq(receive(parked, 5000), "go on", "the victim runs on normally")
+    send(got, "victim done")
+  end)
+  local msg = receive(got, 5000)
+  local co, parked = msg.co, msg.parked
+  lib.eq(type(co), "thread", "the thread arrived")
+  local ok, err = coroutine.resume(co)
+  lib.eq(ok, false, "resume refused")
+  lib.eq(type(err) == "string" and err:find("process's own thread", 1, true)
+         ~= nil, true, "resume names why: " .. tostring(err))
+  local cok, cerr = pcall(coroutine.close, co)
+  lib.eq(cok, false, "close refused")
+  lib.eq(tostring(cerr):find("cannot be closed", 1, true) ~= nil, true,
+         "close names why: " .. tostring(cerr))
+  local wrapped = coroutine.wrap(function() return "mine" end)
+  lib.eq(wrapped(), "mine", "a process's own coroutines still work")
+  send(parked, "go on")
+  lib.eq(receive(got, 5000), "victim done", "the victim was untouched")
+  lib.await_down(victim)
+  lib.no_leftovers()
+end)
+
 -- }=====================================================================
 
 core.set_runaway_limit(default_limit)
