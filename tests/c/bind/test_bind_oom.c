@@ -7,7 +7,7 @@
 ** two calls need: a real node, names table and rt loop, a lua_State with
 ** the binding's tables and the process and chip modules opened, and one
 ** caller process (spawned by larb_spawn) made the node's current process
-** as the scheduler would.  The Lua allocator and the core allocator
+** as the scheduler would; the calls run on that process's own thread.  The Lua allocator and the core allocator
 ** (counting_alloc.h) can each be told to fail after N more growths.
 **
 ** For N = 0, 1, 2... until the call succeeds, with one allocator failing
@@ -75,6 +75,8 @@ typedef struct fx_s {
   arb_rt_t rt;
   lua_State *L;
   arb_proc_t *caller;
+  lua_State *co; /* the caller's thread: the calls run on it */
+  int base;      /* what its stack holds before a call (its body) */
 } fx_t;
 
 static void require_module(lua_State *L, const char *name) {
@@ -128,7 +130,7 @@ static fx_t *fx_new(void) {
   lua_failures = 0;
   fx->L = lua_newstate(failing_lua_alloc, NULL);
   assert_non_null(fx->L);
-  *(larb_ctx_t **)lua_getextraspace(fx->L) = &fx->ctx;
+  larb_set_ctx(fx->L, &fx->ctx, 0); /* as lhost.c does */
   fx->ctx.L = fx->L;
   fx->ctx.node = arb_node_new(&larb_sched_node_ops, &fx->ctx);
   fx->ctx.names = arb_names_new();
@@ -143,7 +145,9 @@ static fx_t *fx_new(void) {
     fail_msg("fixture setup: %s", lua_tostring(fx->L, -1));
   /* Run the caller as the scheduler does (lsched.c's host_resume). */
   assert_ptr_equal(arb_node_next(fx->ctx.node), fx->caller);
-  fx->ctx.current_co = fx->caller->data;
+  fx->co = fx->caller->data;
+  fx->base = lua_gettop(fx->co);
+  fx->ctx.current_co = fx->co;
   return fx;
 }
 
@@ -218,8 +222,8 @@ static long failures(fx_t *fx, int which) {
 ** pcall status; leaves the results (or the error) on the stack. */
 static int call_failing(fx_t *fx, int which, long n, const char *mod,
                         const char *fn, void (*args)(lua_State *L)) {
-  lua_State *L = fx->L;
-  lua_settop(L, 0);
+  lua_State *L = fx->co;
+  lua_settop(L, fx->base);
   lua_getglobal(L, mod);
   lua_getfield(L, -1, fn);
   lua_remove(L, -2);
@@ -272,7 +276,7 @@ static void send_after_oom(int which) {
     assert_int_equal(before.deadline, -1);
     int status =
         call_failing(fx, which, n, "process", "send_after", send_after_args);
-    lua_State *L = fx->L;
+    lua_State *L = fx->co;
     if (failures(fx, which) == 0) {
       /* Nothing refused: the call must have committed. */
       if (status != LUA_OK)
@@ -338,8 +342,9 @@ static void chip_start_oom(int which) {
     fx_t *fx = fx_new();
     snap_t before = snap(fx);
     int status = call_failing(fx, which, n, "chip", "start", chip_start_args);
-    lua_State *L = fx->L;
-    int ok = status == LUA_OK && lua_gettop(L) >= 1 && !lua_isnil(L, 1);
+    lua_State *L = fx->co;
+    int ok = status == LUA_OK && lua_gettop(L) > fx->base &&
+             !lua_isnil(L, fx->base + 1);
     if (failures(fx, which) == 0) {
       if (!ok)
         fail_msg("chip.start failed without running out of memory: %s",
@@ -358,7 +363,7 @@ static void chip_start_oom(int which) {
     /* The handle and anything else the call made go now, while the node
     ** lives: a half-made handle's __gc must be harmless. */
     if (!ok) assert_memory_error(L, status);
-    lua_settop(L, 0);
+    lua_settop(L, fx->base);
     lua_gc(L, LUA_GCCOLLECT);
     snap_t after = snap(fx);
     if (!ok) {
