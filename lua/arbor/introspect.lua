@@ -67,12 +67,14 @@ Reading the tree calls each supervisor (which_children), so tree() and
 status() block the caller, never the host; a supervisor that does not
 answer within CALL_TIMEOUT_MS shows as error = "(not answering)".
 Nothing here raises for a user's value: reasons go through
-arbor.core.describe.  Depends on process, arbor.core and supervisor
-(required lazily); arbor.annotate if it is there.
+arbor.core.describe (by arbor.reload's describe).  Depends on process,
+arbor.core, arbor.json, arbor.reload's describe and supervisor (required
+lazily); arbor.annotate if it is there.
 ]]
 local core = require "arbor.core"
 local process = require "process"
 local json = require "arbor.json" -- lists are marked json.array
+local reload_describe = require("arbor.reload").describe
 
 local M = {}
 
@@ -88,20 +90,10 @@ local MAX_TEXT = 2000
 -- that is its start, whenever this module is first required.
 local host_state = { started_at = 0 }
 
+-- Reasons and texts nobody vouches for, described safely and cut at
+-- MAX_TEXT bytes (arbor.reload's describe: one rule for both answers).
 local function describe(v)
-  local text
-  if type(v) == "string" then
-    text = v
-  else
-    local ok, t = pcall(core.describe, v)
-    text = ok and type(t) == "string" and t
-           or "(error object is a " .. type(v) .. " value)"
-  end
-  if #text > MAX_TEXT then
-    text = text:sub(1, MAX_TEXT) .. string.format(" ... (%d more bytes)",
-                                                  #text - MAX_TEXT)
-  end
-  return text
+  return reload_describe(v, MAX_TEXT)
 end
 M.describe = describe
 

@@ -33,13 +33,15 @@ local M = {}
 local MAX_TEXT = 4000
 
 --[[
-M.describe(v) -> string: a one-line description of an error value
-nobody vouches for.  Strings are themselves; anything else goes through
-core.describe, which never lets a __tostring that raises, yields, loops
-or returns a non-string through (it gives "(error object is a <type>
-value)" then).  Long texts are cut.
+M.describe(v [, max]) -> string: a one-line description of an error
+value nobody vouches for.  Strings are themselves; anything else goes
+through core.describe, which never lets a __tostring that raises, yields,
+loops or returns a non-string through (it gives "(error object is a
+<type> value)" then).  Texts longer than max bytes (default MAX_TEXT)
+are cut.  arbor.introspect describes reasons with it too.
 ]]
-function M.describe(v)
+function M.describe(v, max)
+  max = max or MAX_TEXT
   local text
   if type(v) == "string" then
     text = v
@@ -48,9 +50,9 @@ function M.describe(v)
     text = ok and type(t) == "string" and t
            or "(error object is a " .. type(v) .. " value)"
   end
-  if #text > MAX_TEXT then
-    text = text:sub(1, MAX_TEXT) .. string.format(" ... (%d more bytes)",
-                                                  #text - MAX_TEXT)
+  if #text > max then
+    text = text:sub(1, max) .. string.format(" ... (%d more bytes)",
+                                             #text - max)
   end
   return text
 end
