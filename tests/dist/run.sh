@@ -32,6 +32,12 @@ erlc -o "$WORK" "$HERE/dist_peer.erl" || { echo "FAIL: erlc" >&2; exit 1; }
 id="$$_${RANDOM}"
 host=$(hostname -s 2>/dev/null || hostname)
 host=${host%%.*}
+# Short node names (-sname) are reached through this host name: where it
+# does not resolve, no Erlang node on this machine can be reached either.
+if ! getent hosts "$host" >/dev/null; then
+  echo "SKIP: the host name '$host' does not resolve (add it to /etc/hosts); erl -sname nodes cannot be reached"
+  exit 77
+fi
 cookie="arbor_test_cookie_$id"
 # Started from a subshell, so it is not one of this shell's jobs (a
 # test may SIGKILL it; no job notice then).
