@@ -178,6 +178,26 @@ int larb_fail(lua_State *L, int rc, const char *detail) {
   return 2;
 }
 
+int larb_fail_path(lua_State *L, int rc, const char *what, const char *path,
+                   const char *to) {
+  if (path && to)
+    lua_pushfstring(L, "%s %s -> %s", what, path, to);
+  else if (path)
+    lua_pushfstring(L, "%s %s", what, path);
+  else
+    lua_pushstring(L, what);
+  larb_fail(L, rc, lua_tostring(L, -1));
+  if (path) {
+    lua_pushstring(L, path);
+    lua_setfield(L, -2, "path");
+  }
+  if (path && to) {
+    lua_pushstring(L, to);
+    lua_setfield(L, -2, "to");
+  }
+  return 2;
+}
+
 /* arbor.core.error(t) -> t: t ({kind = string, message = string, any
 ** other fields}) made an arbor.Error, the one error type every module
 ** returns; for the modules in lua/. */

@@ -212,6 +212,13 @@ void larb_push_spawned(lua_State *L, arb_proc_t *p);
 ** top, so a caller can add fields with lua_setfield(L, -2, ...) before
 ** returning.  Returns 2. */
 int larb_fail(lua_State *L, int rc, const char *detail);
+/* larb_fail for an operation on a file system path (files, Unix
+** sockets, commands): message "what path: cause" ("what from -> to:
+** cause" when to is given), with err.path (and err.to) set when known;
+** path may be NULL.  Leaves the detail string below the two results.
+** Returns 2. */
+int larb_fail_path(lua_State *L, int rc, const char *what, const char *path,
+                   const char *to);
 /* Pushes nil and an error {kind = kind, message = msg}; returns 2. */
 int larb_push_error(lua_State *L, const char *kind, const char *msg);
 /* Pushes the error {kind = kind, message = msg} alone (to raise it). */

@@ -38,30 +38,6 @@ typedef struct lfs_handle_s {
 
 static int fs_inited;
 
-/* Pushes nil, err for operation `what` failing with rc: larb_fail's
-** error, its message "what path: cause" ("what from -> to: cause" for a
-** rename), with err.path (and err.to) when known.  Leaves the detail
-** string below the two results. */
-static int fs_fail(lua_State *L, int rc, const char *what, const char *path,
-                   const char *to) {
-  if (path && to)
-    lua_pushfstring(L, "%s %s -> %s", what, path, to);
-  else if (path)
-    lua_pushfstring(L, "%s %s", what, path);
-  else
-    lua_pushstring(L, what);
-  larb_fail(L, rc, lua_tostring(L, -1));
-  if (path) {
-    lua_pushstring(L, path);
-    lua_setfield(L, -2, "path");
-  }
-  if (path && to) {
-    lua_pushstring(L, to);
-    lua_setfield(L, -2, "to");
-  }
-  return 2;
-}
-
 static const char *op_name(int kind) {
   static const char *const names[] = {
       "read", "write", "open", "stat", "list", "mkdir",
@@ -83,7 +59,7 @@ static int await(lua_State *L, arb_fs_op_t *op) {
 
 static int push_result(lua_State *L, arb_fs_op_t *op) {
   if (op->err)
-    return fs_fail(L, op->err, op_name(op->kind), op->path,
+    return larb_fail_path(L, op->err, op_name(op->kind), op->path,
                    op->kind == ARB_FS_RENAME ? op->path2 : NULL);
   switch ((arb_fs_kind_t)op->kind) {
     case ARB_FS_READ:
@@ -160,7 +136,7 @@ static int run(lua_State *L, arb_fs_op_t *op) {
   }
   int rc = arb_fs_op_start(&ctx->rt->loop, ctx->node, larb_self(L), op);
   if (rc != 0) {
-    fs_fail(L, rc, op_name(op->kind), op->path,
+    larb_fail_path(L, rc, op_name(op->kind), op->path,
             op->kind == ARB_FS_RENAME ? op->path2 : NULL);
     arb_fs_op_free(op);
     return 2;
@@ -295,7 +271,7 @@ static arb_fs_op_t *file_op(lua_State *L, arb_fs_kind_t kind,
 /* nil, err "closed" for `what` on the closed file at 1. */
 static int closed(lua_State *L, const char *what) {
   lua_getiuservalue(L, 1, 1);
-  return fs_fail(L, UV_EOF, what, lua_tostring(L, -1), NULL);
+  return larb_fail_path(L, UV_EOF, what, lua_tostring(L, -1), NULL);
 }
 
 /* file:read(n) -> string | nil (end of file) | nil, err */

@@ -94,22 +94,11 @@ static int check_signal(lua_State *L, int idx, int argn, const char *what) {
 
 /* }====================================================================== */
 
-/* Pushes nil, err for `what` failing with rc: larb_fail's arbor.Error
-** (kind the POSIX name in lower case, "enoent"), its message "what path:
-** cause" and err.path when a path applies (path may be NULL).  Leaves
-** the detail string below the two results. */
+/* nil, err for `what` failing with rc (kind "enoent" and so on), naming
+** the command or folder in err.path when one applies (path may be NULL). */
 static int port_fail(lua_State *L, int rc, const char *what,
                      const char *path) {
-  if (path)
-    lua_pushfstring(L, "%s %s", what, path);
-  else
-    lua_pushstring(L, what);
-  larb_fail(L, rc, lua_tostring(L, -1));
-  if (path) {
-    lua_pushstring(L, path);
-    lua_setfield(L, -2, "path");
-  }
-  return 2;
+  return larb_fail_path(L, rc, what, path, NULL);
 }
 
 static lport_handle_t *check_handle(lua_State *L, int idx) {
