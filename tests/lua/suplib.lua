@@ -4,7 +4,8 @@ suplib: helpers shared by the supervisor tests (test_supervisor_*.lua).
 suplib.worker(ev, name [, opts]) is a start function whose process reports
 what happens to it as events on the subject ev; next_event, take and
 no_events read those events; crash ends a child, column and ids list a
-tree's children.
+tree's children; tree(specs [, opts]) starts a tree of the given child
+specs (opts.strategy, opts.max_frequency; 10 s period).
 ]]
 local lib = require "testlib"
 local process = require "process"
@@ -14,6 +15,20 @@ local core = require "arbor.core"
 local send, receive, self = process.send, process.receive, process.self
 
 local M = {}
+
+-- tree(specs [, opts]) -> subject | nil, err: a supervisor of the child
+-- specs in order, one_for_one unless opts.strategy, intensity
+-- opts.max_frequency (10) per 10 s.
+function M.tree(children, opts)
+  opts = opts or {}
+  return supervisor.start_spec {
+    strategy = opts.strategy or "one_for_one",
+    max_frequency = opts.max_frequency or 10, frequency_period = 10,
+    init = function(c)
+      for _, s in ipairs(children) do c = c:add(s) end
+      return c
+    end }
+end
 
 -- worker(ev, name [, opts]) is a start function: it spawn_links a process
 -- that traps exits and reports {"start", name, pid, arg, subject} to ev.

@@ -16,30 +16,11 @@ lib.quiet()
 local NOTIFY_SEND = os.getenv("ARBOR_NOTIFY_SEND")
 local command = supervisor.command
 
-local function os_exists(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if f then f:close() end
-  return f ~= nil
-end
+local os_exists = lib.os_exists
 
-local function await(cond, what, ms)
-  local deadline = core.now() + (ms or 10000)
-  while not cond() do
-    if core.now() > deadline then error("timed out waiting: " .. what, 2) end
-    process.sleep(5)
-  end
-end
+local await = lib.await
 
-local function tree(children, opts)
-  opts = opts or {}
-  return supervisor.start_spec {
-    strategy = opts.strategy or "one_for_one",
-    max_frequency = opts.max_frequency or 10, frequency_period = 10,
-    init = function(c)
-      for _, s in ipairs(children) do c = c:add(s) end
-      return c
-    end }
-end
+local tree = require("suplib").tree
 
 local function child(sup, id)
   for _, c in ipairs(supervisor.which_children(sup)) do

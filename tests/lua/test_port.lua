@@ -45,20 +45,9 @@ local function os_alive(pid)
 end
 
 -- Does /proc still list pid at all (a zombie counts)?
-local function os_exists(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if f then f:close() end
-  return f ~= nil
-end
+local os_exists = lib.os_exists
 
--- Polls cond every 5 ms until it holds or 10 s pass.
-local function await(cond, what)
-  local deadline = core.now() + 10000
-  while not cond() do
-    if core.now() > deadline then error("timed out waiting: " .. what, 2) end
-    process.sleep(5)
-  end
-end
+local await = lib.await
 
 local function pgrp_of(pid)
   local f = assert(io.open("/proc/" .. pid .. "/stat"))

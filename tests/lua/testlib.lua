@@ -16,7 +16,9 @@ lib.copy_of(actual, expected) checks that a table arrived as a copy
 Process helpers shared by many files: lib.quiet() (no crash reports unless
 ARBOR_TEST_VERBOSE is set), lib.spawn_monitored(fn), lib.down(m),
 lib.await_down(pid), lib.trapped_exit(), lib.trapping(fn),
-lib.no_message(s) and lib.no_leftovers().
+lib.no_message(s) and lib.no_leftovers().  lib.await(cond, what [, ms])
+polls cond every 5 ms until it holds (10 s by default); lib.os_exists(pid)
+says whether an OS process is there (for the port and command tests).
 ]]
 local process = require "process"
 local core = require "arbor.core"
@@ -149,6 +151,23 @@ function lib.down(m, timeout_ms)
                            timeout_ms or 1000)
   lib.ok(d ~= nil, "a DOWN arrived")
   return d
+end
+
+-- Polls cond every 5 ms until it holds or ms (10 s) pass; raises at the
+-- caller naming what it waited for.
+function lib.await(cond, what, ms)
+  local deadline = core.now() + (ms or 10000)
+  while not cond() do
+    if core.now() > deadline then fail("timed out waiting: " .. what, 1) end
+    process.sleep(5)
+  end
+end
+
+-- Whether an OS process with this pid exists (a zombie counts).
+function lib.os_exists(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if f then f:close() end
+  return f ~= nil
 end
 
 -- Waits for the DOWN of pid (monitors it first) and returns the reason.
