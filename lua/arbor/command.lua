@@ -109,8 +109,12 @@ local FIELDS = { cwd = true, env = true, clear_env = true, ready = true,
                  ready_timeout = true, stop_signal = true, output = true }
 local OUTPUTS = { log = true, inherit = true, null = true }
 
+-- A bad field raises a BadSpec that M.command turns into an error at the
+-- user's line, however deep in the checks it was found.
+local BadSpec = {}
 local function fail(fmt, ...)
-  error(string.format("bad argument #1 to 'command' (" .. fmt .. ")", ...), 3)
+  error(setmetatable({ message = string.format(
+    "bad argument #1 to 'command' (" .. fmt .. ")", ...) }, BadSpec), 0)
 end
 
 local function check_signal(v, field)
@@ -389,7 +393,11 @@ end
 
 -- supervisor.command{...} -> child spec
 function M.command(t)
-  local cmd = command_of(t)
+  local ok, cmd = pcall(command_of, t)
+  if not ok then
+    if getmetatable(cmd) == BadSpec then error(cmd.message, 2) end
+    error(cmd, 0)
+  end
   local s = spec.worker(function() return start(cmd) end)
   s.command = cmd
   return s

@@ -246,6 +246,12 @@ lib.test("bad specs are refused at the line that made them", function()
   lib.raises(function() command{ "x", output = "file" } end, "output must be")
   lib.raises(function() command{ "x", colour = "red" } end, "unknown field 'colour'")
   lib.raises(function() command{ "x", env = { ["A=B"] = "1" } } end, "env names")
+  -- The position is the caller's, also for checks made a level deeper.
+  for _, bad in ipairs { { "x", output = "file" }, { "x", stop_signal = "NOPE" } } do
+    local err = lib.raises(function() command(bad) end, "bad argument")
+    lib.ok(tostring(err):find("^[^\n]*test_command%.lua:%d+: bad argument") ~= nil,
+           "error at the caller's line: " .. tostring(err))
+  end
 end)
 
 lib.no_leftovers("test_command")
