@@ -856,6 +856,9 @@ static void crash_context(lua_State *L, lua_State *co) {
 
 /* The crash report of pid: the error value at ridx, the traceback of co.
 ** May raise a memory error: call under protection. */
+/* The reason text of a crash whose error value is nil. */
+#define LARB_LOG_NIL_ERROR "nil (error object is a nil value)"
+
 void larb_log_crash(lua_State *L, arb_pid_t pid, int is_main, int ridx,
                     lua_State *co) {
   int top = lua_gettop(L);
@@ -869,7 +872,10 @@ void larb_log_crash(lua_State *L, arb_pid_t pid, int is_main, int ridx,
     lua_rawgeti(L, -2, 2);
     child = lua_tostring(L, -1);
   }
-  const char *reason = larb_log_describe(L, ridx);
+  /* error() and error(nil): the reason stays nil, but a bare "nil"
+  ** reads like a missing field; say what happened, as lua.c does. */
+  const char *reason = lua_isnil(L, ridx) ? LARB_LOG_NIL_ERROR
+                                          : larb_log_describe(L, ridx);
   crash_ctx.message = crash_ctx.state = NULL;
   crash_context(L, co);
   larb_traceback(L, co); /* luaL_traceback costs ~100k instructions */

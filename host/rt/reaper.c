@@ -19,6 +19,76 @@ static uv_signal_t sigchld;
 static int watching;
 static arb_reaper_owned_fn owned_by_libuv;
 
+/* Children someone else waits for with waitpid (Lua's io.popen outside a
+** process: its close needs the exit status).  A handful at most. */
+static pid_t *kept;
+static size_t nkept, capkept;
+
+int arb_reaper_keep(pid_t pid) {
+  if (nkept == capkept) {
+    size_t ncap = capkept ? capkept * 2 : 8;
+    pid_t *n = realloc(kept, ncap * sizeof(*n));
+    if (n == NULL) return UV_ENOMEM;
+    kept = n;
+    capkept = ncap;
+  }
+  kept[nkept++] = pid;
+  return 0;
+}
+
+void arb_reaper_unkeep(pid_t pid) {
+  for (size_t i = 0; i < nkept; i++) {
+    if (kept[i] != pid) continue;
+    kept[i] = kept[--nkept];
+    break;
+  }
+  if (nkept == 0) {
+    free(kept);
+    kept = NULL;
+    capkept = 0;
+  }
+}
+
+static int is_kept(pid_t pid) {
+  for (size_t i = 0; i < nkept; i++)
+    if (kept[i] == pid) return 1;
+  return 0;
+}
+
+static int waited_for_elsewhere(pid_t pid) {
+  return is_kept(pid) || (owned_by_libuv && owned_by_libuv(pid));
+}
+
+static void reap(pid_t pid) {
+  pid_t got;
+  do
+    got = waitpid(pid, NULL, WNOHANG);
+  while (got == -1 && errno == EINTR);
+}
+
+/* Child by child: a kept zombie may stay for as long as its popen is
+** open, so the zombies behind it are found through the children list
+** (which holds zombies until they are reaped) rather than waitid(P_ALL),
+** which would keep answering with the kept one. */
+static void scan_each(void) {
+  enum { MAX_CHILDREN = 1024 };
+  pid_t *pids = malloc(MAX_CHILDREN * sizeof(*pids));
+  if (pids == NULL) return; /* the next SIGCHLD tries again */
+  int n = arb_reaper_children(pids, MAX_CHILDREN);
+  if (n > MAX_CHILDREN) n = MAX_CHILDREN;
+  for (int i = 0; i < n; i++) {
+    if (waited_for_elsewhere(pids[i])) continue;
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    int rc;
+    do
+      rc = waitid(P_PID, (id_t)pids[i], &si, WEXITED | WNOHANG | WNOWAIT);
+    while (rc == -1 && errno == EINTR);
+    if (rc == 0 && si.si_pid == pids[i]) reap(pids[i]);
+  }
+  free(pids);
+}
+
 void arb_reaper_scan(void) {
   for (;;) {
     siginfo_t si;
@@ -29,11 +99,11 @@ void arb_reaper_scan(void) {
     while (rc == -1 && errno == EINTR);
     if (rc == -1 || si.si_pid == 0) return; /* no children, or none ended */
     if (owned_by_libuv && owned_by_libuv(si.si_pid)) return;
-    pid_t got;
-    do
-      got = waitpid(si.si_pid, NULL, WNOHANG);
-    while (got == -1 && errno == EINTR);
-    if (got <= 0) return; /* taken meanwhile (cannot happen on one thread) */
+    if (is_kept(si.si_pid)) {
+      scan_each();
+      return;
+    }
+    reap(si.si_pid);
   }
 }
 

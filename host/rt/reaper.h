@@ -12,7 +12,8 @@
 ** peeks at the next zombie with waitid(P_ALL, WNOWAIT) and reaps it only
 ** if the owner check says libuv does not own it; at a zombie libuv owns it
 ** stops, and is run again (arb_reaper_scan) from the port's exit callback,
-** once libuv has taken that one.
+** once libuv has taken that one.  Children started by Lua's own io.popen
+** (lstdlib_io.c) are kept (arb_reaper_keep): their close waits for them.
 **
 ** Also the host's last word on its descendants: arb_reaper_children lists
 ** the host's live children (from /proc/self/task/T/children, or from every
@@ -34,8 +35,14 @@ typedef int (*arb_reaper_owned_fn)(pid_t pid);
 ** still reaps its own children). */
 int arb_reaper_init(uv_loop_t *loop, arb_reaper_owned_fn owned);
 
-/* Reaps every zombie child libuv does not own, up to the first it owns. */
+/* Reaps every zombie child libuv does not own, up to the first it owns,
+** and never one that is kept. */
 void arb_reaper_scan(void);
+
+/* Keeps the reaper's hands off child pid until arb_reaper_unkeep: its
+** starter reaps it with waitpid (a popen's close).  0 or UV_ENOMEM. */
+int arb_reaper_keep(pid_t pid);
+void arb_reaper_unkeep(pid_t pid);
 
 /* Fills pids (up to max) with the host's children still listed by the
 ** kernel (live or zombie); returns how many there are (may exceed max). */

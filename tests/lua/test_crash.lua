@@ -150,3 +150,27 @@ lib.test("an error value whose __tostring raises ends only that process",
   down(echo.mon)
   lib.no_leftovers()
 end)
+
+lib.test("error(nil): the reason stays nil, the report says what it was",
+         function()
+  lib.eq(run(function() error(nil) end), nil, "the reason value")
+  -- The report itself, from a second host (this binary) run on a script.
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write([[
+    local process = require "process"
+    for _, fn in ipairs { function() error(nil) end, function() error() end } do
+      local m = process.monitor(process.spawn(fn))
+      process.select(process.new_selector():selecting_process_down(m))
+    end
+  ]])
+  f:close()
+  local pipe = assert(io.popen(string.format("'%s' run '%s' 2>&1", arg[-1],
+                                             path)))
+  local out = pipe:read("a")
+  pipe:close()
+  os.remove(path)
+  local _, n = out:gsub("\nreason: nil %(error object is a nil value%)\n", "")
+  lib.eq(n, 2, "both reports name a nil error value: " .. out)
+  lib.ok(not out:find("\nreason: nil\n", 1, true), "no bare nil: " .. out)
+end)
