@@ -2,12 +2,16 @@
 ** lmbox.c: the mailbox half of the `process` module: subjects, send,
 ** receive and selectors.
 **
-** A selector is a userdata whose user value is a flat array of entries,
-** three slots each: kind, source (subject or monitor userdata, or false
-** for trapped exits) and mapping function (or false).  select compares
-** the oldest sequence number of each source (O(entries)), takes that
-** message and maps it.  Blocking marks the selected sources so that a
-** send to any of them, and only to them, wakes the process.
+** A selector is a userdata holding its entry count; each entry is three
+** values: kind, source (subject or monitor userdata, or false for trapped
+** exits) and mapping function (or false).  The first SEL_INLINE entries
+** live in the userdata's own user values (2 onwards), so the common
+** selectors (one source, or call's reply and DOWN) are one allocation; the
+** rest go to a flat array in user value 1, made when a selector first
+** needs it.  select compares the oldest sequence number of each source
+** (O(entries)), takes that message and maps it.  Blocking marks the
+** selected sources so that a send to any of them, and only to them, wakes
+** the process.
 */
 #include <stdint.h>
 
@@ -150,11 +154,41 @@ static int subject_eq(lua_State *L) {
 ** Selectors
 ** ======================================================================*/
 
+/* Entries held in the selector's own user values; more go to the array. */
+#define SEL_INLINE 2
+enum { SEL_KIND = 0, SEL_SOURCE = 1, SEL_MAP = 2 };
+
+typedef struct selector_s {
+  lua_Integer n; /* entries */
+} selector_t;
+
+/* Pushes field f (SEL_KIND, SEL_SOURCE or SEL_MAP) of entry i (from 0) of
+** the selector at sel; returns its type. */
+static int entry_get(lua_State *L, int sel, lua_Integer i, int f) {
+  if (i < SEL_INLINE) return lua_getiuservalue(L, sel, (int)(2 + i * 3 + f));
+  lua_getiuservalue(L, sel, 1);
+  int type = lua_rawgeti(L, -1, (i - SEL_INLINE) * 3 + f + 1);
+  lua_remove(L, -2);
+  return type;
+}
+
+/* Pops the value on top into field f of entry i of the selector at sel
+** (whose array exists if i needs it). */
+static void entry_set(lua_State *L, int sel, lua_Integer i, int f) {
+  if (i < SEL_INLINE) {
+    lua_setiuservalue(L, sel, (int)(2 + i * 3 + f));
+    return;
+  }
+  lua_getiuservalue(L, sel, 1);
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, (i - SEL_INLINE) * 3 + f + 1);
+  lua_pop(L, 1);
+}
+
 /* process.new_selector() -> selector */
 static int lmbox_new_selector(lua_State *L) {
-  lua_newuserdatauv(L, 1, 1);
-  lua_newtable(L);
-  lua_setiuservalue(L, -2, 1);
+  selector_t *sel = lua_newuserdatauv(L, sizeof(*sel), 1 + SEL_INLINE * 3);
+  sel->n = 0;
   luaL_setmetatable(L, LARB_SELECTOR);
   return 1;
 }
@@ -162,15 +196,13 @@ static int lmbox_new_selector(lua_State *L) {
 /* Adds (or, for a source already selected, replaces) an entry.  The
 ** selector is at 1; source at src (0: trapped exits); fn at fn_idx. */
 static int add_entry(lua_State *L, int kind, int src, int fn_idx) {
-  luaL_checkudata(L, 1, LARB_SELECTOR);
+  selector_t *sel = luaL_checkudata(L, 1, LARB_SELECTOR);
   if (!lua_isnoneornil(L, fn_idx)) luaL_checktype(L, fn_idx, LUA_TFUNCTION);
-  lua_settop(L, fn_idx); /* the entries table must not land on fn_idx */
-  lua_getiuservalue(L, 1, 1);
-  int t = lua_gettop(L);
-  lua_Integer n = (lua_Integer)lua_rawlen(L, t), at = n + 1;
-  for (lua_Integer i = 1; i <= n; i += 3) {
-    lua_rawgeti(L, t, i);
-    lua_rawgeti(L, t, i + 1);
+  lua_settop(L, fn_idx);
+  lua_Integer n = sel->n, at = n;
+  for (lua_Integer i = 0; i < n; i++) {
+    entry_get(L, 1, i, SEL_KIND);
+    entry_get(L, 1, i, SEL_SOURCE);
     int same = lua_tointeger(L, -2) == kind &&
                (src ? lua_rawequal(L, -1, src) : 1);
     lua_pop(L, 2);
@@ -179,18 +211,26 @@ static int add_entry(lua_State *L, int kind, int src, int fn_idx) {
       break;
     }
   }
-  lua_pushinteger(L, kind);
-  lua_rawseti(L, t, at);
-  if (src)
-    lua_pushvalue(L, src);
-  else
-    lua_pushboolean(L, 0);
-  lua_rawseti(L, t, at + 1);
+  if (at >= SEL_INLINE && lua_getiuservalue(L, 1, 1) == LUA_TNIL) {
+    lua_createtable(L, SEL_INLINE * 3, 0); /* may raise: nothing changed */
+    lua_setiuservalue(L, 1, 1);
+  }
+  lua_settop(L, fn_idx);
+  /* The map first: a new entry counts only once all three are written
+  ** (growing the array may raise), a replaced one keeps kind and source. */
   if (lua_isnoneornil(L, fn_idx))
     lua_pushboolean(L, 0);
   else
     lua_pushvalue(L, fn_idx);
-  lua_rawseti(L, t, at + 2);
+  entry_set(L, 1, at, SEL_MAP);
+  if (src)
+    lua_pushvalue(L, src);
+  else
+    lua_pushboolean(L, 0);
+  entry_set(L, 1, at, SEL_SOURCE);
+  lua_pushinteger(L, kind);
+  entry_set(L, 1, at, SEL_KIND);
+  if (at == n) sel->n = n + 1;
   lua_settop(L, 1);
   return 1;
 }
@@ -225,12 +265,13 @@ static uint64_t entry_peek(lua_State *L, int kind, int src, arb_proc_t *p) {
   }
 }
 
-/* Sets or clears the "selected" mark of every source. */
-static void mark_sources(lua_State *L, int t, lua_Integer n, arb_proc_t *p,
-                         int on) {
-  for (lua_Integer i = 1; i <= n; i += 3) {
-    lua_rawgeti(L, t, i);
-    lua_rawgeti(L, t, i + 1);
+/* Sets or clears the "selected" mark of every source of the selector at
+** sel. */
+static void mark_sources(lua_State *L, int sel, arb_proc_t *p, int on) {
+  lua_Integer n = ((selector_t *)lua_touserdata(L, sel))->n;
+  for (lua_Integer i = 0; i < n; i++) {
+    entry_get(L, sel, i, SEL_KIND);
+    entry_get(L, sel, i, SEL_SOURCE);
     int kind = (int)lua_tointeger(L, -2);
     if (kind == SEL_SUBJECT)
       arb_subject_select(&((larb_subject_t *)lua_touserdata(L, -1))->sub, on);
@@ -280,14 +321,14 @@ static int return_mapped(lua_State *L, int status, lua_KContext kctx) {
   return 1;
 }
 
-/* Stack: 1 selector, 2 entries table.  Takes the oldest matching message
-** or waits for one until deadline (-1: forever). */
+/* Stack: 1 selector.  Takes the oldest matching message or waits for one
+** until deadline (-1: forever). */
 static int select_step(lua_State *L, arb_proc_t *p, int64_t deadline) {
-  lua_Integer n = (lua_Integer)lua_rawlen(L, 2), best = 0;
+  lua_Integer n = ((selector_t *)lua_touserdata(L, 1))->n, best = -1;
   uint64_t best_seq = UINT64_MAX;
-  for (lua_Integer i = 1; i <= n; i += 3) {
-    lua_rawgeti(L, 2, i);
-    lua_rawgeti(L, 2, i + 1);
+  for (lua_Integer i = 0; i < n; i++) {
+    entry_get(L, 1, i, SEL_KIND);
+    entry_get(L, 1, i, SEL_SOURCE);
     int kind = (int)lua_tointeger(L, -2);
     if (kind != SEL_EXITS && ((kind == SEL_SUBJECT &&
          arb_subject_owner(&((larb_subject_t *)lua_touserdata(L, -1))->sub) !=
@@ -305,27 +346,27 @@ static int select_step(lua_State *L, arb_proc_t *p, int64_t deadline) {
       best = i;
     }
   }
-  if (best) {
-    lua_rawgeti(L, 2, best + 2); /* 3: map fn or false */
-    lua_rawgeti(L, 2, best);
-    lua_rawgeti(L, 2, best + 1); /* 5: source */
-    take_message(L, (int)lua_tointeger(L, 4), 5, p);
-    lua_replace(L, 4);
-    lua_settop(L, 4);
-    if (!lua_toboolean(L, 3)) return 1;
+  if (best >= 0) {
+    entry_get(L, 1, best, SEL_MAP);    /* 2: map fn or false */
+    entry_get(L, 1, best, SEL_KIND);   /* 3 */
+    entry_get(L, 1, best, SEL_SOURCE); /* 4 */
+    take_message(L, (int)lua_tointeger(L, 3), 4, p);
+    lua_replace(L, 3);
+    lua_settop(L, 3);
+    if (!lua_toboolean(L, 2)) return 1;
     lua_callk(L, 1, 1, 0, return_mapped);
     return 1;
   }
   int64_t t;
   if (expired(L, deadline, &t)) return 2;
-  mark_sources(L, 2, n, p, 1);
+  mark_sources(L, 1, p, 1);
   return wait_until(L, p, t, deadline, select_k);
 }
 
 static int select_k(lua_State *L, int status, lua_KContext kctx) {
   (void)status;
   arb_proc_t *p = larb_self(L);
-  mark_sources(L, 2, (lua_Integer)lua_rawlen(L, 2), p, 0);
+  mark_sources(L, 1, p, 0);
   arb_node_wait_done(larb_ctx(L)->node, p);
   return select_step(L, p, (int64_t)kctx);
 }
@@ -336,7 +377,6 @@ static int lmbox_select(lua_State *L) {
   int64_t timeout = opt_timeout(L, 2);
   arb_proc_t *p = larb_self(L);
   lua_settop(L, 1);
-  lua_getiuservalue(L, 1, 1);
   return select_step(L, p, deadline_in(L, timeout));
 }
 
@@ -359,10 +399,8 @@ static const luaL_Reg selector_methods[] = {
 
 /* Selector<n sources> */
 static int selector_tostring(lua_State *L) {
-  luaL_checkudata(L, 1, LARB_SELECTOR);
-  lua_getiuservalue(L, 1, 1);
-  lua_pushfstring(L, "Selector<%I sources>",
-                  (lua_Integer)(lua_rawlen(L, -1) / 3));
+  selector_t *sel = luaL_checkudata(L, 1, LARB_SELECTOR);
+  lua_pushfstring(L, "Selector<%I sources>", sel->n);
   return 1;
 }
 

@@ -18,11 +18,29 @@ static lua_Integer check_ms(lua_State *L, int idx) {
   return ms;
 }
 
+/* Spawns the function and arguments that fill the stack and leaves the
+** new pid on top.  The pid's handle is made first (a raise there leaves
+** nothing behind), so that no allocation is left to fail after the spawn;
+** only if the spawn's own allocations ran code that spawned (a finalizer)
+** does the pid differ, and then it is made afterwards, under protection. */
+static arb_proc_t *spawn_pushing_pid(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  int nargs = lua_gettop(L) - 1;
+  arb_pid_t next = arb_node_next_pid(ctx->node);
+  if (next != ARB_PID_NONE) {
+    larb_push_pid(L, next);
+    lua_insert(L, 1);
+  }
+  arb_proc_t *p = larb_spawn(L, nargs);
+  if (p->pid != next) larb_push_spawned(L, p);
+  return p;
+}
+
 /* process.spawn(fn, ...) -> pid */
 static int lprocess_spawn(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   larb_self(L);
-  larb_push_spawned(L, larb_spawn(L, lua_gettop(L) - 1));
+  spawn_pushing_pid(L);
   return 1;
 }
 
@@ -30,8 +48,7 @@ static int lprocess_spawn(lua_State *L) {
 static int lprocess_spawn_link(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   arb_proc_t *self = larb_self(L);
-  arb_proc_t *p = larb_spawn(L, lua_gettop(L) - 1);
-  larb_push_spawned(L, p);
+  arb_proc_t *p = spawn_pushing_pid(L);
   if (arb_link(larb_ctx(L)->node, self, p->pid) != 0) {
     larb_unspawn(L, p); /* the child never runs unlinked */
     return luaL_error(L, "out of memory");

@@ -209,6 +209,12 @@ void arb_node_free(arb_node_t *node);
 ** or NULL when out of memory or while the node is being freed. */
 arb_proc_t *arb_node_spawn(arb_node_t *node);
 
+/* The pid the next arb_node_spawn will give, if nothing spawns or frees a
+** process in between (ARB_PID_NONE while the node is being freed).  Lets
+** the embedder make the pid's handle before the process exists, so that
+** only the spawn itself is left to fail; it compares with p->pid after. */
+arb_pid_t arb_node_next_pid(const arb_node_t *node);
+
 /* Takes back a process arb_node_spawn made when a later step of its
 ** creation failed (allocate, then commit): p has not run, and nobody
 ** links to, monitors or waits on it.  Its exit hooks run and its subjects

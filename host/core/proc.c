@@ -145,6 +145,13 @@ arb_proc_t *arb_node_spawn(arb_node_t *node) {
   return p;
 }
 
+arb_pid_t arb_node_next_pid(const arb_node_t *node) {
+  if (node->closing) return ARB_PID_NONE;
+  if (node->free_head != NO_SLOT)
+    return ((uint64_t)node->gens[node->free_head] << 32) | node->free_head;
+  return ((uint64_t)1 << 32) | node->nslots;
+}
+
 arb_proc_t *arb_node_lookup(const arb_node_t *node, arb_pid_t pid) {
   uint32_t slot = arb_pid_slot(pid);
   if (slot >= node->nslots || node->gens[slot] != arb_pid_gen(pid))

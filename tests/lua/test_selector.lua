@@ -297,3 +297,54 @@ lib.test("a map function may raise; the message is consumed", function()
   lib.eq(select(sel, 0), "good", "next message")
   lib.no_leftovers()
 end)
+
+-- The first entries live in the selector itself and the rest in an array
+-- it makes when it needs one (lmbox.c): every position must behave alike.
+lib.test("selectors with many entries: order, replacing, waking", function()
+  local subs = {}
+  local sel = new_selector()
+  for i = 1, 7 do
+    subs[i] = process.new_subject()
+    sel:selecting(subs[i], function(m) return i .. ":" .. m end)
+  end
+  lib.eq(tostring(sel), "Selector<7 sources>", "seven entries")
+  for i = 7, 1, -1 do send(subs[i], "m") end
+  for i = 7, 1, -1 do
+    lib.eq(select(sel, 0), i .. ":m", "oldest first, entry " .. i)
+  end
+  lib.same({ select(sel, 0) }, { nil, "timeout" }, "all taken")
+  -- Replacing keeps the count and changes only that entry's map.
+  sel:selecting(subs[6], function(m) return "six " .. m end)
+  sel:selecting(subs[2])
+  lib.eq(tostring(sel), "Selector<7 sources>", "still seven")
+  send(subs[6], "a")
+  send(subs[2], "b")
+  send(subs[7], "c")
+  lib.eq(select(sel, 0), "six a", "entry in the array replaced")
+  lib.eq(select(sel, 0), "b", "inline entry replaced, no map")
+  lib.eq(select(sel, 0), "7:c", "neighbour kept")
+  -- A blocked select wakes for a source held in the array, and a DOWN
+  -- and trapped exits mix with subjects there.
+  local p, m = spawn_monitored(function()
+    send(subs[5], "late")
+  end)
+  lib.eq(select(sel, 1000), "5:late", "woken by the fifth entry")
+  sel:selecting_process_down(m)
+  local d = select(sel, 1000)
+  lib.eq(d.monitor, m, "DOWN's monitor")
+  lib.eq(d.pid, p, "DOWN's pid")
+  lib.eq(d.reason, "normal", "DOWN's reason")
+  lib.eq(tostring(sel), "Selector<8 sources>", "eight entries")
+  -- Re-adding the monitor replaces its entry; its one DOWN is gone.
+  sel:selecting_process_down(m, function() error("not called", 0) end)
+  lib.eq(tostring(sel), "Selector<8 sources>", "still eight")
+  lib.same({ select(sel, 0) }, { nil, "timeout" }, "one DOWN only")
+  lib.no_leftovers()
+end)
+
+lib.test("an empty selector times out and tells its size", function()
+  local sel = new_selector()
+  lib.eq(tostring(sel), "Selector<0 sources>", "no entries")
+  lib.same({ select(sel, 0) }, { nil, "timeout" }, "nothing to take")
+  lib.same({ select(sel, 5) }, { nil, "timeout" }, "waits out its timeout")
+end)

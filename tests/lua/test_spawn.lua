@@ -249,3 +249,45 @@ lib.test("a thousand processes", function()
   for i = 1, 1000 do lib.eq(down(mons[i]).reason, "normal", "ended") end
   lib.no_leftovers()
 end)
+
+-- spawn makes the pid's handle before the process (lprocess.c); a
+-- finalizer run by that allocation may spawn first and take the pid it
+-- expected, and then the handle is made again afterwards.  Garbage with
+-- spawning finalizers and a small GC pause make that happen among these
+-- spawns; whichever way a spawn went, its pid must be its process's.
+lib.test("pids stay right when finalizers spawn during spawns", function()
+  local inbox = process.new_subject()
+  local function report(tag) send(inbox, { tag, self() }) end
+  local pause = collectgarbage("setpause", 10)
+  local stepmul = collectgarbage("setstepmul", 400)
+  local n, from_gc = 2000, 0
+  local returned = {}
+  for i = 1, n do
+    setmetatable({}, { __gc = function()
+      from_gc = from_gc + 1
+      spawn(report, "gc")
+    end })
+    local pid = spawn(report, i)
+    lib.ok(returned[pid] == nil, "a fresh pid each time")
+    returned[pid] = i
+    returned[i] = pid
+  end
+  collectgarbage("setpause", pause)
+  collectgarbage("setstepmul", stepmul)
+  collectgarbage()
+  local seen, gc_seen = 0, 0
+  while seen < n or gc_seen < from_gc do
+    local msg = receive(inbox, 5000)
+    lib.ok(msg, "every process reports")
+    if msg[1] == "gc" then
+      gc_seen = gc_seen + 1
+      lib.eq(returned[msg[2]], nil, "a finalizer's process has its own pid")
+    else
+      seen = seen + 1
+      lib.ok(rawequal(returned[msg[1]], msg[2]),
+             "spawn " .. msg[1] .. " returned its process's pid")
+    end
+  end
+  lib.ok(from_gc > 0, "finalizers spawned")
+  lib.no_leftovers()
+end)

@@ -46,6 +46,38 @@ static void test_stale_pid_finds_nothing_after_slot_reuse(void **state) {
   assert_ptr_equal(arb_node_lookup(f->node, b->pid), b);
 }
 
+/* arb_node_next_pid says what the next spawn gives: a fresh slot, a freed
+** slot's next generation (the most recently freed first), a slot whose
+** spawn was taken back. */
+static void test_next_pid_is_the_pid_the_next_spawn_gives(void **state) {
+  fixture_t *f = *state;
+  arb_pid_t next = arb_node_next_pid(f->node);
+  arb_proc_t *a = spawn(f);
+  assert_true(next != ARB_PID_NONE);
+  assert_true(a->pid == next);
+  next = arb_node_next_pid(f->node);
+  arb_proc_t *b = spawn(f);
+  assert_true(b->pid == next);
+  arb_node_exit(f->node, a, &arb_reason_normal);
+  CHECK(f);
+  next = arb_node_next_pid(f->node);
+  assert_int_equal(arb_pid_slot(next), arb_pid_slot(a->pid));
+  arb_proc_t *c = spawn(f);
+  assert_true(c->pid == next);
+  next = arb_node_next_pid(f->node);
+  arb_proc_t *d = arb_node_spawn(f->node);
+  assert_non_null(d);
+  assert_true(d->pid == next);
+  arb_node_spawn_abort(f->node, d);
+  next = arb_node_next_pid(f->node);
+  assert_true(next != d->pid); /* the taken-back pid went stale */
+  arb_proc_t *e = spawn(f);
+  assert_true(e->pid == next);
+  /* Asking does not change anything. */
+  assert_true(arb_node_next_pid(f->node) == arb_node_next_pid(f->node));
+  assert_ptr_equal(arb_node_lookup(f->node, b->pid), b);
+}
+
 static void test_lookup_of_never_existing_pid_finds_nothing(void **state) {
   fixture_t *f = *state;
   assert_null(arb_node_lookup(f->node, ARB_PID_NONE));
@@ -635,6 +667,7 @@ int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
       T(test_pid_is_slot_plus_generation),
       T(test_stale_pid_finds_nothing_after_slot_reuse),
+      T(test_next_pid_is_the_pid_the_next_spawn_gives),
       T(test_lookup_of_never_existing_pid_finds_nothing),
       T(test_count_tracks_live_processes),
       T(test_table_grows_past_first_capacity),
