@@ -52,8 +52,8 @@ M.command = require("arbor.command").command -- OS processes (command.lua)
 -- The supervisor process
 -- ======================================================================
 
--- Private keys tag the messages the supervisor maps out of its selector,
--- so no request can be mistaken for them.
+-- Private tokens name the sources of the supervisor's selector, so no
+-- request can be mistaken for an exit or a retry.
 local EXIT, RETRY = {}, {}
 
 -- "normal", "shutdown" ({shutdown = true} too) or "abnormal": the host's
@@ -208,151 +208,168 @@ function Sup:drop_child(child)
   self:reindex()
 end
 
--- Carries out a plan, reporting every step back to the engine; a failed
--- start replaces the plan with the engine's answer.  Returns the plan
--- that finished, and the names of the children it started.
-function Sup:run_plan(plan)
-  local eng, started = self.engine, {}
-  local i = 1
-  while plan[i] do
-    local step = plan[i]
-    local child = self.by_key[step.key]
-    if step.op == "shutdown" then
-      self:shutdown_child(child)
-      eng:step_done(step.key)
-    elseif step.op == "drop" then
-      self:drop_child(child)
-      eng:step_done(step.key)
-    else
+-- Carries out the engine's current plan, walking it in place (no table
+-- per plan or step) and reporting every step back; a failed start puts
+-- the engine's answer in its place, which is walked on.  Returns the
+-- outcome and key of the plan that finished.
+function Sup:run_plan()
+  local eng, by_key = self.engine, self.by_key
+  while true do
+    local op, key = eng:step()
+    if op == nil then return eng:outcome() end
+    local child = by_key[key]
+    if op == "start" then
       local ok, reason = self:start_child(child)
       if ok then
         -- (The time a run began: a backoff's reset_after counts from it.)
-        eng:step_done(step.key, child.started_at)
-        started[#started + 1] = child_label(child)
+        eng:step_done(key, child.started_at)
         child.start_failure = nil
         self:progress(child)
       else
         self.start_error = { child = child, reason = reason }
         child.start_failure = reason -- shown by status until it runs
-        plan = eng:start_failed(step.key, now())
-        i = 0
+        eng:start_failed(key, now())
       end
+    elseif op == "shutdown" then
+      self:shutdown_child(child)
+      eng:step_done(key)
+    else
+      self:drop_child(child)
+      eng:step_done(key)
     end
-    i = i + 1
   end
-  return plan, started
+end
+
+-- The labels of the children a plan that ended in "restart" started: its
+-- START steps, every one of which succeeded (a failed one would have
+-- ended it in retry or wait).
+local function started_labels(self, plan)
+  local names = {}
+  for _, step in ipairs(plan) do
+    local child = self.by_key[step.key]
+    if step.op == "start" and child then
+      names[#names + 1] = child_label(child)
+    end
+  end
+  return table.concat(names, ", ")
 end
 
 -- What a plan's outcome asks for once its steps are done.  Reports are
--- formatted only when someone will read them (not in quiet mode).
-function Sup:finish_plan(plan, started, why)
-  local outcome = plan.outcome
-  local quiet = core.quiet()
+-- formatted only when someone will read them (not in quiet mode), and
+-- only then is the plan read out of the engine.  why(self) makes the
+-- report's first line.
+function Sup:finish_plan(outcome, key, why)
+  if core.quiet() then
+    if outcome == "retry" then
+      send(self.retries, key)
+    elseif outcome == "give_up" then
+      core.exit_self("shutdown")
+    end
+    return
+  end
+  local plan = self.engine:plan()
   if self.event then self.event.restarts = plan.restarts end
   if outcome == "retry" then
-    if not quiet then
-      local e = self.start_error
-      self:report { why(), string.format(
-        "child %s failed to start: %s; will retry", child_label(e.child),
-        describe(e.reason)) }
-    end
-    send(self.retries, plan.key)
+    local e = self.start_error
+    self:report { why(self), string.format(
+      "child %s failed to start: %s; will retry", child_label(e.child),
+      describe(e.reason)) }
+    send(self.retries, key)
   elseif outcome == "wait" then
-    if not quiet then
-      local e = self.start_error
-      local what = e and string.format("child %s failed to start: %s",
-                                       child_label(e.child),
-                                       describe(e.reason))
-      local lines = { why() }
-      if e and plan.key == e.child.key then lines[#lines + 1] = what end
-      lines[#lines + 1] = string.format("restarting %s in %d ms (backoff)",
-                                        child_label(self.by_key[plan.key]),
-                                        plan.delay_ms)
-      self:report(lines)
-    end
+    local e = self.start_error
+    local what = e and string.format("child %s failed to start: %s",
+                                     child_label(e.child),
+                                     describe(e.reason))
+    local lines = { why(self) }
+    if e and key == e.child.key then lines[#lines + 1] = what end
+    lines[#lines + 1] = string.format("restarting %s in %d ms (backoff)",
+                                      child_label(self.by_key[key]),
+                                      plan.delay_ms)
+    self:report(lines)
   elseif outcome == "give_up" then
-    if not quiet then
-      self:report { why(), string.format(
-        "giving up: more than %d restart(s) in %s; shut down all children",
-        plan.max, format_period(plan.period_ms)) }
-    end
+    self:report { why(self), string.format(
+      "giving up: more than %d restart(s) in %s; shut down all children",
+      plan.max, format_period(plan.period_ms)) }
     core.exit_self("shutdown")
-  elseif quiet then
-    return
   elseif outcome == "restart" then
-    local lines = { why() }
+    local lines = { why(self) }
     if plan.restarts > 0 then
       lines[#lines + 1] = string.format(
         "restarted %s (%s), restart %d of %d in %s",
-        table.concat(started, ", "), plan.strategy, plan.restarts, plan.max,
+        started_labels(self, plan), plan.strategy, plan.restarts, plan.max,
         format_period(plan.period_ms))
     else
       lines[#lines + 1] = string.format("restarted %s (%s)",
-                                        table.concat(started, ", "),
+                                        started_labels(self, plan),
                                         plan.strategy)
     end
     self:report(lines)
   elseif outcome == "none" and self.report_none then
-    self:report { why() }
+    self:report { why(self) }
   end
 end
 
+-- The first line of a child exit's report.
+local function exit_line(self)
+  local ev = self.event
+  return string.format("child %s (%s) exited: %s", ev.child, ev.child_pid,
+                       describe(ev.reason))
+end
+
 function Sup:on_exit(e)
-  if self.stale[e.pid] then
-    self.stale[e.pid] = nil
-    return
-  end
-  local child = self.by_pid[e.pid]
+  local pid, reason = e.pid, e.reason
+  local child = self.by_pid[pid]
   if child == nil then
+    if self.stale[pid] then
+      self.stale[pid] = nil
+      return
+    end
     -- OTP: a supervisor whose parent ends stops its tree and follows.
     -- Beyond OTP, a "shutdown" signal from anyone but a child is an
     -- orderly stop too (the host's own shutdown is not the parent).
     -- Other exits from non-children are stale: children already shut down.
-    if e.pid == self.parent or classify(e.reason) == "shutdown" then
-      self:run_plan(self.engine:stop())
-      core.exit_self(e.reason)
+    if pid == self.parent or classify(reason) == "shutdown" then
+      self.engine:stop()
+      self:run_plan()
+      core.exit_self(reason)
     end
     return
   end
-  self.by_pid[e.pid] = nil
-  child.pid, child.last_reason = nil, e.reason
-  local cls = classify(e.reason)
-  local plan = assert(self.engine:exit(child.key, cls, now()))
-  local function why()
-    return string.format("child %s (%s) exited: %s", child_label(child),
-                         tostring(e.pid), describe(e.reason))
-  end
+  self.by_pid[pid] = nil
+  child.pid, child.last_reason = nil, reason
+  local cls = classify(reason)
+  self.engine:exit(child.key, cls, now())
   self.report_none = cls == "abnormal"
   self.start_error = nil
-  local done, started = self:run_plan(plan)
+  local outcome, key = self:run_plan()
   -- (The event's fields are for reports: not made when none is written.)
   if not core.quiet() then
-    self.event = { child = child_label(child), child_pid = tostring(e.pid),
-                   reason = e.reason }
+    self.event = { child = child_label(child), child_pid = tostring(pid),
+                   reason = reason }
   end
-  self:finish_plan(done, started, why)
+  self:finish_plan(outcome, key, exit_line)
   self.event = nil
 end
 
 -- A backoff wait is over (the loop's select timed out at the engine's
 -- next due time): the engine restarts whatever is due now.
 function Sup:on_due()
-  local plan = self.engine:due(now())
-  if plan.outcome == "none" then return end
-  local child = self.by_key[plan.key]
+  local outcome, key = self.engine:due(now())
+  if outcome == "none" then return end
+  local child = self.by_key[key]
   self.start_error = nil
-  local done, started = self:run_plan(plan)
-  self:finish_plan(done, started, function()
+  outcome, key = self:run_plan()
+  self:finish_plan(outcome, key, function()
     return string.format("child %s: backoff wait over", child_label(child))
   end)
 end
 
+local function retry_line() return "retrying a failed start" end
+
 function Sup:on_retry(key)
-  local plan = self.engine:retry(key, now())
-  local done, started = self:run_plan(plan)
-  self:finish_plan(done, started, function()
-    return "retrying a failed start"
-  end)
+  self.engine:retry(key, now())
+  local outcome, plan_key = self:run_plan()
+  self:finish_plan(outcome, plan_key, retry_line)
 end
 
 function Sup:find(id)
@@ -386,15 +403,14 @@ end
 function Sup:management(op, id)
   local child = self:find(id)
   if child == nil then return nil, not_found(id) end
-  local plan, err = self.engine[op](self.engine, child.key)
-  if plan == nil then -- the engine's error (kind "running", "restarting")
+  local outcome, err = self.engine[op](self.engine, child.key)
+  if outcome == nil then -- the engine's error (kind "running", "restarting")
     err.id = id
     err.message = string.format("%s %s: %s", op, show(id), err.message)
     return nil, err
   end
   self.start_error = nil
-  local done = self:run_plan(plan)
-  if done.outcome == "fail" then
+  if self:run_plan() == "fail" then
     return nil, new_error {
       kind = "start_failed", id = id, reason = self.start_error.reason,
       message = string.format("child %s failed to start: %s", show(id),
@@ -503,7 +519,8 @@ function Sup:apply_removals(edit)
   for i = #self.children, 1, -1 do
     local child = self.children[i]
     if edit.removed[child.id] then
-      self:run_plan(self.engine:remove(child.key))
+      self.engine:remove(child.key)
+      self:run_plan()
     end
   end
   local kept = {}
@@ -553,18 +570,18 @@ function Sup:apply_restarts(edit, out, label)
     if edit.changed[child.id] ~= nil and handled[child] == nil
        and self.by_key[child.key] == child then
       self.start_error = nil
-      local plan = self.engine:changed(child.key)
+      self.engine:changed(child.key)
       -- The plan's steps say which children it starts and drops (read
       -- before it runs: a failed start replaces it).
-      for _, step in ipairs(plan) do
+      for _, step in ipairs(self.engine:plan()) do
         local c = self.by_key[step.key]
         if c and step.op == "drop" then handled[c] = "dropped"
         elseif c and step.op == "start" then handled[c] = "restarted" end
       end
-      local done, names = self:run_plan(plan)
+      local outcome, key = self:run_plan()
       self:record_failure(out, label)
       -- A child that fails to start is handled like any failed restart.
-      self:finish_plan(done, names, function()
+      self:finish_plan(outcome, key, function()
         return "reload: child " .. child_label(child) .. " changed"
       end)
     end
@@ -583,8 +600,8 @@ end
 function Sup:apply_additions(edit, out, label)
   for _, child in ipairs(self:place_added(edit)) do
     self.start_error = nil
-    local done = self:run_plan(self.engine:restart_child(child.key))
-    if done.outcome == "fail" then
+    self.engine:restart_child(child.key)
+    if self:run_plan() == "fail" then
       self:record_failure(out, label)
       self:report { string.format("reload: added child %s failed to start: %s",
                                   child_label(child),
@@ -625,7 +642,8 @@ function Sup:on_request(msg)
     local value, err = self:management(op, msg.id)
     send(reply, { value = value, err = err })
   elseif op == "stop" then
-    self:run_plan(self.engine:stop())
+    self.engine:stop()
+    self:run_plan()
     process.unlink(self.parent)
     core.exit_self("normal")
   end
@@ -654,8 +672,8 @@ function Sup:init(tree)
     self.children[i] = child
     self.by_key[key] = child
   end
-  local done = self:run_plan(self.engine:start())
-  if done.outcome == "fail" then
+  self.engine:start()
+  if self:run_plan() == "fail" then
     local e = self.start_error
     return nil, new_error {
       kind = "init_failed", position = e.child.index, id = e.child.id,
@@ -668,30 +686,39 @@ function Sup:init(tree)
 end
 
 function Sup:loop()
+  -- Where the message select returned came from: the mapping functions
+  -- of the exit and retry sources say so (a request, from the inbox, has
+  -- none), so nothing is wrapped per event.
+  local source
   local sel = process.new_selector()
     :selecting(self.inbox)
-    :selecting(self.retries, function(key) return { [RETRY] = key } end)
-    :selecting_trapped_exits(function(e) return { [EXIT] = e } end)
+    :selecting(self.retries, function(key)
+      source = RETRY
+      return key
+    end)
+    :selecting_trapped_exits(function(e)
+      source = EXIT
+      return e
+    end)
   local engine_of = self.engine
   while true do
     -- A backoff wait ends when the engine's next due time comes: select
     -- waits for a message until then (management requests are served
     -- meanwhile).
     local due, msg = engine_of:next_due()
+    source = nil
     if due then
       msg = select(sel, math.max(0, due - now()))
-      if msg == nil then self:on_due() end
+      if msg == nil and source == nil then self:on_due() end
     else
       msg = select(sel)
     end
-    if type(msg) == "table" then
-      if msg[EXIT] then
-        self:on_exit(msg[EXIT])
-      elseif msg[RETRY] then
-        self:on_retry(msg[RETRY])
-      elseif type(msg.op) == "string" then
-        self:on_request(msg)
-      end
+    if source == EXIT then
+      self:on_exit(msg)
+    elseif source == RETRY then
+      self:on_retry(msg)
+    elseif type(msg) == "table" and type(msg.op) == "string" then
+      self:on_request(msg)
     end
   end
 end

@@ -2,11 +2,17 @@
 ** lsup.c: the restart engine (host/core/sup.c) as a Lua object, for the
 ** supervisor process in lua/supervisor.lua.
 **
-** The engine decides; Lua carries out.  Each event method returns the plan
-** as a table {outcome = "restart", key = k, restarts = n, max = m,
-** period_ms = p, strategy = s, {op = "shutdown", key = k}, ...}; the
-** executor reports every step back with step_done or start_failed.  Child
-** keys are the engine's stable integers.  Errors from the engine raise:
+** The engine decides; Lua carries out.  Each event method returns the
+** plan's outcome ("restart", ...) and the key it is about; the plan stays
+** in the engine, and the executor walks it in place: step() names the
+** next step (op, key), which it reports back with step_done or
+** start_failed (a failure puts a new plan in place), until step() returns
+** nothing; outcome() then tells how the plan that finished ended.  So a
+** restart makes no Lua table at all.  plan() copies the current plan into
+** a table {outcome = "restart", key = k, restarts = n, max = m,
+** period_ms = p, strategy = s, {op = "shutdown", key = k}, ...} for what
+** is rare (reports, a live edit reading its steps ahead).  Child keys are
+** the engine's stable integers.  Errors from the engine raise:
 ** the executor only sends events that are valid by construction, so an
 ** error here is a bug worth a crash report.  Flags are the exception: new
 ** and set_flags return nil, err for flags outside the engine's limits
@@ -222,12 +228,19 @@ static int lsup_update(lua_State *L) {
   return 0;
 }
 
-/* Event methods: each returns the plan, or nil and an arbor.Error whose
-** kind is the engine's ("running", "restarting", "not_found", ...) for
-** the management calls. */
+/* Pushes a plan's outcome and the key it is about (0: none). */
+static int push_outcome(lua_State *L, const arb_sup_plan_t *p) {
+  lua_pushstring(L, outcomes[p->outcome]);
+  lua_pushinteger(L, p->key);
+  return 2;
+}
+
+/* Event methods: each returns the new plan's outcome and key, or nil and
+** an arbor.Error whose kind is the engine's ("running", "restarting",
+** "not_found", ...) for the management calls. */
 static int plan_or_error(lua_State *L, int rc, const arb_sup_plan_t *plan) {
   if (rc < 0) return larb_fail(L, rc, NULL);
-  return push_plan(L, plan);
+  return push_outcome(L, plan);
 }
 
 static int lsup_start(lua_State *L) {
@@ -293,7 +306,28 @@ static int lsup_next_due(lua_State *L) {
 static int lsup_stop(lua_State *L) {
   const arb_sup_plan_t *p;
   arb_sup_stop(check_sup(L), &p);
-  return push_plan(L, p);
+  return push_outcome(L, p);
+}
+
+/* engine:step() -> op, key of the current plan's next unreported step, or
+** nothing when every step is reported */
+static int lsup_step(lua_State *L) {
+  arb_sup_step_t st;
+  if (!arb_sup_next_step(check_sup(L), &st)) return 0;
+  lua_pushstring(L, ops[st.op]);
+  lua_pushinteger(L, st.key);
+  return 2;
+}
+
+/* engine:outcome() -> outcome, key of the current plan */
+static int lsup_outcome(lua_State *L) {
+  return push_outcome(L, arb_sup_current_plan(check_sup(L)));
+}
+
+/* engine:plan() -> the current plan as a table (every step, reported or
+** not) */
+static int lsup_plan(lua_State *L) {
+  return push_plan(L, arb_sup_current_plan(check_sup(L)));
 }
 
 /* engine:step_done(key [, now]) (now: when a START's run began) */
@@ -372,6 +406,9 @@ static const luaL_Reg engine_methods[] = {
     {"remove", lsup_remove},
     {"changed", lsup_changed},
     {"stop", lsup_stop},
+    {"step", lsup_step},
+    {"outcome", lsup_outcome},
+    {"plan", lsup_plan},
     {"step_done", lsup_step_done},
     {"start_failed", lsup_start_failed},
     {"children", lsup_children},

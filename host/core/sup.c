@@ -823,3 +823,18 @@ int arb_sup_start_failed_at(arb_sup_t *s, uint32_t key, int64_t now_ms,
 }
 
 /* }====== */
+
+/* {====== Reading the current plan */
+
+int arb_sup_next_step(const arb_sup_t *s, arb_sup_step_t *out) {
+  if (!busy(s)) return 0;
+  if (out) *out = s->steps[s->cursor];
+  return 1;
+}
+
+const arb_sup_plan_t *arb_sup_current_plan(const arb_sup_t *s) {
+  return &s->plan;
+}
+
+/* }====== */
+

@@ -323,6 +323,20 @@ int arb_sup_start_failed(arb_sup_t *s, uint32_t key,
 int arb_sup_start_failed_at(arb_sup_t *s, uint32_t key, int64_t now_ms,
                             const arb_sup_plan_t **plan);
 
+/* {====== Reading the current plan
+** The plan the latest event (or start failure) stored, read in place, so
+** an executor can walk it without copying it: the step to carry out next
+** and the plan's outcome and figures. */
+
+/* Copies the current plan's next unreported step into *out (may be NULL)
+** and returns 1, or returns 0 when every step is reported (or there is no
+** plan).  Changes nothing. */
+int arb_sup_next_step(const arb_sup_t *s, arb_sup_step_t *out);
+
+/* The current plan: the one the latest event call stored (an empty NONE
+** plan before any).  Valid until the next mutating call on s. */
+const arb_sup_plan_t *arb_sup_current_plan(const arb_sup_t *s);
+
 /* }====== */
 
 #endif

@@ -915,6 +915,45 @@ static void test_sup_stop_abandons_plan_in_progress(void **state) {
   release(s);
 }
 
+/* An executor can walk the current plan in place: next_step names the
+** step to carry out (and stays on it until it is reported), the current
+** plan is the one a start failure put in place of the event's. */
+static void test_sup_next_step_walks_the_current_plan(void **state) {
+  (void)state;
+  arb_sup_t *s = make(RFO, 3, 5000, "ppp");
+  arb_sup_step_t st;
+  assert_int_equal(arb_sup_next_step(s, &st), 0); /* no plan yet */
+  assert_string_equal(render_plan(arb_sup_current_plan(s)), "none:");
+  const arb_sup_plan_t *p = NULL;
+  assert_int_equal(arb_sup_start(s, &p), 0);
+  assert_ptr_equal(arb_sup_current_plan(s), p);
+  for (uint32_t key = 1; key <= 3; key++) {
+    assert_int_equal(arb_sup_next_step(s, &st), 1);
+    assert_int_equal(arb_sup_next_step(s, NULL), 1); /* reading moves nothing */
+    assert_int_equal(st.op, ARB_SUP_START);
+    assert_int_equal(st.key, key);
+    assert_int_equal(st.user, 100 + key);
+    assert_int_equal(arb_sup_step_done_at(s, key, 0), 0);
+  }
+  assert_int_equal(arb_sup_next_step(s, &st), 0);
+  /* Child 2 exits: shut3 start2 start3; start2 fails, and the current
+  ** plan becomes the retry, with nothing left to carry out. */
+  assert_int_equal(arb_sup_exit(s, 2, ABN, 10, &p), 0);
+  assert_int_equal(arb_sup_next_step(s, &st), 1);
+  assert_int_equal(st.op, ARB_SUP_SHUTDOWN);
+  assert_int_equal(st.key, 3);
+  assert_int_equal(arb_sup_step_done(s, 3), 0);
+  assert_int_equal(arb_sup_next_step(s, &st), 1);
+  assert_int_equal(st.op, ARB_SUP_START);
+  assert_int_equal(st.key, 2);
+  assert_int_equal(arb_sup_start_failed_at(s, 2, 11, &p), 0);
+  assert_ptr_equal(arb_sup_current_plan(s), p);
+  assert_string_equal(render_plan(arb_sup_current_plan(s)), "retry 2:");
+  assert_int_equal(arb_sup_next_step(s, &st), 0);
+  assert_int_equal(arb_sup_check(s), 0);
+  release(s);
+}
+
 static void test_sup_update_changes_restart_type_in_place(void **state) {
   (void)state;
   arb_sup_t *s = make_started(OFO, 3, 5000, "pp");
@@ -1290,6 +1329,8 @@ int main(void) {
         test_sup_plan_in_progress_refuses_other_events, setup, teardown),
     cmocka_unit_test_setup_teardown(
         test_sup_stop_abandons_plan_in_progress, setup, teardown),
+    cmocka_unit_test_setup_teardown(
+        test_sup_next_step_walks_the_current_plan, setup, teardown),
     cmocka_unit_test_setup_teardown(
         test_sup_update_changes_restart_type_in_place, setup, teardown),
     cmocka_unit_test_setup_teardown(
