@@ -12,12 +12,29 @@
 ** (O(entries)), takes that message and maps it.  Blocking marks the
 ** selected sources so that a send to any of them, and only to them, wakes
 ** the process.
+**
+** The functions here hold the selector's and the subject's metatables as
+** upvalues 1 and 2: setting and checking them is then a pointer compare,
+** not a registry lookup by name (a select or a new selector each did two).
 */
 #include <stdint.h>
 
 #include "larb.h"
 
 enum { SEL_SUBJECT = 1, SEL_EXITS = 2, SEL_DOWN = 3 };
+
+#define SELECTOR_MT lua_upvalueindex(1)
+#define SUBJECT_MT lua_upvalueindex(2)
+
+/* The value at idx if it is a userdata whose metatable is the upvalue mt,
+** else NULL. */
+static void *test_meta(lua_State *L, int idx, int mt) {
+  void *p = lua_touserdata(L, idx);
+  if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
+  int same = lua_rawequal(L, -1, mt);
+  lua_pop(L, 1);
+  return same ? p : NULL;
+}
 
 static int64_t now(lua_State *L) { return arb_rt_now(larb_ctx(L)->rt); }
 
@@ -64,7 +81,8 @@ static int wait_until(lua_State *L, arb_proc_t *p, int64_t t,
 static int lmbox_new_subject(lua_State *L) {
   arb_proc_t *p = larb_self(L);
   larb_subject_t *s = lua_newuserdatauv(L, sizeof(*s), 0);
-  luaL_setmetatable(L, LARB_SUBJECT);
+  lua_pushvalue(L, SUBJECT_MT);
+  lua_setmetatable(L, -2);
   arb_subject_init(larb_ctx(L)->node, &s->sub, p);
   return 1;
 }
@@ -185,18 +203,25 @@ static void entry_set(lua_State *L, int sel, lua_Integer i, int f) {
   lua_pop(L, 1);
 }
 
+static selector_t *check_selector(lua_State *L, int idx) {
+  selector_t *sel = test_meta(L, idx, SELECTOR_MT);
+  if (sel == NULL) luaL_typeerror(L, idx, LARB_SELECTOR);
+  return sel;
+}
+
 /* process.new_selector() -> selector */
 static int lmbox_new_selector(lua_State *L) {
   selector_t *sel = lua_newuserdatauv(L, sizeof(*sel), 1 + SEL_INLINE * 3);
   sel->n = 0;
-  luaL_setmetatable(L, LARB_SELECTOR);
+  lua_pushvalue(L, SELECTOR_MT);
+  lua_setmetatable(L, -2);
   return 1;
 }
 
 /* Adds (or, for a source already selected, replaces) an entry.  The
 ** selector is at 1; source at src (0: trapped exits); fn at fn_idx. */
 static int add_entry(lua_State *L, int kind, int src, int fn_idx) {
-  selector_t *sel = luaL_checkudata(L, 1, LARB_SELECTOR);
+  selector_t *sel = check_selector(L, 1);
   if (!lua_isnoneornil(L, fn_idx)) luaL_checktype(L, fn_idx, LUA_TFUNCTION);
   lua_settop(L, fn_idx);
   lua_Integer n = sel->n, at = n;
@@ -373,7 +398,7 @@ static int select_k(lua_State *L, int status, lua_KContext kctx) {
 
 /* process.select(selector [, timeout_ms]) -> value | nil, "timeout" */
 static int lmbox_select(lua_State *L) {
-  luaL_checkudata(L, 1, LARB_SELECTOR);
+  check_selector(L, 1);
   int64_t timeout = opt_timeout(L, 2);
   arb_proc_t *p = larb_self(L);
   lua_settop(L, 1);
@@ -413,6 +438,15 @@ static const luaL_Reg selector_meta[] = {{"__tostring", selector_tostring},
 
 void larb_open_mbox(lua_State *L) {
   larb_createmeta(L, LARB_SUBJECT, subject_meta, NULL);
-  larb_createmeta(L, LARB_SELECTOR, selector_meta, selector_methods);
-  luaL_setfuncs(L, mbox_funcs, 0);
+  larb_createmeta(L, LARB_SELECTOR, selector_meta, NULL);
+  luaL_getmetatable(L, LARB_SELECTOR);
+  luaL_getmetatable(L, LARB_SUBJECT);
+  /* The methods see the metatables as upvalues too (selector:selecting
+  ** checks its selector). */
+  lua_newtable(L);
+  lua_pushvalue(L, -3);
+  lua_pushvalue(L, -3);
+  luaL_setfuncs(L, selector_methods, 2);
+  lua_setfield(L, -3, "__index");
+  luaL_setfuncs(L, mbox_funcs, 2);
 }

@@ -122,7 +122,8 @@ static int lprocess_monitor(lua_State *L) {
   arb_pid_t pid = larb_dist_monitor_target(L, 1); /* a BEAM pid too */
   arb_proc_t *self = larb_self(L);
   larb_monitor_t *m = lua_newuserdatauv(L, sizeof(*m), 0);
-  luaL_setmetatable(L, LARB_MONITOR);
+  lua_pushvalue(L, lua_upvalueindex(1)); /* the monitor metatable */
+  lua_setmetatable(L, -2);
   arb_monitor_init(larb_ctx(L)->node, &m->mon, self, pid);
   return 1;
 }
@@ -285,7 +286,11 @@ static const luaL_Reg timer_meta[] = {{"__tostring", timer_tostring},
 int larb_open_process(lua_State *L) {
   larb_createmeta(L, LARB_MONITOR, monitor_meta, NULL);
   larb_createmeta(L, LARB_TIMER, timer_meta, NULL);
-  luaL_newlib(L, process_funcs);
+  /* The functions hold the monitor metatable as upvalue 1: monitor sets
+  ** it without looking it up by name. */
+  luaL_newlibtable(L, process_funcs);
+  luaL_getmetatable(L, LARB_MONITOR);
+  luaL_setfuncs(L, process_funcs, 1);
   larb_open_mbox(L);
   return 1;
 }

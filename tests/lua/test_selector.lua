@@ -97,6 +97,18 @@ lib.test("selecting returns the selector; bad arguments raise", function()
              "select(table)")
   lib.raises(function() select(sel, -5) end, "bad argument #2",
              "select negative timeout")
+  -- Other handles are not selectors, whichever way the method is reached.
+  lib.raises(function() select(a, 0) end, "arbor.Selector expected",
+             "select(subject)")
+  lib.raises(function() select(m, 0) end, "arbor.Selector expected",
+             "select(monitor)")
+  lib.raises(function() sel.selecting(a, a) end, "arbor.Selector expected",
+             "selecting on a subject")
+  lib.raises(function() sel.selecting_process_down(m, m) end,
+             "arbor.Selector expected", "selecting_process_down on a monitor")
+  local p = setmetatable({}, getmetatable(sel))
+  lib.raises(function() select(p, 0) end, "arbor.Selector expected",
+             "a table with the selector's metatable")
   lib.no_leftovers()
 end)
 
