@@ -1,8 +1,9 @@
 /*
 ** lfs.c: the `fs` module: files without blocking the host.
 **
-** Each call hands one job to host/rt/fs.c (libuv's thread pool) and
-** blocks only the calling process, the way process.receive does: the
+** Each call hands one job to host/rt/fs.c (libuv's thread pool; a FIFO's
+** or a terminal's reads and writes wait on the loop) and blocks only the
+** calling process, the way process.receive does: the
 ** process waits (arb_node_wait, no timeout) and yields; the job's
 ** completion wakes it and the continuation pushes the result.  The
 ** operation pointer travels in the continuation context.  If the process
@@ -82,6 +83,7 @@ static int push_result(lua_State *L, arb_fs_op_t *op) {
       op->fd = -1;
       h->file = arb_fs_file_new(&ctx->rt->loop, larb_self(L), fd);
       if (h->file == NULL) return luaL_error(L, "out of memory");
+      h->file->stream = op->stream; /* read and written on the loop */
       return 1;
     }
     case ARB_FS_STAT: {

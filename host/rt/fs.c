@@ -1,10 +1,11 @@
 /*
-** fs.c: file jobs on libuv's thread pool (see fs.h for the ownership
-** rules).
+** fs.c: file jobs on libuv's thread pool, and the loop-side waits on
+** FIFOs and terminals (see fs.h for the ownership rules and the streams).
 **
 ** The worker functions below run on a pool thread: they only do system
 ** calls on the operation's own buffers and never touch the node, the
-** loop or another operation.  Everything else runs on the loop thread.
+** loop or another operation.  Everything else (the stream reads and
+** writes included) runs on the loop thread.
 */
 #define _GNU_SOURCE /* mkostemp: the temp file is close-on-exec from birth */
 #include "fs.h"
@@ -12,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <time.h>
 #include <stdlib.h>
@@ -159,11 +161,14 @@ static int is_stream(int fd) {
   return fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
 }
 
+/* What open_nowait returns for a FIFO opened for writing that has no
+** reader yet (never a descriptor, never an errno). */
+#define NO_READER INT_MIN
+
 /* open(2) that never waits for the other end of a FIFO: non-blocking,
-** retried every 20 ms while a FIFO has no reader (ENXIO), made blocking
-** again for a regular file.  The descriptor, or a negative errno. */
-static int open_nowait(arb_fs_op_t *op, const char *path, int flags,
-                       mode_t mode) {
+** made blocking again for a regular file.  The descriptor, a negative
+** errno, or NO_READER (the loop tries again 20 ms later). */
+static int open_nowait(const char *path, int flags, mode_t mode) {
   for (;;) {
     int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC, mode);
     if (fd >= 0) {
@@ -172,9 +177,10 @@ static int open_nowait(arb_fs_op_t *op, const char *path, int flags,
     }
     if (errno == EINTR) continue;
     if (errno != ENXIO || (flags & O_ACCMODE) == O_RDONLY) return -errno;
-    if (cancelled(op)) return UV_ECANCELED;
-    struct timespec ts = {0, 20 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    /* ENXIO is also what a socket file gives: that one never opens. */
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode)) return NO_READER;
+    return UV_ENXIO;
   }
 }
 
@@ -232,16 +238,29 @@ static int read_upto(arb_fs_op_t *op, int fd, size_t max, size_t hint,
   return 0;
 }
 
+/* Reads and closes the stream op->fd: one the loop cannot watch. */
+static int read_stream_here(arb_fs_op_t *op) {
+  int err = read_upto(op, op->fd, SIZE_MAX, 4096, &op->data, &op->len);
+  close(op->fd);
+  op->fd = -1;
+  return err;
+}
+
 static int do_read(arb_fs_op_t *op) {
-  int fd = open_nowait(op, op->path, O_RDONLY, 0);
+  if (op->on_pool) return read_stream_here(op);
+  int fd = open_nowait(op->path, O_RDONLY, 0);
   if (fd < 0) return fd;
   struct stat st;
   int err = 0;
-  if (fstat(fd, &st) != 0)
+  if (fstat(fd, &st) != 0) {
     err = -errno;
-  else if (S_ISDIR(st.st_mode))
+  } else if (S_ISDIR(st.st_mode)) {
     err = UV_EISDIR;
-  else
+  } else if (is_stream(fd)) {
+    op->fd = fd; /* the loop reads it */
+    op->stream = 1;
+    return 0;
+  } else
     err = read_upto(op, fd, SIZE_MAX,
                     st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, &op->data,
                     &op->len);
@@ -300,8 +319,23 @@ static int do_write(arb_fs_op_t *op) {
   if (op->flags & ARB_FS_ATOMIC) return do_atomic_write(op);
   int oflags = O_WRONLY | O_CREAT |
                (op->flags & ARB_FS_APPEND ? O_APPEND : O_TRUNC);
-  int fd = open_nowait(op, op->path, oflags, 0666);
+  if (op->on_pool) { /* a stream the loop cannot watch */
+    int err = write_all(op, op->fd, op->data, op->len);
+    if (close(op->fd) != 0 && !err) err = -errno;
+    op->fd = -1;
+    return err;
+  }
+  int fd = open_nowait(op->path, oflags, 0666);
+  if (fd == NO_READER) {
+    op->again = 1;
+    return 0;
+  }
   if (fd < 0) return fd;
+  if (is_stream(fd)) {
+    op->fd = fd; /* the loop writes it */
+    op->stream = 1;
+    return 0;
+  }
   int err = write_all(op, fd, op->data, op->len);
   if (close(fd) != 0 && !err) err = -errno;
   return err;
@@ -314,7 +348,12 @@ static int do_open(arb_fs_op_t *op) {
     case ARB_FS_MODE_W: oflags = O_WRONLY | O_CREAT | O_TRUNC; break;
     default: oflags = O_WRONLY | O_CREAT | O_APPEND; break;
   }
-  op->fd = open_nowait(op, op->path, oflags, 0666);
+  op->fd = open_nowait(op->path, oflags, 0666);
+  if (op->fd == NO_READER) {
+    op->fd = -1;
+    op->again = 1;
+    return 0;
+  }
   if (op->fd < 0) {
     int err = op->fd;
     op->fd = -1;
@@ -328,6 +367,7 @@ static int do_open(arb_fs_op_t *op) {
       return UV_EISDIR;
     }
   }
+  op->stream = (uint8_t)is_stream(op->fd);
   return 0;
 }
 
@@ -463,47 +503,77 @@ static void op_work(uv_work_t *w) {
 ** Loop side
 ** ======================================================================*/
 
+/* Where an operation waits: a job on the pool, a watch on the loop (a
+** stream), a timer (an open retried), or nowhere (completed). */
+typedef enum { STAGE_POOL, STAGE_POLL, STAGE_TIMER, STAGE_DONE } stage_t;
+
+/* How much one wake-up of a loop-side read takes before it lets the loop
+** go on (the watch is level-triggered: the rest comes next turn). */
+#define LOOP_READ_BUDGET (256 * 1024)
+/* A loop-side step that has to wait for the next wake-up. */
+#define WAIT_MORE 1
+/* How long a FIFO without a reader waits before the open is tried again. */
+#define OPEN_RETRY_MS 20
+
 arb_fs_op_t *arb_fs_op_new(arb_fs_kind_t kind) {
   arb_fs_op_t *op = calloc(1, sizeof(*op));
   if (op == NULL) return NULL;
   op->kind = (uint8_t)kind;
   op->fd = -1;
+  op->stage = STAGE_POOL;
   return op;
+}
+
+static void handle_closed(uv_handle_t *h) {
+  arb_fs_op_t *op = h->data;
+  if (--op->handles == 0 && op->freed) free(op);
+}
+
+/* The operation lets go of its file (which it kept busy). */
+static void release_file(arb_fs_op_t *op) {
+  arb_fs_file_t *f = op->file;
+  if (f == NULL) return;
+  op->file = NULL;
+  f->busy = 0;
+  file_settle(f);
+}
+
+/* Stops a loop-side wait (the watch is closed, the timer stopped). */
+static void leave_wait(arb_fs_op_t *op) {
+  if (op->stage == STAGE_POLL)
+    uv_close((uv_handle_t *)&op->poll, handle_closed);
+  else if (op->stage == STAGE_TIMER)
+    uv_timer_stop(&op->timer);
+  op->stage = STAGE_DONE;
 }
 
 void arb_fs_op_free(arb_fs_op_t *op) {
   if (op->hooked) arb_node_unhook_exit(&op->hook);
-  if (op->fd >= 0) arb_fs_close_later(op->work.loop, op->fd);
+  op->hooked = 0;
+  leave_wait(op); /* (the owner ended while it waited) */
+  release_file(op);
+  if (op->timer_on) {
+    op->timer_on = 0;
+    uv_close((uv_handle_t *)&op->timer, handle_closed);
+  }
+  if (op->fd >= 0) arb_fs_close_later(op->loop, op->fd);
+  op->fd = -1;
   free(op->path);
   free(op->path2);
   free(op->data);
-  free(op);
+  op->path = op->path2 = op->data = NULL;
+  if (op->handles)
+    op->freed = 1; /* the last close callback frees it */
+  else
+    free(op);
 }
 
-static void op_owner_ended(arb_node_t *node, arb_exit_hook_t *hook,
-                           arb_proc_t *p) {
-  (void)node;
-  (void)p;
-  arb_fs_op_t *op = (arb_fs_op_t *)((char *)hook - offsetof(arb_fs_op_t, hook));
-  op->hooked = 0;
-  if (op->done) {
-    arb_fs_op_free(op);
-  } else {
-    op->abandoned = 1;
-    __atomic_store_n(&op->cancel, 1, __ATOMIC_RELEASE);
-  }
-}
-
-static void op_done(uv_work_t *w, int status) {
-  arb_fs_op_t *op = (arb_fs_op_t *)w;
-  (void)status; /* jobs are never cancelled */
+/* The operation has its result: its process wakes (or, abandoned, it is
+** freed). */
+static void complete(arb_fs_op_t *op) {
   op->done = 1;
-  if (op->file) {
-    arb_fs_file_t *f = op->file;
-    op->file = NULL;
-    f->busy = 0;
-    file_settle(f);
-  }
+  op->stage = STAGE_DONE;
+  release_file(op);
   if (op->abandoned) {
     arb_fs_op_free(op);
     return;
@@ -512,14 +582,189 @@ static void op_done(uv_work_t *w, int status) {
   if (p) arb_node_wake(op->node, p); /* only a waiting one wakes */
 }
 
+static int is_read(const arb_fs_op_t *op) {
+  return op->kind == ARB_FS_READ || op->kind == ARB_FS_FREAD;
+}
+
+/* The stream descriptor a loop-side step uses. */
+static int stream_fd(const arb_fs_op_t *op) {
+  return op->file ? op->file->fd : op->fd;
+}
+
+/* Reads what is there without waiting: 0 at the end (the writer closed,
+** or as many bytes as wanted), WAIT_MORE, or an error. */
+static int loop_read(arb_fs_op_t *op) {
+  int fd = stream_fd(op);
+  size_t budget = LOOP_READ_BUDGET;
+  while (op->len < op->want) {
+    if (op->len == op->cap) {
+      size_t ncap = op->cap ? op->cap * 2 : 4096;
+      if (ncap > op->want || ncap < op->cap) ncap = op->want;
+      char *n = realloc(op->data, ncap);
+      if (n == NULL) return UV_ENOMEM;
+      op->data = n;
+      op->cap = ncap;
+    }
+    ssize_t n = read(fd, op->data + op->len, op->cap - op->len);
+    if (n > 0) {
+      op->len += (size_t)n;
+      if ((size_t)n >= budget) return op->len < op->want ? WAIT_MORE : 0;
+      budget -= (size_t)n;
+    } else if (n == 0) {
+      return 0;
+    } else if (errno == EAGAIN) {
+      return WAIT_MORE;
+    } else if (errno != EINTR) {
+      return -errno;
+    }
+  }
+  return 0;
+}
+
+/* Writes what the stream takes without waiting: 0 once all is written,
+** WAIT_MORE, or an error (UV_EPIPE: the reader went away). */
+static int loop_write(arb_fs_op_t *op) {
+  int fd = stream_fd(op);
+  while (op->at < op->len) {
+    ssize_t n = write(fd, op->data + op->at, op->len - op->at);
+    if (n >= 0)
+      op->at += (size_t)n;
+    else if (errno == EAGAIN)
+      return WAIT_MORE;
+    else if (errno != EINTR)
+      return -errno;
+  }
+  return 0;
+}
+
+/* Ends a loop-side wait with err (0: done). */
+static void finish_stream(arb_fs_op_t *op, int err) {
+  leave_wait(op);
+  op->err = err;
+  if (err && is_read(op)) {
+    free(op->data);
+    op->data = NULL;
+    op->len = 0;
+  }
+  if (op->kind == ARB_FS_WRITE) op->len = 0;
+  if (op->file == NULL) { /* fs.read, fs.write: their own descriptor */
+    arb_fs_close_later(op->loop, op->fd);
+    op->fd = -1;
+  }
+  complete(op);
+}
+
+static void on_ready(uv_poll_t *h, int status, int events) {
+  (void)events;
+  arb_fs_op_t *op = h->data;
+  /* An error status (a write end whose reader left: EPOLLERR) still
+  ** tries the call, which names the cause (EPIPE). */
+  int rc = is_read(op) ? loop_read(op) : loop_write(op);
+  if (rc == WAIT_MORE && status < 0) rc = status;
+  if (rc != WAIT_MORE) finish_stream(op, rc);
+}
+
+/* Starts the loop-side wait on the operation's stream; an error when the
+** loop cannot watch it (epoll refuses /dev/null, /dev/zero...). */
+static int start_watch(arb_fs_op_t *op) {
+  int rc = uv_poll_init(op->loop, &op->poll, stream_fd(op));
+  if (rc != 0) return rc;
+  op->poll.data = op;
+  op->handles++;
+  op->stage = STAGE_POLL;
+  if (is_read(op)) {
+    op->want = op->kind == ARB_FS_FREAD ? op->len : SIZE_MAX;
+    op->len = 0;
+    op->cap = 0;
+  } else {
+    op->at = 0;
+  }
+  rc = uv_poll_start(&op->poll, is_read(op) ? UV_READABLE : UV_WRITABLE,
+                     on_ready);
+  if (rc != 0) finish_stream(op, rc);
+  return 0;
+}
+
+static void op_done(uv_work_t *w, int status);
+
+static int queue_job(arb_fs_op_t *op) {
+  op->stage = STAGE_POOL;
+  return uv_queue_work(op->loop, &op->work, op_work, op_done);
+}
+
+static void on_retry(uv_timer_t *t) {
+  arb_fs_op_t *op = t->data;
+  op->stage = STAGE_DONE;
+  int rc = queue_job(op);
+  if (rc != 0) {
+    op->err = rc;
+    complete(op);
+  }
+}
+
+/* A FIFO without a reader: the open is tried again OPEN_RETRY_MS later. */
+static int retry_later(arb_fs_op_t *op) {
+  if (!op->timer_on) {
+    int rc = uv_timer_init(op->loop, &op->timer);
+    if (rc != 0) return rc;
+    op->timer.data = op;
+    op->timer_on = 1;
+    op->handles++;
+  }
+  op->stage = STAGE_TIMER;
+  return uv_timer_start(&op->timer, on_retry, OPEN_RETRY_MS, 0);
+}
+
+static void op_owner_ended(arb_node_t *node, arb_exit_hook_t *hook,
+                           arb_proc_t *p) {
+  (void)node;
+  (void)p;
+  arb_fs_op_t *op = (arb_fs_op_t *)((char *)hook - offsetof(arb_fs_op_t, hook));
+  op->hooked = 0;
+  if (op->stage == STAGE_POOL) {
+    op->abandoned = 1;
+    __atomic_store_n(&op->cancel, 1, __ATOMIC_RELEASE);
+  } else {
+    arb_fs_op_free(op); /* a watch or a timer stops at once */
+  }
+}
+
+static void op_done(uv_work_t *w, int status) {
+  arb_fs_op_t *op = (arb_fs_op_t *)w;
+  (void)status; /* jobs are never cancelled */
+  op->stage = STAGE_DONE;
+  if (op->abandoned) {
+    complete(op);
+    return;
+  }
+  int rc = 0;
+  if (op->again) {
+    op->again = 0;
+    if ((rc = retry_later(op)) == 0) return;
+  } else if (op->stream && !op->on_pool && op->err == 0 &&
+             (op->kind == ARB_FS_READ || op->kind == ARB_FS_WRITE)) {
+    if (start_watch(op) == 0) return;
+    op->on_pool = 1; /* a stream the loop cannot watch: the pool reads */
+    if ((rc = queue_job(op)) == 0) return;
+  }
+  if (rc != 0) op->err = rc;
+  complete(op);
+}
+
 int arb_fs_op_start(uv_loop_t *loop, arb_node_t *node, arb_proc_t *p,
                     arb_fs_op_t *op) {
   op->node = node;
+  op->loop = loop;
   op->owner = p->pid;
   if (op->file) op->file->busy = 1;
-  int rc = uv_queue_work(loop, &op->work, op_work, op_done);
+  int rc = 1;
+  if (op->file && op->file->stream &&
+      (op->kind == ARB_FS_FREAD || op->kind == ARB_FS_FWRITE))
+    rc = start_watch(op);
+  if (rc != 0) rc = queue_job(op);
   if (rc != 0) {
     if (op->file) op->file->busy = 0;
+    op->stage = STAGE_DONE;
     return rc;
   }
   op->hook.fn = op_owner_ended;

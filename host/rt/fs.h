@@ -16,16 +16,26 @@
 ** is closed (after any job still using it has finished, never under it).
 ** Every descriptor is opened close-on-exec.
 **
-** FIFOs, terminals and other files that are not regular.  Opening one
-** could wait for the other end forever and so could reading or writing
-** it; a job stuck so would hold a pool thread (and the host's exit, which
-** waits for the pool) hostage.  So every open is non-blocking (a FIFO
-** opened for writing with no reader yet is retried every 20 ms), a
-** descriptor that turns out to be a regular file is made blocking again,
-** and the others are read and written after a poll of at most 100 ms at a
-** time: between polls the job looks at its cancel flag, which the owner's
-** death sets.  A read of such a file waits for a writer and then reads to
-** its end (the writer closing), as a blocking read would.
+** FIFOs, terminals and other files that are not regular ("streams").
+** Opening one could wait for the other end forever and so could reading
+** or writing it; a job stuck so would hold one of the pool's 4 threads,
+** and a few such jobs would stall every other file job and name lookup
+** (getaddrinfo shares the pool) for as long as the other end stays away.
+** So no job waits for a stream's other end:
+**   - every open is non-blocking; a FIFO opened for writing with no
+**     reader yet (ENXIO) ends the job, and the loop queues the open again
+**     20 ms later (a timer, no thread held meanwhile);
+**   - a descriptor that turns out to be a regular file is made blocking
+**     again and used on the pool as before;
+**   - a stream is read and written on the loop thread: non-blocking
+**     reads and writes, woken by a uv_poll watch (at most 256 KiB read per
+**     wake-up, so a fast writer cannot starve the loop).  A read of a
+**     FIFO waits for a writer and then reads to its end (the writer
+**     closing), as a blocking read would.
+** A stream epoll cannot watch (/dev/null, /dev/zero: never waiting) goes
+** back to the pool, where each read or write follows a poll(2) of at most
+** 100 ms, between which the job looks at its cancel flag.  The owner's
+** death stops a watch or a timer at once and closes the descriptor.
 **
 ** Knows libuv and the core; never Lua.
 */
@@ -68,17 +78,31 @@ typedef struct arb_fs_file_s {
   uint8_t busy;    /* a job is using fd */
   uint8_t held;    /* the handle still refers to this struct */
   uint8_t doomed;  /* close fd as soon as no job uses it */
+  uint8_t stream;  /* not a regular file: read and written on the loop */
 } arb_fs_file_t;
 
 typedef struct arb_fs_op_s {
   uv_work_t work;
+  uv_poll_t poll;   /* the loop-side wait on a stream */
+  uv_timer_t timer; /* the retry of an open that found no reader */
   arb_exit_hook_t hook; /* on the waiting process while hooked */
   arb_node_t *node;
+  uv_loop_t *loop;
   arb_pid_t owner;
   uint8_t kind;      /* arb_fs_kind_t */
   uint8_t done;      /* the job has completed */
   uint8_t abandoned; /* the owner ended first */
   uint8_t hooked;
+  uint8_t stage;     /* where the operation waits (fs.c's stage_t) */
+  uint8_t stream;    /* the job opened a stream (OPEN: the file is one) */
+  uint8_t again;     /* the job found a FIFO without a reader: retry */
+  uint8_t on_pool;   /* a stream the loop cannot watch: use the pool */
+  uint8_t timer_on;  /* timer initialised (closed with the operation) */
+  uint8_t handles;   /* handles whose close callback is pending */
+  uint8_t freed;     /* arb_fs_op_free ran: the last close frees it */
+  size_t want;       /* loop-side read: the most to read */
+  size_t at;         /* loop-side write: bytes written so far */
+  size_t cap;        /* loop-side read: bytes allocated for data */
   int cancel; /* set (atomically) when abandoned: a job waiting on a
               ** FIFO or a terminal stops at its next look (<= 100 ms) */
   int flags;

@@ -70,11 +70,13 @@ static void reap(pid_t pid) {
 ** open, so the zombies behind it are found through the children list
 ** (which holds zombies until they are reaped) rather than waitid(P_ALL),
 ** which would keep answering with the kept one. */
+static int list_children(pid_t *pids, int max);
+
 static void scan_each(void) {
   enum { MAX_CHILDREN = 1024 };
   pid_t *pids = malloc(MAX_CHILDREN * sizeof(*pids));
   if (pids == NULL) return; /* the next SIGCHLD tries again */
-  int n = arb_reaper_children(pids, MAX_CHILDREN);
+  int n = list_children(pids, MAX_CHILDREN);
   if (n > MAX_CHILDREN) n = MAX_CHILDREN;
   for (int i = 0; i < n; i++) {
     if (waited_for_elsewhere(pids[i])) continue;
@@ -177,7 +179,34 @@ static int scan_all(pid_t *pids, int max) {
   return n;
 }
 
+/* Has the kept child pid ended (a zombie its popen's close will reap)? */
+static int kept_and_ended(pid_t pid) {
+  if (!is_kept(pid)) return 0;
+  siginfo_t si;
+  memset(&si, 0, sizeof(si));
+  return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         si.si_pid == pid;
+}
+
+/* Drops the kept children that have ended from pids[0..n) (n <= max):
+** nothing is left to stop there, and only their close may reap them. */
+static int drop_ended_kept(pid_t *pids, int n, int max) {
+  if (nkept == 0) return n;
+  int stored = n < max ? n : max, out = 0, dropped = 0;
+  for (int i = 0; i < stored; i++) {
+    if (kept_and_ended(pids[i]))
+      dropped++;
+    else
+      pids[out++] = pids[i];
+  }
+  return n - dropped;
+}
+
 int arb_reaper_children(pid_t *pids, int max) {
+  return drop_ended_kept(pids, list_children(pids, max), max);
+}
+
+static int list_children(pid_t *pids, int max) {
   char path[300];
   snprintf(path, sizeof(path), "/proc/self/task/%ld/children", (long)getpid());
   if (access(path, R_OK) != 0) return scan_all(pids, max);

@@ -45,7 +45,8 @@ int arb_reaper_keep(pid_t pid);
 void arb_reaper_unkeep(pid_t pid);
 
 /* Fills pids (up to max) with the host's children still listed by the
-** kernel (live or zombie); returns how many there are (may exceed max). */
+** kernel (live or zombie, but for kept ones that have ended: their close
+** reaps them); returns how many there are (may exceed max). */
 int arb_reaper_children(pid_t *pids, int max);
 
 /* Stops watching (before the loop closes). */
