@@ -19,10 +19,11 @@
 ** public API each field costs a lua_next, which looks the previous key up
 ** again, and an insertion; growing a copy one rehash at a time costs more
 ** than the copy, so every copy is created at its final size.
-**   - A root table without an array part (a record) is sized by gathering
-**     its pairs on the stack during the one walk that copies it: no
-**     counting walk.  Tables with an array part are counted from their
-**     border, which costs one lua_next for a plain array.
+**   - A table without an array part (a record) is sized by gathering its
+**     pairs on the stack during the one walk that copies them: no
+**     counting walk, and a nested record of plain fields is finished
+**     when it is met (start_copy).  Tables with an array part are counted
+**     from their border, which costs one lua_next for a plain array.
 **   - `seen` (original -> copy) and the work list exist only once a nested
 **     table turns up: a flat record or array costs one table.
 **   - The walk over nested tables is iterative (a work list in a Lua
@@ -82,8 +83,57 @@ static void new_copy_table(lua_State *L, int idx) {
   lua_createtable(L, narr > INT_MAX ? INT_MAX : (int)narr, nrec);
 }
 
+/* What start_copy leaves to do. */
+enum { COPY_DONE, COPY_FROM_KEY, COPY_ALL };
+
+/* Pushes a copy of the table at orig (an absolute index) made at its
+** final size, with the original's metatable, and returns what is left:
+** - a table with an array part is counted from its border
+**   (new_copy_table): COPY_ALL, nothing copied yet;
+** - any other is walked gathering its pairs on the stack while they are
+**   plain (no table key or value) and at most GATHER_MAX, so the one walk
+**   both counts and copies them: COPY_DONE when that was all of them;
+**   else the rest is counted from where the gather stopped, the gathered
+**   pairs are set and the key it stopped at is left above the copy:
+**   COPY_FROM_KEY, copying goes on from (and with) that key. */
+static int start_copy(lua_State *L, int orig) {
+  if (lua_rawlen(L, orig) != 0) {
+    new_copy_table(L, orig);
+    if (lua_getmetatable(L, orig)) lua_setmetatable(L, -2);
+    return COPY_ALL;
+  }
+  luaL_checkstack(L, 2 * GATHER_MAX + 8, "copying a message");
+  lua_pushnil(L); /* the copy's place */
+  int base = lua_gettop(L), npairs = 0, more;
+  lua_pushnil(L);
+  while ((more = lua_next(L, orig)) != 0) {
+    int k = base + 1 + 2 * npairs; /* the key just pushed; its value above */
+    if (npairs == GATHER_MAX || lua_type(L, k) == LUA_TTABLE ||
+        lua_type(L, k + 1) == LUA_TTABLE)
+      break;
+    npairs++;
+    lua_pushvalue(L, k); /* the key again, for lua_next */
+  }
+  int nrest = 0;
+  if (more) {
+    lua_pop(L, 1); /* the value: its key is enough to go on from */
+    lua_pushvalue(L, -1);
+    while (lua_next(L, orig)) {
+      lua_pop(L, 1);
+      nrest++;
+    }
+  }
+  lua_createtable(L, 0, npairs + more + nrest);
+  if (lua_getmetatable(L, orig)) lua_setmetatable(L, -2);
+  lua_replace(L, base);
+  if (more) lua_rotate(L, base + 1, 1); /* the key under the pairs */
+  for (int i = 0; i < npairs; i++) lua_rawset(L, base);
+  return more ? COPY_FROM_KEY : COPY_DONE;
+}
+
 /* Replaces the table on top with its copy (made now, or the one made
-** earlier for it) and, for a new copy, queues the original. */
+** earlier for it) and, unless the copy is already complete, queues the
+** original with the key to go on from (nil: from the start). */
 static void copy_nested(lua_State *L, copy_state_t *cs) {
   lua_pushvalue(L, -1);
   if (lua_rawget(L, cs->seen) != LUA_TNIL) {
@@ -92,14 +142,18 @@ static void copy_nested(lua_State *L, copy_state_t *cs) {
   }
   lua_pop(L, 1);
   luaL_checkstack(L, 6, "copying a message");
-  new_copy_table(L, -1);
-  if (lua_getmetatable(L, -2)) lua_setmetatable(L, -2);
-  lua_pushvalue(L, -2);
-  lua_pushvalue(L, -2);
+  int orig = lua_gettop(L);
+  int left = start_copy(L, orig);
+  lua_pushvalue(L, orig);
+  lua_pushvalue(L, orig + 1);
   lua_rawset(L, cs->seen);
-  lua_pushvalue(L, -2);
-  lua_rawseti(L, cs->work, ++cs->nwork);
-  lua_remove(L, -2);
+  if (left != COPY_DONE) {
+    if (left == COPY_ALL) lua_pushnil(L);
+    lua_pushvalue(L, orig);
+    lua_rawseti(L, cs->work, ++cs->nwork);
+    lua_rawseti(L, cs->work, ++cs->nwork); /* the key */
+  }
+  lua_remove(L, orig);
 }
 
 /* The slow path of a pair (a table key or value): the pair is on top;
@@ -145,59 +199,17 @@ static inline int copy_pair(lua_State *L, copy_state_t *cs, int copy,
   return k;
 }
 
-/* Copies into the table at copy every field of the table at orig that
-** lua_next visits after the key on top (nil: all of them); pops the key. */
+/* Copies into the table at copy the fields of the table at orig from the
+** key on top on (the key included; nil: all of them); pops the key. */
 static void copy_fields_from(lua_State *L, copy_state_t *cs, int orig,
                              int copy, int root, int rootcopy) {
   int k = lua_gettop(L);
+  if (!lua_isnil(L, k)) {
+    lua_pushvalue(L, k);
+    lua_rawget(L, orig);
+    k = copy_pair(L, cs, copy, root, rootcopy, k);
+  }
   while (lua_next(L, orig)) k = copy_pair(L, cs, copy, root, rootcopy, k);
-}
-
-/* Pushes the root's copy, made at its final size, and fills it.  For a
-** table without an array part the fields are gathered on the stack while
-** they are plain (no table key or value) and the table is small, so one
-** walk both counts and copies them; what is left after the gather (a
-** nested table turned up, or the record is large) is counted from where
-** the gather stopped and then copied as any table is. */
-static void copy_root(lua_State *L, copy_state_t *cs, int idx) {
-  if (lua_rawlen(L, idx) != 0) {
-    new_copy_table(L, idx);
-    int rootcopy = lua_gettop(L);
-    if (lua_getmetatable(L, idx)) lua_setmetatable(L, rootcopy);
-    lua_pushnil(L);
-    copy_fields_from(L, cs, idx, rootcopy, idx, rootcopy);
-    return;
-  }
-  luaL_checkstack(L, 2 * GATHER_MAX + 8, "copying a message");
-  int base = lua_gettop(L) + 1, npairs = 0, more;
-  lua_pushnil(L);
-  while ((more = lua_next(L, idx)) != 0) {
-    int k = base + 2 * npairs; /* the key just pushed; its value above */
-    if (npairs == GATHER_MAX || lua_type(L, k) == LUA_TTABLE ||
-        lua_type(L, k + 1) == LUA_TTABLE)
-      break;
-    npairs++;
-    lua_pushvalue(L, k); /* the key again, for lua_next */
-  }
-  /* base: npairs pairs, then (more) the pair the gather stopped at */
-  int nrest = 0;
-  if (more) {
-    lua_pushvalue(L, -2);
-    while (lua_next(L, idx)) {
-      lua_pop(L, 1);
-      nrest++;
-    }
-  }
-  lua_createtable(L, 0, npairs + more + nrest);
-  lua_rotate(L, base, 1); /* the copy under the pairs */
-  int rootcopy = base;
-  if (lua_getmetatable(L, idx)) lua_setmetatable(L, rootcopy);
-  if (more) lua_rotate(L, base + 1, 2); /* the stopped-at pair next to it */
-  for (int i = 0; i < npairs; i++) lua_rawset(L, rootcopy);
-  if (more) {
-    copy_pair(L, cs, rootcopy, idx, rootcopy, lua_gettop(L) - 1);
-    copy_fields_from(L, cs, idx, rootcopy, idx, rootcopy);
-  }
 }
 
 void larb_push_copy(lua_State *L, int idx) {
@@ -209,15 +221,18 @@ void larb_push_copy(lua_State *L, int idx) {
   luaL_checkstack(L, 12, "copying a message");
   copy_state_t cs = {0, 0, 0};
   int rootcopy = lua_gettop(L) + 1;
-  copy_root(L, &cs, idx);
+  int left = start_copy(L, idx);
+  if (left == COPY_DONE) return;
+  if (left == COPY_ALL) lua_pushnil(L);
+  copy_fields_from(L, &cs, idx, rootcopy, idx, rootcopy);
+  /* The work list holds pairs: an original, then the key to go on from. */
   while (cs.nwork > 0) {
-    lua_rawgeti(L, cs.work, cs.nwork);
-    lua_pushnil(L);
-    lua_rawseti(L, cs.work, cs.nwork--);
+    lua_rawgeti(L, cs.work, cs.nwork - 1);
     int orig = lua_gettop(L);
     lua_pushvalue(L, orig);
     lua_rawget(L, cs.seen);
-    lua_pushnil(L);
+    lua_rawgeti(L, cs.work, cs.nwork);
+    cs.nwork -= 2;
     copy_fields_from(L, &cs, orig, orig + 1, idx, rootcopy);
     lua_pop(L, 2);
   }

@@ -226,3 +226,24 @@ lib.test("huge tables arrive whole", function()
   local cl = roundtrip(list)
   lib.ok(same(list, cl) and cl[1] ~= list[1], "50,000 small records")
 end)
+
+lib.test("nested records: copied whole by the gather, or gone on with from "
+         .. "where it stopped", function()
+  local plain = record(5)
+  local wide = record(150)
+  local inner = { deep = true }
+  local stops = record(30, { inner = inner, [inner] = "k" })
+  stops.me = stops
+  local arrayish = { 1, 2, 3, x = plain }
+  local t = { plain, plain, wide = wide, stops = stops, arr = arrayish,
+              list = { record(3), record(70), { stops } } }
+  local c = roundtrip(t)
+  lib.ok(same(t, c), "equal")
+  lib.ok(c[1] == c[2] and c[1] ~= plain and c.arr.x == c[1],
+         "a gathered record reached three times is one copy")
+  lib.ok(c.wide ~= wide and same(wide, c.wide), "a wide one, whole")
+  local cs = c.stops
+  lib.ok(cs.me == cs and c.list[3][1] == cs and cs.inner ~= inner,
+         "a stopped one: its cycle, its sharing, its nested copy")
+  lib.eq(cs[cs.inner], "k", "and its table key, mapped to that copy")
+end)
