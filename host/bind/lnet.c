@@ -643,6 +643,15 @@ static int socket_send(lua_State *L) {
 static int socket_set_send_timeout(lua_State *L) {
   arb_sock_t *s = check_owned(L, 1, LNET_SOCKET);
   lua_settop(L, 2);
+  if (!lua_isnil(L, 2) && !(lua_isinteger(L, 2) && lua_tointeger(L, 2) >= 0)) {
+    /* Named here: called as s.set_send_timeout(s, x) Lua would say '?'. */
+    lua_Debug ar;
+    int method = lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) &&
+                 ar.namewhat != NULL && strcmp(ar.namewhat, "method") == 0;
+    return luaL_error(L, "bad argument #%d to 'set_send_timeout' "
+                         "(send_timeout must be a non-negative integer (ms) "
+                         "or nil)", method ? 1 : 2);
+  }
   s->send_timeout_ms = check_send_timeout(L, 2, 2);
   lua_pushboolean(L, 1);
   return 1;

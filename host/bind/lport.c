@@ -11,6 +11,19 @@
 **   port:os_pid(), port:write(data), port:close_stdin(),
 **   port:signal(sig)
 **   selector:selecting_port(port [, map_fn])
+**   port.pattern_check(pattern) -> true | nil, message
+**   port.pattern_find(s, pattern [, init [, budget]])
+**     -> start, end, captures... | nil | false, "too costly"
+**
+** pattern_find is string.find for Lua patterns with a step budget
+** (host/core/pattern.h), for supervisor.command's ready lines: a
+** pattern that backtracks without end cannot freeze the host.
+**
+** Hostile arguments raise naming the field (and the index): a string
+** with a NUL byte (argv, cwd, env, a signal name: C would cut it short),
+** a non-boolean clear_env or notify.  Methods name themselves in their
+** errors however they are called (p:signal(x), or p.signal(p, x) through
+** pcall, where Lua alone would say '?').
 **
 ** A port's output and exit arrive as messages on a subject the port
 ** keeps (its userdata's user value), owned by the port's owner:
@@ -35,16 +48,59 @@
 #include <string.h>
 
 #include <unistd.h> /* access: which path a failed spawn misses */
+#include "pattern.h"
 #include "port.h"
 #include "reaper.h"
 
 #define LPORT_PORT "arbor.Port"
+/* pattern_find's default step budget: about a millisecond or two. */
+#define LPORT_PATTERN_BUDGET 200000
 
 extern char **environ;
 
 typedef struct lport_handle_s {
   arb_port_t *p;
 } lport_handle_t;
+
+/* {======================================================================
+** Argument errors
+** ======================================================================*/
+
+/* Pushes s[0..len) with each NUL byte shown as \0, for messages. */
+static const char *push_shown(lua_State *L, const char *s, size_t len) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] == '\0')
+      luaL_addstring(&b, "\\0");
+    else
+      luaL_addchar(&b, s[i]);
+  }
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+/* Does the string at idx hold a NUL byte? */
+static int has_nul(lua_State *L, int idx) {
+  size_t len;
+  const char *s = lua_tolstring(L, idx, &len);
+  return s != NULL && strlen(s) != len;
+}
+
+/* "bad argument #arg to 'name' (msg)": luaL_argerror's text, with the
+** method's own name where Lua has none to give ('?' when it is called
+** as p.signal(p, x) through pcall or a local); the self argument is not
+** counted in a method call, as Lua does. */
+static int method_argerror(lua_State *L, int arg, const char *name,
+                           const char *msg) {
+  lua_Debug ar;
+  if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) &&
+      ar.namewhat != NULL && strcmp(ar.namewhat, "method") == 0)
+    arg--;
+  return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, name, msg);
+}
+
+/* }====================================================================== */
 
 /* {======================================================================
 ** Signal names
@@ -72,24 +128,34 @@ static const char *signal_name(lua_State *L, int signum) {
   return lua_pushfstring(L, "%d", signum);
 }
 
-/* The signal at idx: a name ("TERM" or "SIGTERM") or a number 0..64. */
-static int check_signal(lua_State *L, int idx, int argn, const char *what) {
+/* The signal at idx: a name ("TERM" or "SIGTERM") or a number 0..64.
+** A bad one raises as argument argn of function fname. */
+static int check_signal(lua_State *L, int idx, int argn, const char *fname,
+                        const char *what) {
+  idx = lua_absindex(L, idx);
   if (lua_type(L, idx) == LUA_TNUMBER) {
     lua_Integer n = lua_isinteger(L, idx) ? lua_tointeger(L, idx) : -1;
     if (n >= 0 && n <= 64) return (int)n;
-  } else if (lua_type(L, idx) == LUA_TSTRING) {
+  } else if (lua_type(L, idx) == LUA_TSTRING && !has_nul(L, idx)) {
     const char *s = lua_tostring(L, idx);
     if (strncmp(s, "SIG", 3) == 0) s += 3;
     for (int i = 0; signals[i].name; i++)
       if (strcmp(signals[i].name, s) == 0) return signals[i].num;
   }
-  return luaL_argerror(
-      L, argn,
+  const char *got;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    got = lua_pushfstring(L, "\"%s\"%s", push_shown(L, s, len),
+                          has_nul(L, idx) ? " (a NUL byte in it)" : "");
+  } else {
+    got = luaL_typename(L, idx);
+  }
+  return method_argerror(
+      L, argn, fname,
       lua_pushfstring(L, "%s must be a signal name (\"TERM\", \"KILL\", ...) "
                          "or number, got %s",
-                      what, lua_type(L, idx) == LUA_TSTRING
-                                ? lua_tostring(L, idx)
-                                : luaL_typename(L, idx)));
+                      what, got));
 }
 
 /* }====================================================================== */
@@ -110,10 +176,10 @@ static arb_port_t *check_port(lua_State *L, int idx) {
   return h->p;
 }
 
-static arb_port_t *check_owned(lua_State *L, int idx) {
+static arb_port_t *check_owned(lua_State *L, int idx, const char *fname) {
   arb_port_t *p = check_port(L, idx);
   if (p->owner != larb_self(L)->pid)
-    luaL_argerror(L, idx, "port is owned by another process");
+    method_argerror(L, idx, fname, "port is owned by another process");
   return p;
 }
 
@@ -228,14 +294,23 @@ static int io_mode(lua_State *L, const char *field, const char *dflt,
   return mode;
 }
 
+/* The boolean option `field` of the table at 1 (absent: false). */
+static int check_flag(lua_State *L, const char *field) {
+  int t = lua_getfield(L, 1, field);
+  if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+    luaL_argerror(L, 1, lua_pushfstring(L, "%s must be a boolean, got %s",
+                                        field, luaL_typename(L, -1)));
+  int on = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return on;
+}
+
 /* Builds the child's environment in a userdata array (pushed; its
 ** strings are anchored in a table pushed below it). */
 static char **build_env(lua_State *L) {
   lua_newtable(L); /* anchors */
   int anchors = lua_gettop(L);
-  lua_getfield(L, 1, "clear_env");
-  int clear = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  int clear = check_flag(L, "clear_env");
   lua_getfield(L, 1, "env");
   int env = lua_gettop(L);
   if (!lua_isnil(L, env) && !lua_istable(L, env))
@@ -247,9 +322,17 @@ static char **build_env(lua_State *L) {
       if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) == LUA_TTABLE ||
           (!lua_isstring(L, -1)))
         luaL_argerror(L, 1, "env must be a table of NAME = value strings");
-      const char *k = lua_tostring(L, -2);
+      size_t klen;
+      const char *k = lua_tolstring(L, -2, &klen);
+      if (has_nul(L, -2))
+        luaL_argerror(L, 1, lua_pushfstring(L, "env name \"%s\" contains a "
+                                               "NUL byte",
+                                            push_shown(L, k, klen)));
       if (*k == '\0' || strchr(k, '='))
         luaL_argerror(L, 1, lua_pushfstring(L, "env name '%s' is not valid", k));
+      if (lua_type(L, -1) == LUA_TSTRING && has_nul(L, -1))
+        luaL_argerror(L, 1, lua_pushfstring(L, "env value of %s contains a "
+                                               "NUL byte", k));
       lua_pushfstring(L, "%s=%s", k, lua_tostring(L, -1));
       lua_rawseti(L, anchors, ++added);
       lua_pop(L, 1);
@@ -300,6 +383,11 @@ static int lport_spawn(lua_State *L) {
       return luaL_argerror(L, 1, lua_pushfstring(L, "argument %d of the "
                                                  "command must be a string",
                                                  (int)i));
+    if (has_nul(L, -1))
+      return luaL_argerror(L, 1, lua_pushfstring(L, "argument %d of the "
+                                                 "command contains a NUL "
+                                                 "byte",
+                                                 (int)i));
     argv[i - 1] = (char *)lua_tostring(L, -1); /* anchored by the table */
     lua_pop(L, 1);
   }
@@ -312,6 +400,8 @@ static int lport_spawn(lua_State *L) {
   lua_getfield(L, 1, "cwd");
   if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
     return luaL_argerror(L, 1, "cwd must be a string");
+  if (has_nul(L, -1))
+    return luaL_argerror(L, 1, "cwd contains a NUL byte");
   o.cwd = lua_tostring(L, -1); /* anchored by the table */
   lua_pop(L, 1);
   o.stdin_mode = io_mode(L, "stdin", "pipe", 1, 0);
@@ -330,7 +420,7 @@ static int lport_spawn(lua_State *L) {
   lua_pop(L, 1);
   lua_getfield(L, 1, "owner_exit_signal");
   o.owner_exit_signal = lua_isnil(L, -1) ? SIGTERM
-                        : check_signal(L, -1, 1, "owner_exit_signal");
+                        : check_signal(L, -1, 1, "spawn", "owner_exit_signal");
   lua_pop(L, 1);
   lua_getfield(L, 1, "kill_after");
   o.kill_after_ms = -1;
@@ -341,9 +431,7 @@ static int lport_spawn(lua_State *L) {
     o.kill_after_ms = (int)lua_tointeger(L, -1);
   }
   lua_pop(L, 1);
-  lua_getfield(L, 1, "notify");
-  o.notify = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  o.notify = check_flag(L, "notify");
   o.env = build_env(L);
 
   larb_ctx_t *ctx = larb_ctx(L);
@@ -414,10 +502,18 @@ static int write_k(lua_State *L, int status, lua_KContext kctx) {
 /* port:write(data) -> true | nil, err: queued on stdin; waits while more
 ** than 1 MiB is queued. */
 static int port_write(lua_State *L) {
-  arb_port_t *p = check_owned(L, 1);
+  arb_port_t *p = check_owned(L, 1, "write");
   size_t len;
-  const char *data = luaL_checklstring(L, 2, &len);
+  const char *data = lua_tolstring(L, 2, &len);
+  if (data == NULL)
+    return method_argerror(L, 2, "write",
+                           lua_pushfstring(L, "string expected, got %s",
+                                           luaL_typename(L, 2)));
   lua_settop(L, 1);
+  /* Its stdin pipe may still be open, but nobody is left to read it
+  ** (once the owner closed stdin, writing is "epipe" as before). */
+  if (p->exited && p->in_open)
+    return larb_fail(L, UV_EOF, "write (the command has exited)");
   int rc = arb_port_write(p, data, len);
   if (rc != 0) return port_fail(L, rc, "write", NULL);
   return write_drain(L, p);
@@ -428,13 +524,13 @@ static int port_write(lua_State *L) {
 ** writes more, as with a pipe whose reader went away.  An extension, for
 ** io.popen's close. */
 static int port_close_output(lua_State *L) {
-  arb_port_close_output(check_owned(L, 1));
+  arb_port_close_output(check_owned(L, 1, "close_output"));
   lua_pushboolean(L, 1);
   return 1;
 }
 
 static int port_close_stdin(lua_State *L) {
-  arb_port_close_stdin(check_owned(L, 1));
+  arb_port_close_stdin(check_owned(L, 1, "close_stdin"));
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -442,7 +538,7 @@ static int port_close_stdin(lua_State *L) {
 /* port:signal(sig) -> true | nil, err: to the whole group. */
 static int port_signal(lua_State *L) {
   arb_port_t *p = check_port(L, 1);
-  int signum = check_signal(L, 2, 2, "signal");
+  int signum = check_signal(L, 2, 2, "signal", "signal");
   int rc = arb_port_signal(p, signum);
   if (rc != 0) return port_fail(L, rc, "signal", NULL);
   lua_pushboolean(L, 1);
@@ -452,7 +548,7 @@ static int port_signal(lua_State *L) {
 /* selector:selecting_port(port [, map_fn]) -> selector */
 static int selector_selecting_port(lua_State *L) {
   luaL_checkudata(L, 1, LARB_SELECTOR);
-  check_owned(L, 2);
+  check_owned(L, 2, "selecting_port");
   lua_settop(L, 3);
   lua_getfield(L, 1, "selecting");
   lua_pushvalue(L, 1);
@@ -483,7 +579,73 @@ static int port_tostring(lua_State *L) {
 
 /* }====================================================================== */
 
-static const luaL_Reg port_funcs[] = {{"spawn", lport_spawn}, {NULL, NULL}};
+/* {======================================================================
+** Bounded pattern matching
+** ======================================================================*/
+
+/* port.pattern_check(pattern) -> true | nil, message */
+static int lport_pattern_check(lua_State *L) {
+  size_t plen;
+  const char *pat = luaL_checklstring(L, 1, &plen);
+  char err[256];
+  if (arb_pattern_check(pat, plen, err, sizeof(err)) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* port.pattern_find(s, pattern [, init [, budget]]) -> as string.find,
+** or false, "too costly" when the budget of steps ran out. */
+static int lport_pattern_find(lua_State *L) {
+  size_t slen, plen;
+  const char *s = luaL_checklstring(L, 1, &slen);
+  const char *pat = luaL_checklstring(L, 2, &plen);
+  lua_Integer init = luaL_optinteger(L, 3, 1);
+  lua_Integer budget = luaL_optinteger(L, 4, LPORT_PATTERN_BUDGET);
+  luaL_argcheck(L, budget > 0 && budget <= INT32_MAX, 4,
+                "budget must be a positive number of steps");
+  char err[256];
+  if (arb_pattern_check(pat, plen, err, sizeof(err)) != 0)
+    return luaL_argerror(L, 2, lua_pushfstring(L, "malformed pattern: %s", err));
+  if (init < 0) init = init < -(lua_Integer)slen ? 1 : (lua_Integer)slen + init + 1;
+  if (init == 0) init = 1;
+  if (init > (lua_Integer)slen + 1) {
+    luaL_pushfail(L);
+    return 1;
+  }
+  arb_pat_result_t r;
+  int rc = arb_pattern_find(s, slen, pat, plen, (size_t)(init - 1),
+                            (long)budget, &r);
+  if (rc == ARB_PAT_NOMATCH) {
+    luaL_pushfail(L);
+    return 1;
+  }
+  if (rc == ARB_PAT_TOO_COSTLY) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "too costly");
+    return 2;
+  }
+  luaL_checkstack(L, 2 + r.ncaptures, "too many captures");
+  lua_pushinteger(L, (lua_Integer)r.start + 1);
+  lua_pushinteger(L, (lua_Integer)r.end);
+  for (int i = 0; i < r.ncaptures; i++) {
+    if (r.captures[i].is_position)
+      lua_pushinteger(L, (lua_Integer)r.captures[i].start + 1);
+    else
+      lua_pushlstring(L, s + r.captures[i].start, r.captures[i].len);
+  }
+  return 2 + r.ncaptures;
+}
+
+/* }====================================================================== */
+
+static const luaL_Reg port_funcs[] = {{"spawn", lport_spawn},
+                                      {"pattern_check", lport_pattern_check},
+                                      {"pattern_find", lport_pattern_find},
+                                      {NULL, NULL}};
 
 static const luaL_Reg port_methods[] = {{"os_pid", port_os_pid},
                                         {"write", port_write},

@@ -14,6 +14,13 @@ returns a worker child spec (so :id, :restart, :shutdown, :returning and
   `arbor status`); with {line = pattern} when a line of its output
   matches.  Exiting first, or ready_timeout (default 30000 ms) passing,
   fails the start with that reason (the group is killed).
+- A ready pattern is matched by port.pattern_find (host/core/pattern.c:
+  Lua's patterns, but with a budget of steps), against at most the first
+  READY_LINE_MAX bytes of each line: a pattern that backtracks without
+  end on a long line cannot freeze the host.  A line that costs too much
+  counts as not matching, and a warning naming the child and the
+  pattern is logged (once per child).  The pattern is checked when the
+  spec is built.
 - Its exit reason: "normal" for exit status 0, else {exit_status = n} or
   {signal = "NAME"}, whose __tostring reads "exit status n" / "killed by
   signal NAME", so restart types and strategies apply unchanged.
@@ -53,6 +60,10 @@ local select_message, self = process.select, process.self
 local now, exit_self, new_error = core.now, core.exit_self, core.error
 
 local DEFAULT_READY_TIMEOUT = 30000
+local MAX_READY_TIMEOUT = 0x7fffffff -- ms, about 24.8 days
+-- The bytes of a line a ready pattern sees (a line's first READY_LINE_MAX).
+local READY_LINE_MAX = 4096
+M.READY_LINE_MAX = READY_LINE_MAX
 
 -- {=====================================================================
 -- The child's id, learnt from the supervisor's label
@@ -117,7 +128,16 @@ local function fail(fmt, ...)
     "bad argument #1 to 'command' (" .. fmt .. ")", ...) }, BadSpec), 0)
 end
 
+-- How v appears in a message: strings quoted (NUL bytes shown as \0).
+local function shown(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v)
+end
+
 local function check_signal(v, field)
+  if type(v) == "string" and v:find("\0", 1, true) then
+    fail("%s contains a NUL byte: %s", field, shown(v))
+  end
   if (type(v) == "string" and port.signals[(v:gsub("^SIG", ""))])
      or (math.type(v) == "integer" and v > 0 and v <= 64) then
     return type(v) == "string" and v:gsub("^SIG", "") or v
@@ -136,6 +156,9 @@ local function command_of(t)
     if type(t[i]) ~= "string" then
       fail("argument %d of the command must be a string, got %s", i, type(t[i]))
     end
+    if t[i]:find("\0", 1, true) then
+      fail("argument %d of the command contains a NUL byte", i)
+    end
     argv[i] = t[i]
   end
   if argv[1] == "" then fail("the command is empty") end
@@ -151,6 +174,7 @@ local function command_of(t)
                 output = "log" }
   if t.cwd ~= nil then
     if type(t.cwd) ~= "string" then fail("cwd must be a string, got %s", type(t.cwd)) end
+    if t.cwd:find("\0", 1, true) then fail("cwd contains a NUL byte") end
     cmd.cwd = t.cwd
   end
   if t.clear_env ~= nil and type(t.clear_env) ~= "boolean" then
@@ -160,11 +184,16 @@ local function command_of(t)
     if type(t.env) ~= "table" then fail("env must be a table, got %s", type(t.env)) end
     cmd.env = {}
     for k, v in pairs(t.env) do
-      if type(k) ~= "string" or k == "" or k:find("=", 1, true) then
-        fail("env names must be non-empty strings without '=', got %s", tostring(k))
+      if type(k) ~= "string" or k == "" or k:find("=", 1, true)
+         or k:find("\0", 1, true) then
+        fail("env names must be non-empty strings without '=' or NUL bytes, "
+             .. "got %s", shown(k))
       end
       if type(v) ~= "string" and type(v) ~= "number" then
         fail("env value of %s must be a string, got %s", k, type(v))
+      end
+      if type(v) == "string" and v:find("\0", 1, true) then
+        fail("env value of %s contains a NUL byte", k)
       end
       cmd.env[k] = tostring(v)
     end
@@ -172,17 +201,24 @@ local function command_of(t)
   local ready = t.ready
   if ready == "notify" then
     cmd.ready = "notify"
-  elseif type(ready) == "table" and type(ready.line) == "string" then
-    local ok, err = pcall(string.find, "", ready.line)
+  elseif type(ready) == "table" then
+    for k in pairs(ready) do
+      if k ~= "line" then fail("ready has an unknown field %s; expected line", shown(k)) end
+    end
+    if type(ready.line) ~= "string" then
+      fail("ready.line must be a Lua pattern (a string), got %s", type(ready.line))
+    end
+    local ok, err = port.pattern_check(ready.line)
     if not ok then fail("ready.line is not a valid pattern: %s", err) end
     cmd.ready = { line = ready.line }
   elseif ready ~= nil then
     fail("ready must be \"notify\" or {line = pattern}, got %s", type(ready))
   end
   if t.ready_timeout ~= nil then
-    if math.type(t.ready_timeout) ~= "integer" or t.ready_timeout < 0 then
-      fail("ready_timeout must be a non-negative integer of ms, got %s",
-           tostring(t.ready_timeout))
+    local ms = t.ready_timeout
+    if math.type(ms) ~= "integer" or ms < 1 or ms > MAX_READY_TIMEOUT then
+      fail("ready_timeout must be a positive integer of ms (at most %d), got %s",
+           MAX_READY_TIMEOUT, shown(ms))
     end
     cmd.ready_timeout = t.ready_timeout
   end
@@ -238,11 +274,24 @@ local function notification(text)
   return ready
 end
 
+-- Logs a warning about the child, held like output lines while it starts
+-- (so that it names the child's id once the supervisor gave it one).
+local function warn(cmd, p, text)
+  local held = holding[self()]
+  if held then
+    held[#held + 1] = { warning = text }
+    return
+  end
+  logger.warning{ msg = text, child = child_id(cmd), os_pid = p:os_pid() }
+end
+
 -- Logs the lines held during the start, with the best id known.
 local function release_held(cmd, p)
   local held = holding[self()]
   holding[self()] = nil
-  for _, l in ipairs(held or {}) do output_line(cmd, p, l[1], l[2]) end
+  for _, l in ipairs(held or {}) do
+    if l.warning then warn(cmd, p, l.warning) else output_line(cmd, p, l[1], l[2]) end
+  end
 end
 
 -- Builds port.spawn's options.
@@ -280,6 +329,23 @@ local function describe_exit(m)
   return tostring(reason_of(m) == "normal" and "exit status 0" or reason_of(m))
 end
 
+-- Does line match the ready pattern?  At most its first READY_LINE_MAX
+-- bytes are looked at, within pattern_find's budget; a line that costs
+-- more does not match: the first such line of a child logs a warning,
+-- and costly.lines counts them (for the timeout's message).
+local function ready_line(cmd, p, line, costly)
+  local pattern = cmd.ready.line
+  local found = port.pattern_find(line:sub(1, READY_LINE_MAX), pattern)
+  if found ~= false then return found ~= nil end
+  costly.lines = costly.lines + 1
+  if costly.lines == 1 then
+    warn(cmd, p, string.format("ready pattern %q is too costly to match "
+      .. "against a line of %d bytes (it counts as not matching)", pattern,
+      #line))
+  end
+  return false
+end
+
 -- Waits until the command is ready; returns true, or false and the
 -- start's error (the command has then ended).
 local function wait_ready(cmd, p, sel)
@@ -287,6 +353,7 @@ local function wait_ready(cmd, p, sel)
   local pattern = type(cmd.ready) == "table" and cmd.ready.line
   local what = pattern and string.format("a line matching %q", pattern)
                or "READY=1"
+  local costly = { lines = 0 }
   while true do
     local left = deadline - now()
     local m = left > 0 and select_message(sel, left) or nil
@@ -294,8 +361,10 @@ local function wait_ready(cmd, p, sel)
       p:signal("KILL")
       wait_exit(cmd, p, sel)
       return false, new_error{ kind = "timeout", message = string.format(
-        "%s: not ready after %d ms (waiting for %s)", cmd.argv[1],
-        cmd.ready_timeout, what) }
+        "%s: not ready after %d ms (waiting for %s%s)", cmd.argv[1],
+        cmd.ready_timeout, what, costly.lines == 0 and "" or string.format(
+          "; %d line%s too costly to match", costly.lines,
+          costly.lines == 1 and " was" or "s were")) }
     end
     if m.port then
       if m.exit ~= nil or m.signal ~= nil then
@@ -306,7 +375,7 @@ local function wait_ready(cmd, p, sel)
       local line = m.stdout or m.stderr
       if line then
         output_line(cmd, p, m.stdout and "stdout" or "stderr", line)
-        if pattern and line:find(pattern) then return true end
+        if pattern and ready_line(cmd, p, line, costly) then return true end
       elseif m.notify and notification(m.notify) and cmd.ready == "notify" then
         return true
       end

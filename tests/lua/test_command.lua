@@ -246,8 +246,50 @@ lib.test("bad specs are refused at the line that made them", function()
   lib.raises(function() command{ "x", output = "file" } end, "output must be")
   lib.raises(function() command{ "x", colour = "red" } end, "unknown field 'colour'")
   lib.raises(function() command{ "x", env = { ["A=B"] = "1" } } end, "env names")
+  -- NUL bytes would cut a C string short: refused, naming the field.
+  lib.raises(function() command{ "sh", "-c\0x" } end,
+             "argument 2 of the command contains a NUL byte")
+  lib.raises(function() command{ "s\0h" } end,
+             "argument 1 of the command contains a NUL byte")
+  lib.raises(function() command{ "sh", cwd = "/tmp\0/x" } end, "cwd contains a NUL byte")
+  lib.raises(function() command{ "sh", env = { ["A\0B"] = "1" } } end,
+             'NUL bytes, got "A\\0B"')
+  lib.raises(function() command{ "sh", env = { A = "1\0" } } end,
+             "env value of A contains a NUL byte")
+  lib.raises(function() command{ "sh", stop_signal = "TERM\0KILL" } end,
+             "stop_signal contains a NUL byte")
+  -- Booleans are booleans; ready_timeout is a positive, sane integer.
+  lib.raises(function() command{ "sh", clear_env = 1 } end,
+             "clear_env must be a boolean, got number")
+  lib.raises(function() command{ "sh", clear_env = "yes" } end,
+             "clear_env must be a boolean, got string")
+  for _, bad in ipairs { 0, -1, 0.5, 1000.5, 0 / 0, math.huge, -math.huge,
+                         1 << 40, math.maxinteger, "100" } do
+    lib.raises(function() command{ "sh", ready_timeout = bad } end,
+               "ready_timeout must be a positive integer of ms",
+               "ready_timeout = " .. tostring(bad))
+  end
+  lib.eq(command{ "sh", ready_timeout = 1 }.command.ready_timeout, 1, "1 ms is fine")
+  -- The ready pattern is checked whole, up front (Lua would only find
+  -- some of these mistakes when the matcher reached them).
+  for pattern, says in pairs {
+    ["ready["] = "missing ']'", ["(%d+"] = "unfinished capture",
+    ["up)"] = "closes no capture", ["100%"] = "ends with '%'",
+    ["%b("] = "missing arguments to '%b'", ["%fx"] = "missing '[' after '%f'",
+    ["(a)%2"] = "invalid capture index %2", ["%q"] = "not a character class",
+  } do
+    local err = lib.raises(function() command{ "sh", ready = { line = pattern } } end,
+                           "ready.line is not a valid pattern: ", pattern)
+    lib.ok(tostring(err):find(says, 1, true), pattern .. ": " .. tostring(err))
+  end
+  lib.raises(function() command{ "sh", ready = { line = 4 } } end,
+             "ready.line must be a Lua pattern (a string), got number")
+  lib.raises(function() command{ "sh", ready = { lines = "x" } } end,
+             'ready has an unknown field "lines"')
   -- The position is the caller's, also for checks made a level deeper.
-  for _, bad in ipairs { { "x", output = "file" }, { "x", stop_signal = "NOPE" } } do
+  for _, bad in ipairs { { "x", output = "file" }, { "x", stop_signal = "NOPE" },
+                         { "x", ready = { line = "[" } }, { "x", ready_timeout = 0 },
+                         { "x\0" } } do
     local err = lib.raises(function() command(bad) end, "bad argument")
     lib.ok(tostring(err):find("^[^\n]*test_command%.lua:%d+: bad argument") ~= nil,
            "error at the caller's line: " .. tostring(err))

@@ -154,6 +154,61 @@ lib.test("a missing command is enoent; misuse raises", function()
   lib.eq(collect(q)[1].exit, 0, "cat ended")
 end)
 
+lib.test("hostile arguments: NUL bytes, non-booleans, bad signals named", function()
+  -- A NUL byte would cut the C string short: each is refused by name.
+  lib.raises(function() port.spawn{ "sh", "-c", "true\0; rm -rf x" } end,
+             "argument 3 of the command contains a NUL byte")
+  lib.raises(function() port.spawn{ "s\0h" } end,
+             "argument 1 of the command contains a NUL byte")
+  lib.raises(function() port.spawn{ "true", cwd = "/\0tmp" } end,
+             "cwd contains a NUL byte")
+  lib.raises(function() port.spawn{ "true", env = { ["A\0B"] = "1" } } end,
+             'env name "A\\0B" contains a NUL byte')
+  lib.raises(function() port.spawn{ "true", env = { A = "x\0y" } } end,
+             "env value of A contains a NUL byte")
+  lib.raises(function() port.spawn{ "true", owner_exit_signal = "KILL\0" } end,
+             "owner_exit_signal must be a signal name")
+  -- Flags are booleans, not whatever is truthy.
+  for _, field in ipairs { "clear_env", "notify" } do
+    for _, v in ipairs { 1, "yes", {} } do
+      lib.raises(function() port.spawn{ "true", [field] = v } end,
+                 field .. " must be a boolean, got " .. type(v))
+    end
+  end
+  local q = assert(port.spawn{ "sh", "-c", "exec cat" })
+  local err = lib.raises(function() q:signal("TERM\0") end,
+                         'got "TERM\\0" (a NUL byte in it)')
+  lib.ok(tostring(err):find("bad argument #1 to 'signal'", 1, true), "named: " .. tostring(err))
+  -- Called as a plain function (Lua alone would name it '?').
+  local ok, e = pcall(q.signal, q, "NOPE")
+  lib.eq(ok, false, "raised")
+  lib.ok(tostring(e):find("bad argument #2 to 'signal' (signal must be", 1, true),
+         "named however called: " .. tostring(e))
+  ok, e = pcall(q.write, q, {})
+  lib.ok(not ok and tostring(e):find("bad argument #2 to 'write' (string expected, got table)",
+                                     1, true), "write named: " .. tostring(e))
+  err = lib.raises(function() q:write(nil) end, "bad argument #1 to 'write'")
+  lib.eq(q:signal("KILL"), true, "a good signal still goes")
+  lib.eq(collect(q)[1].signal, "KILL", "killed")
+end)
+
+lib.test("write after the command exited: nil, err of kind closed", function()
+  -- stdin stays open (the command never closed it); the command is gone.
+  local p = assert(port.spawn{ "sh", "-c", "exit 0" })
+  lib.eq(collect(p)[1].exit, 0, "exited")
+  local w, err = p:write("anyone there?\n")
+  lib.eq(w, nil, "write fails")
+  lib.eq(getmetatable(err).__name, "arbor.Error", "an arbor.Error")
+  lib.eq(err.kind, "closed", "kind")
+  lib.ok(tostring(err):find("the command has exited", 1, true), tostring(err))
+  -- A command that exits with data still queued: the write waiting on
+  -- the queue learns it too (no true for bytes nobody will read).
+  local q = assert(port.spawn{ "sh", "-c", "read x; exit 0" })
+  lib.eq(q:write("one line\n"), true, "read by the command")
+  lib.eq(collect(q)[1].exit, 0, "exited")
+  lib.eq(select(2, q:write("more\n")).kind, "closed", "closed after exit")
+end)
+
 lib.test("its own process group; signals reach the whole group", function()
   local p = assert(port.spawn{ "sh", "-c", "sleep 1000 & echo $!; wait" })
   lib.eq(pgrp_of(p:os_pid()), p:os_pid(), "leads its group")
