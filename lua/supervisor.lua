@@ -52,9 +52,13 @@ M.command = require("arbor.command").command -- OS processes (command.lua)
 -- The supervisor process
 -- ======================================================================
 
--- Private tokens name the sources of the supervisor's selector, so no
--- request can be mistaken for an exit or a retry.
-local EXIT, RETRY = {}, {}
+-- EXIT names the trapped-exit source of the supervisor's selector.  A
+-- retry is the private function RETRY sent to the supervisor's own inbox
+-- (a function travels as the same object, so no request can be mistaken
+-- for it), the child's key queued in self.retry_keys: one selector source
+-- fewer to look at per event.
+local EXIT = {}
+local function RETRY() end
 
 -- "normal", "shutdown" ({shutdown = true} too) or "abnormal": the host's
 -- one reading of exit reasons, the same the core acts on.
@@ -108,9 +112,10 @@ function Sup:pid_text()
 end
 
 -- A progress report (OTP's "child started"): a debug event, so hidden
--- at the default level as OTP hides progress reports at its default.
+-- at the default level as OTP hides progress reports at its default
+-- (run_plan checks the level before calling).
 function Sup:progress(child)
-  if logger_level() ~= "debug" or core.quiet() then return end
+  if core.quiet() then return end
   report(string.format("=PROGRESS REPORT==== %s %s\n  child %s started: %s\n",
                        self.name, tostring(self.pid), child_label(child),
                        tostring(child.pid or self.pid)),
@@ -214,30 +219,31 @@ end
 -- outcome and key of the plan that finished.
 function Sup:run_plan()
   local eng, by_key = self.engine, self.by_key
-  while true do
-    local op, key = eng:step()
-    if op == nil then return eng:outcome() end
+  -- Each report answers with the next step, or nil, outcome, key.
+  local op, key, plan_key = eng:step()
+  while op do
     local child = by_key[key]
     if op == "start" then
       local ok, reason = self:start_child(child)
       if ok then
-        -- (The time a run began: a backoff's reset_after counts from it.)
-        eng:step_done(key, child.started_at)
         child.start_failure = nil
-        self:progress(child)
+        if logger_level() == "debug" then self:progress(child) end
+        -- (The time a run began: a backoff's reset_after counts from it.)
+        op, key, plan_key = eng:step_done(key, child.started_at)
       else
         self.start_error = { child = child, reason = reason }
         child.start_failure = reason -- shown by status until it runs
-        eng:start_failed(key, now())
+        op, key, plan_key = eng:start_failed(key, now())
       end
     elseif op == "shutdown" then
       self:shutdown_child(child)
-      eng:step_done(key)
+      op, key, plan_key = eng:step_done(key)
     else
       self:drop_child(child)
-      eng:step_done(key)
+      op, key, plan_key = eng:step_done(key)
     end
   end
+  return key, plan_key
 end
 
 -- The labels of the children a plan that ended in "restart" started: its
@@ -254,6 +260,14 @@ local function started_labels(self, plan)
   return table.concat(names, ", ")
 end
 
+-- A retry of child key comes back through the inbox, in order with the
+-- requests (see RETRY).
+function Sup:send_retry(key)
+  local keys = self.retry_keys
+  keys[#keys + 1] = key
+  send(self.inbox, RETRY)
+end
+
 -- What a plan's outcome asks for once its steps are done.  Reports are
 -- formatted only when someone will read them (not in quiet mode), and
 -- only then is the plan read out of the engine.  why(self) makes the
@@ -261,7 +275,7 @@ end
 function Sup:finish_plan(outcome, key, why)
   if core.quiet() then
     if outcome == "retry" then
-      send(self.retries, key)
+      self:send_retry(key)
     elseif outcome == "give_up" then
       core.exit_self("shutdown")
     end
@@ -274,7 +288,7 @@ function Sup:finish_plan(outcome, key, why)
     self:report { why(self), string.format(
       "child %s failed to start: %s; will retry", child_label(e.child),
       describe(e.reason)) }
-    send(self.retries, key)
+    self:send_retry(key)
   elseif outcome == "wait" then
     local e = self.start_error
     local what = e and string.format("child %s failed to start: %s",
@@ -686,16 +700,12 @@ function Sup:init(tree)
 end
 
 function Sup:loop()
-  -- Where the message select returned came from: the mapping functions
-  -- of the exit and retry sources say so (a request, from the inbox, has
-  -- none), so nothing is wrapped per event.
+  -- Where the message select returned came from: the exit source's
+  -- mapping function says so (the inbox has none), so nothing is wrapped
+  -- per event.
   local source
   local sel = process.new_selector()
     :selecting(self.inbox)
-    :selecting(self.retries, function(key)
-      source = RETRY
-      return key
-    end)
     :selecting_trapped_exits(function(e)
       source = EXIT
       return e
@@ -715,8 +725,8 @@ function Sup:loop()
     end
     if source == EXIT then
       self:on_exit(msg)
-    elseif source == RETRY then
-      self:on_retry(msg)
+    elseif msg == RETRY then
+      self:on_retry(table.remove(self.retry_keys, 1))
     elseif type(msg) == "table" and type(msg.op) == "string" then
       self:on_request(msg)
     end
@@ -732,7 +742,7 @@ local function run(tree, parent, reply_to)
   local sup = setmetatable({
     pid = pid, parent = parent, argument = tree.argument,
     name = tree.name or tostring(pid),
-    inbox = process.new_subject(), retries = process.new_subject(),
+    inbox = process.new_subject(), retry_keys = {},
     engine = eng,
     children = {}, by_key = {}, by_pid = {}, stale = {},
   }, Sup)

@@ -6,9 +6,10 @@
 ** plan's outcome ("restart", ...) and the key it is about; the plan stays
 ** in the engine, and the executor walks it in place: step() names the
 ** next step (op, key), which it reports back with step_done or
-** start_failed (a failure puts a new plan in place), until step() returns
-** nothing; outcome() then tells how the plan that finished ended.  So a
-** restart makes no Lua table at all.  plan() copies the current plan into
+** start_failed (a failure puts a new plan in place); each of the three
+** answers with the step after it, or with nil, outcome, key once the
+** plan that finished is done.  So a restart makes no Lua table, and a
+** one-child restart is three calls: exit, step, step_done.  plan() copies the current plan into
 ** a table {outcome = "restart", key = k, restarts = n, max = m,
 ** period_ms = p, strategy = s, {op = "shutdown", key = k}, ...} for what
 ** is rare (reports, a live edit reading its steps ahead).  Child keys are
@@ -40,8 +41,17 @@ static const char *const outcomes[] = {"none", "restart", "retry", "give_up",
                                        "fail", "wait"};
 static const char *const ops[] = {"shutdown", "start", "drop"};
 
+/* The engine at 1.  Methods carry the engine metatable as upvalue 1, so
+** the common case is one metatable comparison, not a registry lookup by
+** name (luaL_checkudata) on every call of a restart's path. */
 static arb_sup_t *check_sup(lua_State *L) {
-  arb_sup_t **s = luaL_checkudata(L, 1, LSUP);
+  arb_sup_t **s = lua_touserdata(L, 1);
+  int ours = s != NULL && lua_getmetatable(L, 1);
+  if (ours) {
+    ours = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+  }
+  if (!ours) s = luaL_checkudata(L, 1, LSUP); /* raises the usual error */
   luaL_argcheck(L, *s != NULL, 1, "supervisor engine is closed");
   return *s;
 }
@@ -243,6 +253,20 @@ static int plan_or_error(lua_State *L, int rc, const arb_sup_plan_t *plan) {
   return push_outcome(L, plan);
 }
 
+/* What the executor does next: op, key of the current plan's next
+** unreported step, or nil, outcome, key once every step is reported. */
+static int push_next(lua_State *L, const arb_sup_t *s) {
+  arb_sup_step_t st;
+  if (!arb_sup_next_step(s, &st)) {
+    lua_pushnil(L);
+    push_outcome(L, arb_sup_current_plan(s));
+    return 3;
+  }
+  lua_pushstring(L, ops[st.op]);
+  lua_pushinteger(L, st.key);
+  return 2;
+}
+
 static int lsup_start(lua_State *L) {
   const arb_sup_plan_t *p;
   int rc = arb_sup_start(check_sup(L), &p);
@@ -276,15 +300,15 @@ KEY_EVENT(lsup_restart_child, arb_sup_restart_child)
 KEY_EVENT(lsup_remove, arb_sup_remove)
 KEY_EVENT(lsup_changed, arb_sup_changed)
 
-/* engine:start_failed(key [, now]) -> plan */
+/* engine:start_failed(key [, now]) -> the first step of the plan put in
+** its place (as step()) */
 static int lsup_start_failed(lua_State *L) {
-  const arb_sup_plan_t *p;
   arb_sup_t *s = check_sup(L);
   uint32_t key = check_key(L, 2);
-  int rc = lua_isnoneornil(L, 3)
-               ? arb_sup_start_failed(s, key, &p)
-               : arb_sup_start_failed_at(s, key, check_now(L, 3), &p);
-  return plan_or_error(L, rc, p);
+  check_rc(L, lua_isnoneornil(L, 3)
+                  ? arb_sup_start_failed(s, key, NULL)
+                  : arb_sup_start_failed_at(s, key, check_now(L, 3), NULL));
+  return push_next(L, s);
 }
 
 /* engine:due(now) -> plan (outcome "none" if nothing is due yet) */
@@ -309,35 +333,24 @@ static int lsup_stop(lua_State *L) {
   return push_outcome(L, p);
 }
 
-/* engine:step() -> op, key of the current plan's next unreported step, or
-** nothing when every step is reported */
-static int lsup_step(lua_State *L) {
-  arb_sup_step_t st;
-  if (!arb_sup_next_step(check_sup(L), &st)) return 0;
-  lua_pushstring(L, ops[st.op]);
-  lua_pushinteger(L, st.key);
-  return 2;
-}
-
-/* engine:outcome() -> outcome, key of the current plan */
-static int lsup_outcome(lua_State *L) {
-  return push_outcome(L, arb_sup_current_plan(check_sup(L)));
-}
-
 /* engine:plan() -> the current plan as a table (every step, reported or
 ** not) */
 static int lsup_plan(lua_State *L) {
   return push_plan(L, arb_sup_current_plan(check_sup(L)));
 }
 
-/* engine:step_done(key [, now]) (now: when a START's run began) */
+/* engine:step() -> op, key | nil, outcome, key (see push_next) */
+static int lsup_step(lua_State *L) { return push_next(L, check_sup(L)); }
+
+/* engine:step_done(key [, now]) -> the next step (as step())
+** (now: when a START's run began) */
 static int lsup_step_done(lua_State *L) {
   arb_sup_t *s = check_sup(L);
   uint32_t key = check_key(L, 2);
   check_rc(L, lua_isnoneornil(L, 3)
                   ? arb_sup_step_done(s, key)
                   : arb_sup_step_done_at(s, key, check_now(L, 3)));
-  return 0;
+  return push_next(L, s);
 }
 
 /* engine:children() -> {{key=, status=, restarts=, kind=, restart=
@@ -407,7 +420,6 @@ static const luaL_Reg engine_methods[] = {
     {"changed", lsup_changed},
     {"stop", lsup_stop},
     {"step", lsup_step},
-    {"outcome", lsup_outcome},
     {"plan", lsup_plan},
     {"step_done", lsup_step_done},
     {"start_failed", lsup_start_failed},
@@ -416,7 +428,14 @@ static const luaL_Reg engine_methods[] = {
     {NULL, NULL}};
 
 int luaopen_arbor_core_sup(lua_State *L) {
-  larb_createmeta(L, LSUP, engine_meta, engine_methods);
+  luaL_newmetatable(L, LSUP);
+  luaL_setfuncs(L, engine_meta, 0);
+  lua_createtable(L, 0, (int)(sizeof(engine_methods) /
+                              sizeof(engine_methods[0])));
+  lua_pushvalue(L, -2); /* the metatable: every method's upvalue 1 */
+  luaL_setfuncs(L, engine_methods, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
   lua_createtable(L, 0, 4);
   lua_pushcfunction(L, lsup_new);
   lua_setfield(L, -2, "new");

@@ -373,6 +373,30 @@ lib.test("intensity is a sliding window", function()
   lib.no_leftovers()
 end)
 
+lib.test("messages shaped like the supervisor's own are requests, ignored",
+         function()
+  -- Exits come from the trapped-exit source and retries are a private
+  -- token: a forged exit table, a function or a retry-like value sent to
+  -- the supervisor's subject restarts nothing.
+  local ev = process.new_subject()
+  local sup = start_tree(ev, "one_for_one", { "a", "b" })
+  local st = {}
+  take(ev, 2, st)
+  send(sup, { pid = st.a.pid, reason = "boom" })
+  send(sup, function() end)
+  send(sup, 1)
+  send(sup, { op = 1 })
+  lib.same(column(sup, "restarts"), { 0, 0 }, "no restarts")
+  lib.same(column(sup, "pid"), { st.a.pid, st.b.pid }, "the same processes")
+  no_events(ev)
+  -- A real exit still restarts, once.
+  crash(st.a, "boom")
+  lib.same(take(ev, 1, st), { "start a" }, "a restarted")
+  lib.same(column(sup, "restarts"), { 1, 0 }, "one restart")
+  supervisor.stop(sup)
+  lib.no_leftovers()
+end)
+
 lib.test("a failed restart is retried and counts toward intensity",
          function()
   -- The exit and two retries fit in 3 restarts; the third retry does not.

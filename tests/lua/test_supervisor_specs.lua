@@ -155,6 +155,42 @@ end)
 
 -- Should flags outside the engine's limits reach it anyway, they are a
 -- clean nil, err: never a truncation, never a crash of the supervisor.
+lib.test("the engine's plan is walked in place: each report answers with "
+         .. "the next step", function()
+  local engine = require "arbor.core.sup"
+  local e = assert(engine.new("rest_for_one", 1, 5000))
+  local a, b = e:add("permanent", "worker"), e:add("permanent", "worker")
+  lib.same({ e:step() }, { nil, "none", 0 }, "no plan yet")
+  lib.same({ e:start() }, { "none", 0 }, "start's outcome")
+  lib.same({ e:step() }, { "start", a }, "first step")
+  lib.same({ e:step() }, { "start", a }, "reading moves nothing")
+  lib.same({ e:step_done(a, 10) }, { "start", b }, "then b")
+  lib.same({ e:step_done(b, 10) }, { nil, "none", 0 }, "done")
+  -- b exits: one step; its start fails, and the retry takes its place.
+  lib.same({ e:exit(b, "abnormal", 20) }, { "restart", b }, "exit")
+  local plan = e:plan()
+  lib.eq(plan.outcome, "restart", "plan() outcome")
+  lib.eq(plan.restarts, 1, "plan() restarts")
+  lib.same({ plan[1].op, plan[1].key, plan[2] }, { "start", b, nil },
+           "plan() steps")
+  lib.same({ e:step() }, { "start", b }, "start b")
+  lib.same({ e:start_failed(b, 21) }, { nil, "retry", b }, "retry")
+  lib.eq(e:plan().outcome, "retry", "the current plan is the retry")
+  -- The second restart in the period is one too many.
+  lib.same({ e:retry(b, 22) }, { "give_up", b }, "give up")
+  lib.same({ e:step() }, { "shutdown", a }, "shut the rest down")
+  -- Reports out of turn and foreign selves raise.
+  lib.ok(not pcall(e.step_done, e, b), "a report out of turn raises")
+  lib.ok(not pcall(e.start_failed, e, a), "a failure of no start raises")
+  lib.same({ e:step_done(a) }, { nil, "give_up", b }, "done")
+  local ok, err = pcall(e.step, {})
+  lib.ok(not ok and tostring(err):find("arbor.Sup expected", 1, true),
+         tostring(err))
+  ok, err = pcall(e.step, process.new_subject())
+  lib.ok(not ok and tostring(err):find("arbor.Sup expected", 1, true),
+         tostring(err))
+end)
+
 lib.test("the engine rejects bad flags with nil, err, and a running tree "
          .. "keeps its old flags", function()
   local engine = require "arbor.core.sup"
