@@ -27,6 +27,7 @@ local M = {}
 
 local send, select, self = process.send, process.select, process.self
 local now, report = core.now, core.report
+local adopt = engine.adopt
 local logger_level = require("logger").level
 -- Reasons and errors are user values: their text must never raise or hang.
 local describe = core.describe
@@ -124,14 +125,6 @@ function Sup:progress(child)
            child_pid = tostring(child.pid or self.pid) })
 end
 
--- The argument child k starts with: what the child before it returned,
--- or the tree's argument for the first.
-function Sup:argument_for(child)
-  local prev = self.children[child.index - 1]
-  if prev == nil then return self.argument end
-  return prev.out
-end
-
 function Sup:reindex()
   for i, child in ipairs(self.children) do child.index = i end
 end
@@ -139,25 +132,25 @@ end
 -- Runs the child's start function; on success records its process.
 -- Returns true, or false and the reason.
 function Sup:start_child(child)
-  local arg = self:argument_for(child)
+  -- The argument: what the child before it returned, or the tree's
+  -- argument for the first.
+  local prev, arg = self.children[child.index - 1], self.argument
+  if prev then arg = prev.out end
   local ok, subject, err = pcall(child.spec.start, arg)
   if not ok then return false, subject end
   if subject == nil then
     return false, err == nil and "start function returned nil" or err
   end
-  if not core.is_subject(subject) then
-    return false, "start function returned a " .. type(subject)
-                  .. ", expected a subject"
-  end
-  local pid = process.subject_owner(subject)
-  if pid ~= self.pid then
-    -- Start functions normally link (spawn_link, actor.start); linking
-    -- here as well means a plain spawn is supervised too.
-    if not process.link(pid) then
-      return false, "child process exited during start"
-    end
+  -- A subject; its owner linked to us and returned, or false if we own
+  -- it (no process of its own), or nil and why not (engine.adopt).
+  local pid, why = adopt(subject)
+  if pid then
     self.by_pid[pid] = child
-    core.log_label(pid, self.name, child_label(child)) -- for crash reports
+    core.log_label(pid, self.name, child.label or child_label(child))
+  elseif pid == false then
+    pid = self.pid
+  else
+    return false, why
   end
   child.pid, child.subject, child.started_at = pid, subject, now()
   if child.spec.updater then
@@ -351,8 +344,7 @@ function Sup:on_exit(e)
   end
   self.by_pid[pid] = nil
   child.pid, child.last_reason = nil, reason
-  local cls = classify(reason)
-  self.engine:exit(child.key, cls, now())
+  local _, _, cls = self.engine:exit(child.key, reason, now())
   self.report_none = cls == "abnormal"
   self.start_error = nil
   local outcome, key = self:run_plan()

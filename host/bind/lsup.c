@@ -13,7 +13,8 @@
 ** a table {outcome = "restart", key = k, restarts = n, max = m,
 ** period_ms = p, strategy = s, {op = "shutdown", key = k}, ...} for what
 ** is rare (reports, a live edit reading its steps ahead).  Child keys are
-** the engine's stable integers.  Errors from the engine raise:
+** the engine's stable integers.  adopt() is the start handshake's checks
+** on a start function's result (subject, owner, link) in one call.  Errors from the engine raise:
 ** the executor only sends events that are valid by construction, so an
 ** error here is a bug worth a crash report.  Flags are the exception: new
 ** and set_flags return nil, err for flags outside the engine's limits
@@ -273,12 +274,32 @@ static int lsup_start(lua_State *L) {
   return plan_or_error(L, rc, p);
 }
 
+/* The exit class of the reason at idx, as arbor.core.classify reads it
+** ("normal", "shutdown" and "abnormal" are their own classes). */
+static int reason_class(lua_State *L, int idx) {
+  luaL_checkany(L, idx);
+  switch (larb_reason_kind(L, idx)) {
+    case ARB_REASON_NORMAL:
+      return ARB_EXIT_NORMAL;
+    case ARB_REASON_SHUTDOWN:
+      return ARB_EXIT_SHUTDOWN;
+    default:
+      return ARB_EXIT_ABNORMAL;
+  }
+}
+
+/* engine:exit(key, reason, now) -> outcome, key, class: child key's
+** process ended with reason (classified here, so the executor makes one
+** call per exit) */
 static int lsup_exit(lua_State *L) {
   const arb_sup_plan_t *p;
   arb_sup_t *s = check_sup(L);
-  int cls = luaL_checkoption(L, 3, NULL, classes);
+  int cls = reason_class(L, 3);
   int rc = arb_sup_exit(s, check_key(L, 2), cls, check_now(L, 4), &p);
-  return plan_or_error(L, rc, p);
+  if (rc < 0) return larb_fail(L, rc, NULL);
+  push_outcome(L, p);
+  lua_pushstring(L, classes[cls]);
+  return 3;
 }
 
 static int lsup_retry(lua_State *L) {
@@ -317,6 +338,38 @@ static int lsup_due(lua_State *L) {
   arb_sup_t *s = check_sup(L);
   int rc = arb_sup_due(s, check_now(L, 2), &p);
   return plan_or_error(L, rc, p);
+}
+
+/* arbor.core.sup.adopt(value) -> pid | false | nil, why: the start
+** handshake's checks on what a start function returned, in one call.
+** value must be a subject (else nil and what it was).  A subject the
+** caller owns is a child without a process of its own: false.  Otherwise
+** its owner is linked to the caller (start functions normally link
+** already; linking here as well means a plain spawn is supervised too)
+** and its pid returned, or nil if it has already exited. */
+static int lsup_adopt(lua_State *L) {
+  larb_subject_t *sub = larb_test_subject(L, 1);
+  if (sub == NULL) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "start function returned a %s, expected a subject",
+                    luaL_typename(L, 1));
+    return 2;
+  }
+  arb_proc_t *self = larb_self(L);
+  arb_pid_t owner = arb_subject_owner(&sub->sub);
+  if (owner == self->pid) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  int rc = arb_link(larb_ctx(L)->node, self, owner);
+  if (rc == ARB_ENOMEM) return luaL_error(L, "out of memory");
+  if (rc != 0) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "child process exited during start");
+    return 2;
+  }
+  larb_push_pid(L, owner);
+  return 1;
 }
 
 /* engine:next_due() -> ms | nil: when the earliest backoff restart is due */
@@ -436,9 +489,11 @@ int luaopen_arbor_core_sup(lua_State *L) {
   luaL_setfuncs(L, engine_methods, 1);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 7);
   lua_pushcfunction(L, lsup_new);
   lua_setfield(L, -2, "new");
+  lua_pushcfunction(L, lsup_adopt);
+  lua_setfield(L, -2, "adopt");
   lua_pushinteger(L, ARB_SUP_MAX_INTENSITY);
   lua_setfield(L, -2, "MAX_INTENSITY");
   lua_pushinteger(L, ARB_SUP_MIN_PERIOD_MS);

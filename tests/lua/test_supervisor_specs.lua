@@ -167,7 +167,8 @@ lib.test("the engine's plan is walked in place: each report answers with "
   lib.same({ e:step_done(a, 10) }, { "start", b }, "then b")
   lib.same({ e:step_done(b, 10) }, { nil, "none", 0 }, "done")
   -- b exits: one step; its start fails, and the retry takes its place.
-  lib.same({ e:exit(b, "abnormal", 20) }, { "restart", b }, "exit")
+  lib.same({ e:exit(b, "boom", 20) }, { "restart", b, "abnormal" },
+           "exit: the reason is classified")
   local plan = e:plan()
   lib.eq(plan.outcome, "restart", "plan() outcome")
   lib.eq(plan.restarts, 1, "plan() restarts")
@@ -189,6 +190,39 @@ lib.test("the engine's plan is walked in place: each report answers with "
   ok, err = pcall(e.step, process.new_subject())
   lib.ok(not ok and tostring(err):find("arbor.Sup expected", 1, true),
          tostring(err))
+end)
+
+lib.test("adopt: the start handshake's checks on a start function's result",
+         function()
+  local adopt = require("arbor.core.sup").adopt
+  local none, why = adopt(42)
+  lib.eq(none, nil, "a number")
+  lib.eq(why, "start function returned a number, expected a subject", why)
+  none, why = adopt({})
+  lib.eq(why, "start function returned a table, expected a subject", why)
+  lib.eq(adopt(process.new_subject()), false, "our own subject")
+  -- A live process's subject: its pid, linked to us.
+  local hand = process.new_subject()
+  local pid = process.spawn(function()
+    local own = process.new_subject()
+    send(hand, own)
+    receive(own)
+  end)
+  local sub = receive(hand)
+  process.trap_exits(true)
+  lib.eq(adopt(sub), pid, "the owner's pid")
+  send(sub, "go")
+  local x = lib.trapped_exit()
+  lib.ok(x and x.pid == pid and x.reason == "normal", "linked: its exit")
+  -- A subject whose owner has exited (the link's noproc exit, as
+  -- Erlang's link/1 gives a trapping caller, is taken here).
+  none, why = adopt(sub)
+  lib.eq(none, nil, "an exited owner")
+  lib.eq(why, "child process exited during start", why)
+  x = lib.trapped_exit()
+  process.trap_exits(false)
+  lib.ok(x and x.pid == pid and x.reason == "noproc", "noproc")
+  lib.no_leftovers()
 end)
 
 lib.test("the engine rejects bad flags with nil, err, and a running tree "
