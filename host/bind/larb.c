@@ -51,13 +51,15 @@ int larb_yield(lua_State *L, lua_KContext kctx, lua_KFunction k) {
 
 /* {======================================================================
 ** Pids: one userdata per pid while anyone holds it (a weak cache), so a
-** pid works as a table key.
+** pid works as a table key.  The cache is keyed by arb_pid_mix(pid), not
+** the pid: see there why.
 ** ======================================================================*/
 
 void larb_push_pid(lua_State *L, arb_pid_t pid) {
   larb_ctx_t *ctx = larb_ctx(L);
+  lua_Integer key = (lua_Integer)arb_pid_mix(pid);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pids_ref);
-  if (lua_rawgeti(L, -1, (lua_Integer)pid) != LUA_TNIL) {
+  if (lua_rawgeti(L, -1, key) != LUA_TNIL) {
     lua_remove(L, -2);
     return;
   }
@@ -66,7 +68,7 @@ void larb_push_pid(lua_State *L, arb_pid_t pid) {
   *ud = pid;
   luaL_setmetatable(L, LARB_PID);
   lua_pushvalue(L, -1);
-  lua_rawseti(L, -3, (lua_Integer)pid);
+  lua_rawseti(L, -3, key);
   lua_remove(L, -2);
 }
 

@@ -649,9 +649,9 @@ static arb_proc_t *new_proxy(lua_State *L, int idx) {
   lua_pushstring(L, bp->node);
   lua_rawseti(L, -2, (lua_Integer)p->pid);
   lua_pop(L, 1);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pids_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pids_ref); /* larb_push_pid's key */
   lua_pushvalue(L, idx);
-  lua_rawseti(L, -2, (lua_Integer)p->pid);
+  lua_rawseti(L, -2, (lua_Integer)arb_pid_mix(p->pid));
   lua_pop(L, 1);
   arb_dist_connect(node_->d, bp->node);
   return p;

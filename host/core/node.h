@@ -209,6 +209,22 @@ void arb_node_free(arb_node_t *node);
 ** or NULL when out of memory or while the node is being freed. */
 arb_proc_t *arb_node_spawn(arb_node_t *node);
 
+/* A pid scrambled over all 64 bits, one to one (splitmix64's finalizer),
+** for hash tables keyed by pids.  A pid's low bits are its slot, and
+** slots are reused generation after generation, so a table that hashes an
+** integer by its low bits (Lua 5.4.4 does) puts every generation of a
+** slot in one chain; spawning a million short-lived processes spent over
+** half its time walking such chains. */
+static inline uint64_t arb_pid_mix(arb_pid_t pid) {
+  uint64_t x = pid;
+  x ^= x >> 30;
+  x *= UINT64_C(0xbf58476d1ce4e5b9);
+  x ^= x >> 27;
+  x *= UINT64_C(0x94d049bb133111eb);
+  x ^= x >> 31;
+  return x;
+}
+
 /* The pid the next arb_node_spawn will give, if nothing spawns or frees a
 ** process in between (ARB_PID_NONE while the node is being freed).  Lets
 ** the embedder make the pid's handle before the process exists, so that

@@ -291,3 +291,38 @@ lib.test("pids stay right when finalizers spawn during spawns", function()
   lib.ok(from_gc > 0, "finalizers spawned")
   lib.no_leftovers()
 end)
+
+-- The pid cache is keyed by a scramble of the pid (larb.c, node.h's
+-- arb_pid_mix); whatever the key, a pid seen again (a DOWN's pid, self())
+-- must be the very value spawn returned, also for many generations of
+-- the same slots and with pids of ended processes still held.
+lib.test("pids keep their identity over many generations of a slot", function()
+  local inbox = process.new_subject()
+  local held, by_pid = {}, {}
+  for round = 1, 300 do
+    local pids, mons = {}, {}
+    for i = 1, 5 do
+      pids[i] = spawn(function() send(inbox, self()) end)
+      mons[i] = process.monitor(pids[i])
+    end
+    for i = 1, 5 do
+      local me = receive(inbox, 5000)
+      lib.ok(rawequal(me, pids[i]), "self() is spawn's pid, round " .. round)
+      local d = process.select(process.new_selector()
+                                 :selecting_process_down(mons[i]), 5000)
+      lib.ok(rawequal(d.pid, pids[i]), "DOWN's pid is spawn's pid")
+    end
+    if round % 30 == 0 then
+      held[#held + 1] = pids[1]
+      by_pid[pids[1]] = round
+    end
+    if round % 50 == 0 then collectgarbage() end
+  end
+  -- Slots were reused: the held pids of ended processes are all distinct
+  -- and each still finds its own entry.
+  for i, pid in ipairs(held) do
+    lib.eq(by_pid[pid], i * 30, "held pid " .. i .. " keys its entry")
+    lib.eq(process.is_alive(pid), false, "held pid " .. i .. " is dead")
+  end
+  lib.no_leftovers()
+end)

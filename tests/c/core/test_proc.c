@@ -78,6 +78,34 @@ static void test_next_pid_is_the_pid_the_next_spawn_gives(void **state) {
   assert_ptr_equal(arb_node_lookup(f->node, b->pid), b);
 }
 
+/* arb_pid_mix keys hash tables: different pids never share a key, and
+** the generations of one slot (same low bits) spread over the low bits a
+** power-of-two table hashes by. */
+static void test_pid_mix_is_one_to_one_and_spreads_a_slots_generations(
+    void **state) {
+  (void)state;
+  enum { GENS = 4096, BUCKETS = 1024 };
+  static uint64_t keys[GENS * 2];
+  static unsigned char used[BUCKETS];
+  int distinct_buckets = 0;
+  for (uint32_t gen = 1; gen <= GENS; gen++) {
+    arb_pid_t a = ((uint64_t)gen << 32) | 7u;
+    arb_pid_t b = ((uint64_t)gen << 32) | 8u;
+    keys[(gen - 1) * 2] = arb_pid_mix(a);
+    keys[(gen - 1) * 2 + 1] = arb_pid_mix(b);
+    unsigned bucket = (unsigned)(arb_pid_mix(a) % BUCKETS);
+    if (!used[bucket]) distinct_buckets++;
+    used[bucket] = 1;
+  }
+  for (size_t i = 0; i < GENS * 2; i++)
+    for (size_t j = i + 1; j < GENS * 2; j++)
+      assert_true(keys[i] != keys[j]);
+  /* 4096 keys thrown into 1024 buckets at random leave about 2% empty;
+  ** the raw pids would all land in bucket 7. */
+  assert_true(distinct_buckets > BUCKETS * 9 / 10);
+  assert_true(arb_pid_mix(ARB_PID_NONE) == 0);
+}
+
 static void test_lookup_of_never_existing_pid_finds_nothing(void **state) {
   fixture_t *f = *state;
   assert_null(arb_node_lookup(f->node, ARB_PID_NONE));
@@ -668,6 +696,7 @@ int main(void) {
       T(test_pid_is_slot_plus_generation),
       T(test_stale_pid_finds_nothing_after_slot_reuse),
       T(test_next_pid_is_the_pid_the_next_spawn_gives),
+      T(test_pid_mix_is_one_to_one_and_spreads_a_slots_generations),
       T(test_lookup_of_never_existing_pid_finds_nothing),
       T(test_count_tracks_live_processes),
       T(test_table_grows_past_first_capacity),
