@@ -146,7 +146,13 @@ function Sup:start_child(child)
   local pid, why = adopt(subject)
   if pid then
     self.by_pid[pid] = child
-    core.log_label(pid, self.name, child.label or child_label(child))
+    -- For crash reports: the child's one {supervisor, child} pair.
+    local pair = child.log_pair
+    if pair == nil then
+      pair = { self.name, child_label(child) }
+      child.log_pair = pair
+    end
+    core.log_label(pid, pair)
   elseif pid == false then
     pid = self.pid
   else

@@ -905,9 +905,23 @@ void larb_log_compact(lua_State *L) {
 
 /* arbor.core.log_label(pid, supervisor_name, child_id): the supervisor
 ** that started pid, for its crash report.  Kept in a table with weak
-** keys: the label goes when nobody holds the pid any more. */
+** keys: the label goes when nobody holds the pid any more.  Also
+** log_label(pid, {supervisor_name, child_id}): that pair itself is kept
+** (the caller never changes it), so a supervisor restarting a child
+** passes the child's one pair and allocates nothing. */
 int larb_log_lua_label(lua_State *L) {
   larb_check_pid(L, 1);
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_rawgeti(L, 2, 1);
+    lua_rawgeti(L, 2, 2);
+    luaL_argcheck(L, lua_isstring(L, -2) && lua_isstring(L, -1), 2,
+                  "{supervisor name, child id} strings expected");
+    push_labels(L);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_rawset(L, -3);
+    return 0;
+  }
   luaL_checkstring(L, 2);
   luaL_checkstring(L, 3);
   push_labels(L);

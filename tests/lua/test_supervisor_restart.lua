@@ -373,6 +373,41 @@ lib.test("intensity is a sliding window", function()
   lib.no_leftovers()
 end)
 
+lib.test("every run of a child carries its crash-report label", function()
+  -- The supervisor hands the logger one {supervisor, child} pair per
+  -- child, for every pid it runs; a malformed pair is refused.
+  local core = require "arbor.core"
+  local ev = process.new_subject()
+  local sup = assert(supervisor.start_spec {
+    name = "labelled", strategy = "one_for_one", max_frequency = 10,
+    frequency_period = 5,
+    init = function(children)
+      return children:add(supervisor.worker(worker(ev, "a")):id("a"))
+        :add(supervisor.worker(worker(ev, "b"))) -- id: its position
+    end,
+  })
+  local st = {}
+  take(ev, 2, st)
+  local seen = {}
+  for i = 1, 3 do
+    lib.eq(core.log_label_of(st.a.pid), "a", "run " .. i .. " of a")
+    lib.eq(core.log_label_of(st.b.pid), "2", "run " .. i .. " of b")
+    lib.ok(not seen[st.a.pid], "a new pid each run")
+    seen[st.a.pid] = true
+    crash(st.a, "boom")
+    take(ev, 1, st)
+  end
+  lib.eq(core.log_label_of(st.a.pid), "a", "the last run of a")
+  for _, bad in ipairs { {}, { "x" }, { "x", {} }, { true, "y" } } do
+    local ok, err = pcall(core.log_label, st.a.pid, bad)
+    lib.ok(not ok and tostring(err):find("strings expected", 1, true),
+           tostring(err))
+  end
+  lib.eq(core.log_label_of(st.a.pid), "a", "a refused pair changes nothing")
+  supervisor.stop(sup)
+  lib.no_leftovers()
+end)
+
 lib.test("messages shaped like the supervisor's own are requests, ignored",
          function()
   -- Exits come from the trapped-exit source and retries are a private
