@@ -217,13 +217,13 @@ end
 -- the engine's answer in its place, which is walked on.  Returns the
 -- outcome and key of the plan that finished.
 function Sup:run_plan()
-  local eng, by_key = self.engine, self.by_key
+  local eng, by_key, start_child = self.engine, self.by_key, Sup.start_child
   -- Each report answers with the next step, or nil, outcome, key.
   local op, key, plan_key = eng:step()
   while op do
     local child = by_key[key]
     if op == "start" then
-      local ok, reason = self:start_child(child)
+      local ok, reason = start_child(self, child)
       if ok then
         child.start_failure = nil
         if logger_level() == "debug" then self:progress(child) end
@@ -330,8 +330,8 @@ local function exit_line(self)
 end
 
 function Sup:on_exit(e)
-  local pid, reason = e.pid, e.reason
-  local child = self.by_pid[pid]
+  local pid, reason, by_pid = e.pid, e.reason, self.by_pid
+  local child = by_pid[pid]
   if child == nil then
     if self.stale[pid] then
       self.stale[pid] = nil
@@ -348,12 +348,14 @@ function Sup:on_exit(e)
     end
     return
   end
-  self.by_pid[pid] = nil
+  by_pid[pid] = nil
   child.pid, child.last_reason = nil, reason
   local _, _, cls = self.engine:exit(child.key, reason, now())
   self.report_none = cls == "abnormal"
   self.start_error = nil
-  local outcome, key = self:run_plan()
+  local outcome, key = Sup.run_plan(self)
+  -- Quiet, a restart asks for nothing more (the common case, kept short).
+  if outcome == "restart" and core.quiet() then return end
   -- (The event's fields are for reports: not made when none is written.)
   if not core.quiet() then
     self.event = { child = child_label(child), child_pid = tostring(pid),
@@ -708,7 +710,7 @@ function Sup:loop()
       source = EXIT
       return e
     end)
-  local engine_of = self.engine
+  local engine_of, on_exit = self.engine, Sup.on_exit
   while true do
     -- A backoff wait ends when the engine's next due time comes: select
     -- waits for a message until then (management requests are served
@@ -722,7 +724,7 @@ function Sup:loop()
       msg = select(sel)
     end
     if source == EXIT then
-      self:on_exit(msg)
+      on_exit(self, msg)
     elseif msg == RETRY then
       self:on_retry(table.remove(self.retry_keys, 1))
     elseif type(msg) == "table" and type(msg.op) == "string" then
