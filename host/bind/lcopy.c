@@ -102,7 +102,7 @@ static int start_copy(lua_State *L, int orig) {
     if (lua_getmetatable(L, orig)) lua_setmetatable(L, -2);
     return COPY_ALL;
   }
-  luaL_checkstack(L, 2 * GATHER_MAX + 8, "copying a message");
+  luaL_checkstack(L, 8, "copying a message");
   lua_pushnil(L); /* the copy's place */
   int base = lua_gettop(L), npairs = 0, more;
   lua_pushnil(L);
@@ -111,6 +111,10 @@ static int start_copy(lua_State *L, int orig) {
     if (npairs == GATHER_MAX || lua_type(L, k) == LUA_TTABLE ||
         lua_type(L, k + 1) == LUA_TTABLE)
       break;
+    /* Room for the next pairs, asked for as they come: a process's stack
+    ** grows only as far as its records need (a grown stack is not given
+    ** back in full).  Without room the gather simply stops here. */
+    if (npairs % 8 == 0 && !lua_checkstack(L, 2 * 8 + 8)) break;
     npairs++;
     lua_pushvalue(L, k); /* the key again, for lua_next */
   }
