@@ -79,12 +79,14 @@ local awaiting = setmetatable({}, { __mode = "k" }) -- pid -> its subject
 local label_of = core.log_label_of
 do
   local set_label = core.log_label
-  core.log_label = function(pid, supervisor_name, child_id)
-    set_label(pid, supervisor_name, child_id)
+  -- Whatever its form ((pid, name, id) or (pid, {name, id})), the label
+  -- is read back through label_of once the child hears it was set.
+  core.log_label = function(pid, ...)
+    set_label(pid, ...)
     local waiting = awaiting[pid]
     if waiting then
       awaiting[pid] = nil
-      send(waiting, { label = child_id })
+      send(waiting, { labelled = true })
     end
   end
 end
