@@ -34,7 +34,13 @@
 #define LARB_TIMER "arbor.Timer"
 #define LARB_ERROR "arbor.Error"
 
-/* Instructions a process may run before it is preempted. */
+/* The preemption tick's period: a slice still running at the second tick
+** it meets (so after one to two periods) is preempted at its next
+** instruction (lguard.c). */
+#define LARB_SLICE_US 500
+
+/* Instructions between two looks at code that cannot be preempted (the
+** runaway limit), and a user-hooked thread's preemption budget. */
 #define LARB_BUDGET 20000
 
 /* How long Lua code that cannot be preempted (called back from C) may run
@@ -237,9 +243,16 @@ void larb_preempt_hook(lua_State *L, lua_Debug *ar);
 void larb_guard_init(lua_State *L);
 /* Adds describe, self_ended and set_runaway_limit to arbor.core. */
 void larb_guard_open_core(lua_State *L);
-/* A slice begins: the runaway clock starts afresh. */
-void larb_guard_slice_begins(larb_ctx_t *ctx);
-/* Gives a pooled thread the plain preemption hook back. */
+/* Starts and stops the preemption tick (host/rt/tick.c).  Start returns
+** 0 or -errno. */
+int larb_guard_start_tick(void);
+void larb_guard_stop_tick(void);
+/* A slice of co begins: the runaway clock starts afresh and the tick
+** watches co.  It ends: nothing is watched, the tick's hook is taken
+** off. */
+void larb_guard_slice_begins(larb_ctx_t *ctx, lua_State *co);
+void larb_guard_slice_ends(larb_ctx_t *ctx);
+/* Gives a pooled thread no hook (and no user hook) back. */
 void larb_guard_reset_thread(larb_ctx_t *ctx, lua_State *co);
 /* Pushes a one-line text for the value at idx and returns it.  Never
 ** runs a __tostring unbounded: one that raises, yields, loops or returns

@@ -3,7 +3,14 @@
 ** places a yield cannot reach.
 **
 ** It owns:
-** - the preemption hook, and the runaway budget for Lua code that runs
+** - preemption by time: a process thread runs with no hook at all (Lua
+**   then skips its per-instruction hook dispatch); a periodic signal
+**   (host/rt/tick.c) that finds the same slice still running a whole
+**   period later sets a count hook on the innermost running thread, and
+**   that hook yields.  The innermost thread is tracked by the scheduler
+**   and by arbor.core.resume, which lua/arbor/coroutine.lua's
+**   coroutine.resume uses;
+** - the runaway budget for Lua code that runs
 **   where it cannot be preempted (called back from C: a table.sort
 **   comparator, a string.gsub callback, a metamethod, __gc).  Such code
 **   is ended, with its process, once it has run for the runaway limit,
@@ -19,16 +26,29 @@
 ** - larb_tostring_safe: a value's text for reports, which never raises,
 **   never yields and never hangs, whatever its __tostring does;
 ** - finalizers: Lua runs __gc with hooks off, so setmetatable wraps a Lua
-**   __gc to run it where the runaway limit applies.
+**   __gc to run it where the runaway limit applies;
+** - the host's own state out of Lua's reach: a userdata made by C (its
+**   metatable registered under its __name) shows getmetatable its name,
+**   not its metatable, since `getmetatable(subject).__gc = nil` let the
+**   collector free a subject the core still pointed to; and the debug
+**   library's doors to the same state (getregistry, the metatables and
+**   user values of such userdata, the upvalues of C functions, the
+**   locals of C frames) are shut.  See docs/reference.md, "The debug
+**   library".
 **
-** It depends on larb.h and the rt's signal flag; nothing in the core.
-** Everything here runs on the host's one thread.
+** It depends on larb.h, the rt's signal flag and tick; nothing in the
+** core.  Everything here runs on the host's one thread; the few fields
+** the tick's signal handler reads or writes are volatile and written
+** before the code that depends on them (the handler interrupts this
+** thread, it never runs beside it).
 */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "larb.h"
+#include "tick.h"
 
 /* What this file keeps, its own and not larb_ctx_t's (one host per
 ** process, as lservice.c's service state). */
@@ -41,6 +61,31 @@ static struct larb_guard_s {
   int64_t gc_started;       /* ms: the running guarded finalizer began */
 } guard = {LUA_NOREF, 0, LARB_RUNAWAY_LIMIT_MS, 0, 0, 0};
 
+/* Shared with the tick's signal handler. */
+static struct larb_slice_s {
+  /* The innermost thread running process code now (the process's own,
+  ** or a coroutine it resumed); NULL between slices. */
+  lua_State *volatile running;
+  /* The thread the tick hooked and nobody has unhooked yet, or NULL. */
+  lua_State *volatile hooked;
+  volatile sig_atomic_t seq;      /* slices begun, wrapping */
+  volatile sig_atomic_t seen_seq; /* seq at the previous tick */
+  volatile sig_atomic_t ticks;    /* ticks the running slice has met */
+  volatile sig_atomic_t due;      /* a user-hooked thread must yield */
+  /* lua_sethook walks the thread's whole call chain (to set each Lua
+  ** frame's trap), so on a very deep stack it costs more than a slice:
+  ** a thread whose last hooking cost over a tenth of a period gets
+  ** slices of ten times that cost, keeping the walk under 10%. */
+  lua_State *volatile costly;
+  volatile sig_atomic_t costly_ticks;
+} slice;
+
+static int64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe */
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* {======================================================================
 ** Clocks and the runaway check
 ** ======================================================================*/
@@ -51,9 +96,103 @@ static int64_t monotonic_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void larb_guard_slice_begins(larb_ctx_t *ctx) {
+/* The tick (signal context): a slice that was already running at the
+** previous tick has run a whole period, so its innermost thread gets a
+** count hook that fires at its next instruction.  A thread with a user
+** hook keeps it; the flag makes its dispatcher yield instead.  Returns 0
+** (stop ticking) once a whole period passed with no slice at all. */
+static int on_tick(void) {
+  lua_State *L = slice.running;
+  sig_atomic_t seq = slice.seq;
+  if (seq != slice.seen_seq) {
+    slice.seen_seq = seq;
+    slice.ticks = 0;
+    return 1;
+  }
+  if (L == NULL) return 0;
+  slice.ticks++;
+  if (slice.hooked == L) return 1;
+  if (lua_gethook(L) != NULL) {
+    slice.due = 1;
+    return 1;
+  }
+  if (L == slice.costly && slice.ticks < slice.costly_ticks) return 1;
+  slice.hooked = L;
+  int64_t t0 = monotonic_ns();
+  lua_sethook(L, larb_preempt_hook, LUA_MASKCOUNT, 1);
+  int64_t walk_ns = monotonic_ns() - t0;
+  int64_t period_ns = (int64_t)LARB_SLICE_US * 1000;
+  if (walk_ns * 10 > period_ns) {
+    slice.costly = L;
+    slice.costly_ticks = (sig_atomic_t)(walk_ns * 10 / period_ns + 1);
+  } else if (L == slice.costly) {
+    slice.costly = NULL;
+  }
+  return 1;
+}
+
+/* Takes the tick's hook off the thread it was set on. */
+static void unhook_tick(void) {
+  lua_State *L = slice.hooked;
+  if (L == NULL) return;
+  slice.hooked = NULL;
+  lua_sethook(L, NULL, 0, 0);
+}
+
+void larb_guard_slice_begins(larb_ctx_t *ctx, lua_State *co) {
   (void)ctx;
   guard.slice_started = 0;
+  slice.due = 0;
+  slice.seq++;
+  slice.running = co; /* before arming: the first tick sees a new slice */
+  arb_tick_arm();
+}
+
+void larb_guard_slice_ends(larb_ctx_t *ctx) {
+  (void)ctx;
+  slice.running = NULL;
+  unhook_tick();
+}
+
+/* arbor.core.resume(co, ...) -> as coroutine.resume, and while co runs
+** it is the thread the tick hooks. */
+static int guard_resume(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argexpected(L, co != NULL, 1, "coroutine");
+  int narg = lua_gettop(L) - 1;
+  if (lua_status(co) == LUA_OK && lua_gettop(co) == 0) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "cannot resume dead coroutine");
+    return 2;
+  }
+  if (!lua_checkstack(co, narg)) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "too many arguments to resume");
+    return 2;
+  }
+  lua_xmove(L, co, narg);
+  lua_State *outer = slice.running;
+  if (outer != NULL) slice.running = co;
+  int nres;
+  int status = lua_resume(co, L, narg, &nres);
+  if (outer != NULL) {
+    slice.running = outer;
+    if (slice.hooked == co) unhook_tick();
+  }
+  if (status == LUA_OK || status == LUA_YIELD) {
+    if (!lua_checkstack(L, nres + 1)) {
+      lua_pop(co, nres);
+      lua_pushboolean(L, 0);
+      lua_pushliteral(L, "too many results to resume");
+      return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_xmove(co, L, nres);
+    return nres + 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_xmove(co, L, 1);
+  return 2;
 }
 
 /* The current process, if L runs its code and it has ended. */
@@ -116,12 +255,6 @@ static void check_runaway(lua_State *L, larb_ctx_t *ctx) {
 static const char *const hook_names[] = {"call", "return", "line", "count",
                                          "tail call"};
 
-/* A thread whose hook is the plain preemption hook. */
-static int has_plain_hook(lua_State *L) {
-  return lua_gethookmask(L) == LUA_MASKCOUNT &&
-         lua_gethookcount(L) == LARB_BUDGET;
-}
-
 /* Preempts the running process if Lua allows a yield here; otherwise
 ** counts toward the runaway limit. */
 static void preempt(lua_State *L, larb_ctx_t *ctx) {
@@ -175,9 +308,12 @@ static void call_user_hook(lua_State *L, int entry, lua_Debug *ar) {
 static void hook_with_user(lua_State *L, larb_ctx_t *ctx, lua_Debug *ar) {
   if (!push_user_hook(L)) {
     /* A coroutine made by a hooked thread inherits its C hook, not its
-    ** Lua hook (stock Lua's hookf finds no entry either): plain hook. */
-    lua_sethook(L, larb_preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
-    if (ar->event == LUA_HOOKCOUNT) preempt(L, ctx);
+    ** Lua hook (stock Lua's hookf finds no entry either): no hook. */
+    lua_sethook(L, NULL, 0, 0);
+    if (slice.due) {
+      slice.due = 0;
+      preempt(L, ctx);
+    }
     return;
   }
   int entry = lua_gettop(L);
@@ -191,8 +327,9 @@ static void hook_with_user(lua_State *L, larb_ctx_t *ctx, lua_Debug *ar) {
   }
   int yield_now = 0;
   lua_Integer pre = entry_int(L, entry, E_PREEMPT_ACC) + period;
-  if (pre >= LARB_BUDGET) {
+  if (pre >= LARB_BUDGET || slice.due) {
     pre = 0;
+    slice.due = 0;
     yield_now = 1;
   }
   set_entry_int(L, entry, E_PREEMPT_ACC, pre);
@@ -211,18 +348,33 @@ static void hook_with_user(lua_State *L, larb_ctx_t *ctx, lua_Debug *ar) {
   if (yield_now) preempt(L, ctx);
 }
 
+/* The tick's hook fired on the thread it was set on. */
+static void tick_preempt(lua_State *L, larb_ctx_t *ctx) {
+  if (!lua_isyieldable(L)) {
+    /* Code called back from C: it cannot yield, so it is timed against
+    ** the runaway limit, looked at every LARB_BUDGET instructions. */
+    lua_sethook(L, larb_preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
+    check_runaway(L, ctx);
+    return;
+  }
+  unhook_tick();
+  if (L != ctx->current_co) ctx->inner_preempted = 1;
+  lua_yield(L, 0);
+}
+
 void larb_preempt_hook(lua_State *L, lua_Debug *ar) {
   larb_ctx_t *ctx = larb_ctx(L);
   if (ctx->current_co == NULL) return; /* the host's own calls */
-  if (ar->event == LUA_HOOKCOUNT && has_plain_hook(L)) {
-    preempt(L, ctx);
+  if (L == slice.hooked && ar->event == LUA_HOOKCOUNT) {
+    tick_preempt(L, ctx);
     return;
   }
   hook_with_user(L, ctx, ar);
 }
 
 void larb_guard_reset_thread(larb_ctx_t *ctx, lua_State *co) {
-  lua_sethook(co, larb_preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
+  if (slice.hooked == co) slice.hooked = NULL;
+  lua_sethook(co, NULL, 0, 0);
   lua_State *L = ctx->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, guard.hooks_ref);
   lua_pushthread(co);
@@ -259,13 +411,16 @@ static int guard_sethook(lua_State *L) {
     if (strchr(smask, 'l')) mask |= LUA_MASKLINE;
     if (count > 0) mask |= LUA_MASKCOUNT;
   }
+  /* The user's hook replaces the tick's (the dispatcher then yields on
+  ** the tick's flag). */
+  if (slice.hooked == L1) slice.hooked = NULL;
   lua_rawgeti(L, LUA_REGISTRYINDEX, guard.hooks_ref);
   lua_pushthread(L1);
   if (L1 != L) lua_xmove(L1, L, 1);
   if (mask == 0) {
     lua_pushnil(L);
     lua_rawset(L, -3);
-    lua_sethook(L1, larb_preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
+    lua_sethook(L1, NULL, 0, 0);
     return 0;
   }
   lua_createtable(L, 5, 0);
@@ -518,14 +673,242 @@ static int guard_setmetatable(lua_State *L) {
 
 /* }====================================================================== */
 
+/* {======================================================================
+** Metatables and the debug library
+** ======================================================================*/
+
+/* Is the value at idx one of arbor's userdata: its metatable is the one
+** registered under the metatable's own __name (luaL_newmetatable), and
+** that name is arbor's ("arbor." or "dist.")?  Such a metatable holds the
+** __gc that frees what C still points to.  (Other C modules' types are
+** left as Lua leaves them: lpeg's re extends its pattern metatable.)
+** Pushes the name and returns 1, or pushes nothing and returns 0. */
+static int is_arbor_type_name(const char *name) {
+  return strncmp(name, "arbor.", 6) == 0 || strncmp(name, "dist.", 5) == 0;
+}
+
+static int push_c_type_name(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
+    return 0;
+  lua_pushliteral(L, "__name");
+  if (lua_rawget(L, -2) != LUA_TSTRING) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_pushvalue(L, -1);
+  lua_rawget(L, LUA_REGISTRYINDEX); /* mt, name, registered */
+  int registered = lua_rawequal(L, -1, -3) &&
+                   is_arbor_type_name(lua_tostring(L, -2));
+  lua_pop(L, 1);
+  lua_remove(L, -2); /* name */
+  if (!registered) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  return 1;
+}
+
+/* getmetatable and debug.getmetatable: a C userdata's type name in
+** place of its metatable (as a __metatable field would give); anything
+** else as Lua's (the original is upvalue 1). */
+static int guard_getmetatable(lua_State *L) {
+  luaL_checkany(L, 1);
+  if (push_c_type_name(L, 1)) return 1;
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+static int guard_debug_setmetatable(lua_State *L) {
+  if (push_c_type_name(L, 1))
+    return luaL_error(L, "cannot change the metatable of this %s: the host "
+                         "relies on it", lua_tostring(L, -1));
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+static int guard_getregistry(lua_State *L) {
+  return luaL_error(L, "debug.getregistry is not available in arbor: the "
+                       "registry holds the host's own state");
+}
+
+/* debug.getuservalue / setuservalue: refused for C userdata, whose user
+** values C code reads back without checking them. */
+static int guard_uservalue(lua_State *L) {
+  if (push_c_type_name(L, 1))
+    return luaL_error(L, "the user values of this %s are the host's",
+                      lua_tostring(L, -1));
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* debug.getupvalue / setupvalue: a C function's upvalues (a metatable, a
+** state table) are the host's, so a C function shows none: nothing is
+** returned, as for an index past the last upvalue. */
+static int guard_upvalue(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (lua_iscfunction(L, 1)) return 0;
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* debug.getlocal([thread,] f|level, n) and debug.setlocal([thread,]
+** level, n, value), as Lua's, except that a C function's frame shows no
+** locals: its stack slots are values its C code reads back unchecked
+** (a selector under select's map function, say).  Written here rather
+** than wrapped because a wrapper's own frame would shift the levels. */
+static int guard_getlocal(lua_State *L) {
+  int arg;
+  lua_State *L1 = hook_target(L, &arg);
+  int nvar = (int)luaL_checkinteger(L, arg + 2);
+  if (lua_type(L, arg + 1) == LUA_TFUNCTION) {
+    lua_pushvalue(L, arg + 1); /* a function's parameter names */
+    lua_pushstring(L, lua_getlocal(L, NULL, nvar));
+    return 1;
+  }
+  int level = (int)luaL_checkinteger(L, arg + 1);
+  lua_Debug ar;
+  if (!lua_getstack(L1, level, &ar))
+    return luaL_argerror(L, arg + 1, "level out of range");
+  if (!lua_getinfo(L1, "S", &ar) || strcmp(ar.what, "C") == 0) return 0;
+  luaL_checkstack(L, 2, "too many arguments");
+  const char *name = lua_getlocal(L1, &ar, nvar);
+  if (name == NULL) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_xmove(L1, L, 1);
+  lua_pushstring(L, name);
+  lua_rotate(L, -2, 1);
+  return 2;
+}
+
+static int guard_setlocal(lua_State *L) {
+  int arg;
+  lua_State *L1 = hook_target(L, &arg);
+  int level = (int)luaL_checkinteger(L, arg + 1);
+  int nvar = (int)luaL_checkinteger(L, arg + 2);
+  luaL_checkany(L, arg + 3);
+  lua_Debug ar;
+  if (!lua_getstack(L1, level, &ar))
+    return luaL_argerror(L, arg + 1, "level out of range");
+  if (!lua_getinfo(L1, "S", &ar) || strcmp(ar.what, "C") == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_settop(L, arg + 3);
+  if (L1 != L) {
+    luaL_checkstack(L1, 1, "too many arguments");
+    lua_xmove(L, L1, 1);
+  }
+  const char *name = lua_setlocal(L1, &ar, nvar);
+  if (name == NULL) lua_pop(L1, 1); /* not set: drop the value */
+  lua_pushstring(L, name);
+  return 1;
+}
+
+/* arbor.core.type_methods() -> {type name = {method name = function}}:
+** the functions of arbor's userdata types (metatable fields and __index
+** methods), copied, for arbor.introspect to tell what a process waits
+** on.  Copies, so the metatables themselves stay out of reach. */
+static void copy_functions(lua_State *L, int from, int to) {
+  from = lua_absindex(L, from);
+  to = lua_absindex(L, to);
+  lua_pushnil(L);
+  while (lua_next(L, from)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TFUNCTION) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, to);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+}
+
+static int guard_type_methods(lua_State *L) {
+  lua_newtable(L);
+  int result = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, LUA_REGISTRYINDEX)) {
+    int mt = lua_gettop(L);
+    if (lua_type(L, mt - 1) == LUA_TSTRING && lua_type(L, mt) == LUA_TTABLE &&
+        is_arbor_type_name(lua_tostring(L, mt - 1))) {
+      lua_newtable(L);
+      int methods = lua_gettop(L);
+      copy_functions(L, mt, methods);
+      lua_pushliteral(L, "__index");
+      if (lua_rawget(L, mt) == LUA_TTABLE) copy_functions(L, -1, methods);
+      lua_pop(L, 1);
+      lua_pushvalue(L, mt - 1);
+      lua_insert(L, -2);
+      lua_rawset(L, result);
+    }
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+/* Replaces t[name] (t at -1) with fn closed over the original. */
+static void wrap_field(lua_State *L, const char *name, lua_CFunction fn) {
+  lua_getfield(L, -1, name);
+  lua_pushcclosure(L, fn, 1);
+  lua_setfield(L, -2, name);
+}
+
+static void guard_debug_library(lua_State *L) {
+  lua_getglobal(L, "getmetatable");
+  lua_pushcclosure(L, guard_getmetatable, 1);
+  lua_setglobal(L, "getmetatable");
+  lua_getglobal(L, "debug");
+  if (lua_istable(L, -1)) {
+    wrap_field(L, "getmetatable", guard_getmetatable);
+    wrap_field(L, "setmetatable", guard_debug_setmetatable);
+    wrap_field(L, "getuservalue", guard_uservalue);
+    wrap_field(L, "setuservalue", guard_uservalue);
+    wrap_field(L, "getupvalue", guard_upvalue);
+    wrap_field(L, "setupvalue", guard_upvalue);
+    lua_pushcfunction(L, guard_getregistry);
+    lua_setfield(L, -2, "getregistry");
+    lua_pushcfunction(L, guard_getlocal);
+    lua_setfield(L, -2, "getlocal");
+    lua_pushcfunction(L, guard_setlocal);
+    lua_setfield(L, -2, "setlocal");
+  }
+  lua_pop(L, 1);
+}
+
+/* }====================================================================== */
+
 static const luaL_Reg guard_core_funcs[] = {
     {"self_ended", guard_self_ended},
+    {"resume", guard_resume},
+    {"type_methods", guard_type_methods},
     {"is_process_thread", guard_is_process_thread},
     {"set_runaway_limit", guard_set_runaway_limit},
     {"describe", guard_describe},
     {NULL, NULL}};
 
 void larb_guard_open_core(lua_State *L) { luaL_setfuncs(L, guard_core_funcs, 0); }
+
+int larb_guard_start_tick(void) {
+  return arb_tick_init(LARB_SLICE_US, on_tick);
+}
+
+void larb_guard_stop_tick(void) {
+  arb_tick_close();
+  slice.running = NULL;
+  slice.costly = NULL;
+  slice.hooked = NULL;
+}
 
 void larb_guard_init(lua_State *L) {
   guard.runaway_limit_ms = LARB_RUNAWAY_LIMIT_MS;
@@ -550,4 +933,5 @@ void larb_guard_init(lua_State *L) {
     lua_setfield(L, -2, "gethook");
   }
   lua_pop(L, 1);
+  guard_debug_library(L);
 }

@@ -170,7 +170,12 @@ static int pmain(lua_State *L) {
   lua_pop(L, 2);
   require(L, "arbor.coroutine", 0);
   require(L, "arbor.portio", 0); /* os.execute, io.popen on ports */
-  lua_sethook(L, larb_preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
+  /* No hook on L, so none on the threads made from it: preemption is
+  ** the tick's (lguard.c). */
+  int tick_rc = larb_guard_start_tick();
+  if (tick_rc != 0)
+    return luaL_error(L, "cannot start the preemption tick: %s",
+                      strerror(-tick_rc));
 
   /* main runs arbor.main(chunk, script, args...). */
   require(L, "arbor.main", 1);
@@ -191,6 +196,7 @@ static int pmain(lua_State *L) {
 
 static void teardown(host_t *host, lua_State *L) {
   larb_ctx_t *ctx = &host->ctx;
+  larb_guard_stop_tick();
   arb_reason_release(ctx->node, ctx->runaway_reason);
   arb_reason_release(ctx->node, ctx->oom_reason);
   larb_service_close();

@@ -184,9 +184,7 @@ static void report_main_killed(larb_ctx_t *ctx) {
 static void pool_thread(larb_ctx_t *ctx, lua_State *co) {
   if (ctx->npool >= LARB_POOL_MAX || lua_resetthread(co) != LUA_OK) return;
   lua_State *L = ctx->L;
-  if (lua_gethookmask(co) != LUA_MASKCOUNT ||
-      lua_gethookcount(co) != LARB_BUDGET)
-    larb_guard_reset_thread(ctx, co);
+  if (lua_gethook(co) != NULL) larb_guard_reset_thread(ctx, co);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pool_ref);
   lua_pushthread(co);
   lua_xmove(co, L, 1);
@@ -203,8 +201,9 @@ static void host_resume(void *ud, arb_proc_t *p) {
     nargs = lua_gettop(co) - 1;
   }
   ctx->current_co = co;
-  larb_guard_slice_begins(ctx);
+  larb_guard_slice_begins(ctx, co);
   int status = lua_resume(co, ctx->L, nargs, &nres);
+  larb_guard_slice_ends(ctx);
   ctx->current_co = NULL;
   if (status == LUA_YIELD) {
     lua_pop(co, nres);

@@ -4,7 +4,7 @@ scheduler's yields through user coroutines (loaded by the host before
 the main process starts).
 
 Two kinds of yield must reach the scheduler even from a coroutine a
-process made itself: the instruction-count hook's preemption, and a
+process made itself: the preemption tick's hook, and a
 blocking call (receive, select, sleep, an exit signal to oneself).  Both
 arrive here, in the coroutine's resume, flagged (core.take_preempted);
 we then yield our own coroutine the same way (core.preempt), up to the
@@ -19,7 +19,9 @@ dead process stops at once (see host/bind/lguard.c).
 ]]
 local core = require "arbor.core"
 
-local co_resume, co_create = coroutine.resume, coroutine.create
+-- core.resume is coroutine.resume that also tells the preemption tick
+-- which thread runs (host/bind/lguard.c).
+local co_resume, co_create = core.resume, coroutine.create
 local co_close = coroutine.close
 local take_preempted, preempt = core.take_preempted, core.preempt
 local self_ended = core.self_ended

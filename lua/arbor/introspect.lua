@@ -243,20 +243,16 @@ local function wait_map()
   for _, module in ipairs { "net", "fs", "port" } do
     add(loaded[module], module, function() return module end)
   end
-  -- Methods of the binding's objects (socket:receive, file:read, ...).
-  local registry = debug.getregistry()
-  for key, mt in next, registry do
-    if type(key) == "string" and type(mt) == "table" then
-      local kind = key:match("^arbor%.(%a+)$")
-      if kind then
-        local category = (kind == "Socket" or kind == "Listener"
-                          or kind == "Udp") and "net"
-                         or kind == "File" and "fs"
-                         or kind:match("^Port") and "port" or "wait"
-        local index = rawget(mt, "__index")
-        add(index, kind:lower(), function() return category end)
-        add(mt, kind:lower(), function() return category end)
-      end
+  -- Methods of the binding's objects (socket:receive, file:read, ...):
+  -- copies, since the metatables themselves are the host's.
+  for key, methods in next, core.type_methods() do
+    local kind = key:match("^arbor%.(%a+)$")
+    if kind then
+      local category = (kind == "Socket" or kind == "Listener"
+                        or kind == "Udp") and "net"
+                       or kind == "File" and "fs"
+                       or kind:match("^Port") and "port" or "wait"
+      add(methods, kind:lower(), function() return category end)
     end
   end
   return map

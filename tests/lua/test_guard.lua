@@ -506,4 +506,108 @@ end)
 
 -- }=====================================================================
 
+-- {=====================================================================
+-- The host's state out of reach: metatables and the debug library
+-- ======================================================================
+
+lib.test("getmetatable shows an arbor handle's type name, not its metatable",
+         function()
+  -- With the metatable in hand, `mt.__gc = nil` let the collector free a
+  -- subject the core still pointed to (ASan: heap-use-after-free).
+  local s = process.new_subject()
+  lib.eq(getmetatable(s), "arbor.Subject", "getmetatable(subject)")
+  lib.eq(debug.getmetatable(s), "arbor.Subject", "debug.getmetatable")
+  lib.eq(getmetatable(process.self()), "arbor.Pid", "a pid")
+  lib.eq(getmetatable(process.monitor(process.self())), "arbor.Monitor",
+         "a monitor")
+  lib.ok(type(getmetatable("")) == "table", "strings' metatable as Lua's")
+  local t = setmetatable({}, { __metatable = "mine" })
+  lib.eq(getmetatable(t), "mine", "__metatable honoured as Lua does")
+  lib.eq(getmetatable(io.stdout) ~= nil, true, "other C types as Lua's")
+  local ok, err = pcall(debug.setmetatable, s, {})
+  lib.eq(ok, false, "debug.setmetatable refused")
+  lib.ok(tostring(err):find("cannot change the metatable of this "
+                            .. "arbor.Subject", 1, true), "says why: " ..
+         tostring(err))
+  -- Subjects with queued messages, dropped and collected: nothing freed
+  -- twice or read after it is freed (the sanitizer build checks).
+  for i = 1, 50 do
+    local x = process.new_subject()
+    send(x, { i })
+    pcall(debug.setmetatable, x, {})
+  end
+  collectgarbage()
+  collectgarbage()
+  local p = spawn(function() process.sleep(1) end)
+  lib.await_down(p)
+  lib.no_leftovers()
+end)
+
+lib.test("the debug library's doors to the host's state are shut",
+         function()
+  local ok, err = pcall(debug.getregistry)
+  lib.eq(ok, false, "debug.getregistry refused")
+  lib.ok(tostring(err):find("not available in arbor", 1, true),
+         "says why: " .. tostring(err))
+  local sel = process.new_selector():selecting(process.new_subject())
+  lib.raises(function() debug.getuservalue(sel, 1) end,
+             "the user values of this arbor.Selector are the host's",
+             "getuservalue")
+  lib.raises(function() debug.setuservalue(sel, {}, 1) end,
+             "the user values of this arbor.Selector are the host's",
+             "setuservalue")
+  -- C functions show no upvalues; Lua functions do, as in Lua.
+  lib.same({ debug.getupvalue(process.new_subject, 1) }, {},
+           "a C function's upvalue")
+  lib.same({ debug.setupvalue(process.new_subject, 1, {}) }, {},
+           "setting one sets nothing")
+  local up = 42
+  local function f() return up end
+  lib.same({ debug.getupvalue(f, 1) }, { "up", 42 }, "a Lua upvalue")
+  lib.eq(debug.setupvalue(f, 1, 43), "up", "set")
+  lib.eq(f(), 43, "and seen")
+  lib.no_leftovers()
+end)
+
+lib.test("debug.getlocal and setlocal see Lua frames, not C ones", function()
+  local function probe()
+    local here = "value"
+    return { debug.getlocal(1, 1) }, debug.setlocal(1, 1, "changed"), here
+  end
+  local got, set_name, after = probe()
+  lib.same(got, { "here", "value" }, "getlocal of a Lua frame")
+  lib.eq(set_name, "here", "setlocal of a Lua frame")
+  lib.eq(after, "changed", "the local changed")
+  lib.same({ debug.getlocal(print, 1) }, { nil }, "a C function's parameter")
+  lib.eq(debug.getlocal(math.floor, 1), nil, "no names for C parameters")
+  lib.same({ debug.getlocal(2, 1) }, {}, "xpcall's C frame shows nothing")
+  -- A map function run by select reaching into select's own C frame:
+  -- the slots its C code reads back stay untouched.
+  local s = process.new_subject()
+  send(s, "m")
+  local probed = 0
+  local sel = process.new_selector():selecting(s, function(m)
+    for level = 1, 6 do
+      local info = debug.getinfo(level, "S")
+      if info and info.what == "C" then
+        probed = probed + 1
+        lib.eq(debug.setlocal(level, 1, "not a selector"), nil,
+               "setlocal at C level " .. level)
+        lib.same({ debug.getlocal(level, 1) }, {},
+                 "getlocal at C level " .. level)
+      end
+    end
+    return m
+  end)
+  lib.eq(process.select(sel, 1000), "m", "select went on")
+  lib.ok(probed >= 1, "select's C frame was reached")
+  local co = coroutine.create(function(a) coroutine.yield(a) end)
+  coroutine.resume(co, "arg")
+  lib.same({ debug.getlocal(co, 1, 1) }, { "a", "arg" },
+           "a suspended coroutine's Lua frame")
+  lib.no_leftovers()
+end)
+
+-- }=====================================================================
+
 core.set_runaway_limit(default_limit)
