@@ -60,6 +60,9 @@ local function execute(command)
     error("bad argument #1 to 'execute' (string expected, got "
           .. type(command) .. ")", 2)
   end
+  if command:find("\0", 1, true) then -- C's system() would cut it there
+    error("bad argument #1 to 'execute' (command contains a NUL byte)", 2)
+  end
   local p, err = port.spawn{ SHELL, "-c", command, stdin = "inherit",
                              stdout = "inherit", stderr = "inherit" }
   if p == nil then return spawn_failed(err) end
@@ -260,6 +263,9 @@ local function popen(prog, mode)
   if type(prog) ~= "string" then
     error("bad argument #1 to 'popen' (string expected, got "
           .. type(prog) .. ")", 2)
+  end
+  if prog:find("\0", 1, true) then -- C's popen() would cut it there
+    error("bad argument #1 to 'popen' (command contains a NUL byte)", 2)
   end
   mode = mode or "r"
   if mode ~= "r" and mode ~= "w" then

@@ -168,6 +168,12 @@ lib.test("hostile arguments: NUL bytes, non-booleans, bad signals named", functi
              "env value of A contains a NUL byte")
   lib.raises(function() port.spawn{ "true", owner_exit_signal = "KILL\0" } end,
              "owner_exit_signal must be a signal name")
+  -- os.execute and io.popen run on ports inside a process: the same.
+  local err0 = lib.raises(function() os.execute("true\0; touch /tmp/x") end,
+                          "bad argument #1 to 'execute' (command contains a NUL byte)")
+  lib.ok(tostring(err0):find("test_port%.lua:%d+:"), "at the caller: " .. tostring(err0))
+  lib.raises(function() io.popen("echo\0x") end,
+             "bad argument #1 to 'popen' (command contains a NUL byte)")
   -- Flags are booleans, not whatever is truthy.
   for _, field in ipairs { "clear_env", "notify" } do
     for _, v in ipairs { 1, "yes", {} } do
