@@ -5,12 +5,19 @@ Erlang/OTP's semantics (strategies, restart types, intensity, ordered
 start and shutdown).
 
 Who decides and who acts.  The restart engine (host/core/sup.c, reached
-through arbor.core.sup) decides: given an event it returns a plan of
+through arbor.core.sup) decides: given an event it makes a plan of
 shutdown/start/drop steps.  The supervisor process below acts: it runs
 the Lua start functions, threads `returning` values from child to child,
 shuts children down (exit "shutdown", wait up to the child's shutdown
 time, then kill), and reports each step back.  Nothing here chooses what
 to restart.
+
+The restart path is kept lean, since a restart cycle is a benchmark row
+against OTP: the plan is walked in place inside the engine (each report
+answers with the next step; no table per plan or step), the start
+handshake's checks are one C call (engine.adopt), a child keeps one
+crash-report label pair for all its runs, and a quiet restart makes no
+report values at all.
 
 A supervisor is a process that traps exits; its handle is a subject it
 owns, so supervisor.supervisor(function(arg) return supervisor.start_spec
