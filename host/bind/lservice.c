@@ -238,6 +238,15 @@ static int lservice_shutdown(lua_State *L) {
   return 0;
 }
 
+/* arbor.core.set_exit_code(n): the status the host exits with, as
+** os.exit(n) inside a process asks (lua/arbor/main.lua); n & 0xff, as
+** exit(3) would give it. */
+static int lservice_set_exit_code(lua_State *L) {
+  lua_Integer code = luaL_checkinteger(L, 1);
+  larb_ctx(L)->exit_code = (int)(code & 0xff);
+  return 0;
+}
+
 /* arbor.core.halt(): ends every process but the caller, newest first, and
 ** stops the host once the caller's slice ends. */
 static int lservice_halt(lua_State *L) {
@@ -256,6 +265,7 @@ const luaL_Reg larb_service_funcs[] = {
     {"control_reply", lservice_control_reply},
     {"shutdown", lservice_shutdown},
     {"halt", lservice_halt},
+    {"set_exit_code", lservice_set_exit_code},
     {"procs", larb_introspect_procs}, /* lintrospect.c */
     {"proc_info", larb_introspect_proc_info},
     {"crash_frame", larb_introspect_crash_frame},

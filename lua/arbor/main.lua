@@ -20,6 +20,19 @@ deadline (ARBOR_RELOAD_TIMEOUT_MS, default 10 s) and kills it when that
 passes.  A failure in 1 changes nothing: it prints `file:line: message`
 (or what went wrong) and the old tree goes on.  Reloads are served one
 at a time, in the order they arrived.
+
+os.exit inside a process is the host's ordered shutdown, as Erlang's
+init:stop(Code) is: main installs it before the script runs.  The caller
+asks for the exit status (Lua's rules: true or none 0, false 1, an
+integer n as exit(3) takes it, n & 0xff), starts the shutdown SIGTERM
+starts (lua/arbor/shutdown.lua: every tree stopped newest first, each
+child's shutdown time honoured, command children signalled and reaped,
+the log flushed) and waits, never returning, until the shutdown ends it.
+Where the caller cannot wait (inside a call from C: a table.sort
+comparator, a __gc) the shutdown starts all the same and os.exit raises
+(the process ends there, with a report saying why); outside any process
+(the host's own setup, before main runs) Lua's own os.exit ends the host
+at once.
 ]]
 -- process, supervisor, arbor.diff and arbor.reload are required when a
 -- script turns out to be a service: an ordinary script starts without
@@ -389,7 +402,50 @@ local function serve(tree, script, args)
   end
 end
 
+-- {=====================================================================
+-- os.exit: the ordered shutdown with an exit status
+-- ======================================================================
+
+-- The status Lua's os.exit would give the OS for code.
+local function exit_status(code)
+  if code == nil or code == true then return 0 end
+  if code == false then return 1 end
+  local n = math.tointeger(type(code) == "string" and tonumber(code) or code)
+  if n == nil then
+    error("bad argument #1 to 'exit' (an integer or a boolean expected, "
+          .. "got " .. (type(code) == "number" and "a float" or type(code))
+          .. ")", 3)
+  end
+  return n & 0xff
+end
+
+local function install_exit()
+  local lua_exit = os.exit
+  local isyieldable = coroutine.isyieldable
+  os.exit = function(code, close)
+    local status = exit_status(code)
+    local proc = package.loaded.process or require "process"
+    if not pcall(proc.self) then
+      return lua_exit(status, close) -- the host's setup: at once, as Lua does
+    end
+    core.set_exit_code(status)
+    core.shutdown() -- (already under way: only the status changes)
+    if not isyieldable() then
+      error("os.exit: the host is shutting down (exit status " .. status
+            .. "); this process cannot wait for it inside a call from C, "
+            .. "so it ends here", 2)
+    end
+    -- Stopped by the shutdown like any process: a trapped exit must not
+    -- keep it waiting the 5 s a worker is given.
+    proc.trap_exits(false)
+    proc.receive(proc.new_subject())
+  end
+end
+
+-- }=====================================================================
+
 return function(chunk, script, ...)
+  install_exit()
   local dir = script_dir(script)
   package.path = dir .. "/?.lua;" .. dir .. "/?/init.lua;" .. package.path
   package.cpath = dir .. "/?.so;" .. package.cpath -- C modules beside it
