@@ -49,8 +49,8 @@ local N = 8 -- twice the pool's threads (libuv's default of 4)
 
 lib.test("waits on fifos leave the pool to files and name lookups", function()
   local out = process.new_subject()
-  local readers, writers, handles = {}, {}, {}
-  local read_fifos, write_fifos, handle_fifos = {}, {}, {}
+  local readers, writers, handles, openers = {}, {}, {}, {}
+  local read_fifos, write_fifos, handle_fifos, open_fifos = {}, {}, {}, {}
   for i = 1, N do
     -- fs.read of a fifo without a writer
     read_fifos[i] = mkfifo("r" .. i)
@@ -69,10 +69,28 @@ lib.test("waits on fifos leave the pool to files and name lookups", function()
       send(out, {handle = i, data = f:read(100)})
       f:close()
     end)
+    -- fs.open(fifo, "w") without a reader, then file:write
+    open_fifos[i] = mkfifo("o" .. i)
+    openers[i] = process.spawn(function()
+      local f = assert(fs.open(open_fifos[i], "w"))
+      local ok = f:write("opened " .. i)
+      f:close()
+      send(out, {opener = i, ok = ok})
+    end)
   end
   await_waiting(readers, "the readers wait")
   await_waiting(writers, "the writers wait")
   await_waiting(handles, "the handle readers wait")
+  -- (fs.open for writing retries on a timer: its process waits in open)
+  lib.await(function()
+    for _, pid in ipairs(openers) do
+      local info = core.proc_info(pid)
+      if not info or info.state ~= "waiting" or info.blocked_name ~= "open" then
+        return false
+      end
+    end
+    return true
+  end, "the openers wait")
 
   -- Meanwhile: a regular file, and a connection by name.
   local listener = assert(net.listen{host = "127.0.0.1", port = 0})
@@ -103,27 +121,29 @@ lib.test("waits on fifos leave the pool to files and name lookups", function()
     lib.eq(ok, true, "wrote to reader " .. i)
     lib.eq(fs.read(write_fifos[i]), "to " .. i, "read writer " .. i)
     lib.eq(fs.write(handle_fifos[i], "for handle " .. i), true, "handle " .. i)
+    lib.eq(fs.read(open_fifos[i]), "opened " .. i, "opener " .. i)
+    expected[#expected + 1] = {opener = i, ok = true}
     expected[#expected + 1] = {reader = i, data = "for reader " .. i}
     expected[#expected + 1] = {writer = i, ok = true}
     expected[#expected + 1] = {handle = i, data = "for handle " .. i}
   end
   local seen = {}
-  for _ = 1, 3 * N do
+  local function key(m)
+    return (m.reader and "r" .. m.reader) or (m.writer and "w" .. m.writer)
+           or (m.opener and "o" .. m.opener) or ("h" .. m.handle)
+  end
+  for _ = 1, 4 * N do
     local m = receive(out, 5000)
     lib.ok(m ~= nil, "every waiter answered")
-    local key = (m.reader and "r" .. m.reader) or (m.writer and "w" .. m.writer)
-                or ("h" .. m.handle)
-    seen[key] = m
+    seen[key(m)] = m
   end
-  for _, e in ipairs(expected) do
-    local key = (e.reader and "r" .. e.reader) or (e.writer and "w" .. e.writer)
-                or ("h" .. e.handle)
-    lib.same(seen[key], e, key)
-  end
+  for _, e in ipairs(expected) do lib.same(seen[key(e)], e, key(e)) end
   for i = 1, N do
     lib.await_down(readers[i])
     lib.await_down(writers[i])
     lib.await_down(handles[i])
+    lib.await_down(openers[i])
+    assert(fs.remove(open_fifos[i]))
     assert(fs.remove(read_fifos[i]))
     assert(fs.remove(write_fifos[i]))
     assert(fs.remove(handle_fifos[i]))
@@ -145,8 +165,15 @@ lib.test("killed while waiting on a fifo: descriptors and the wait go",
       assert(fs.open(fifo, "r")):read(10)
     end)
     victims[#victims + 1] = process.spawn(function() fs.write(wfifo, "x") end)
+    victims[#victims + 1] = process.spawn(function() fs.open(wfifo, "w") end)
   end
-  await_waiting(victims, "all wait")
+  lib.await(function()
+    for _, pid in ipairs(victims) do
+      local info = core.proc_info(pid)
+      if not info or info.state ~= "waiting" then return false end
+    end
+    return true
+  end, "all wait")
   -- 2N readers hold the fifo open; the writers hold nothing yet.
   await_fd_count(base + 2 * N, "the readers' descriptors")
   for _, v in ipairs(victims) do process.kill(v) end
