@@ -83,6 +83,12 @@ typedef struct larb_ctx_s {
   int shutting_down; /* the ordered shutdown has begun */
   int halted;
   int inner_preempted; /* a user coroutine was preempted, not yielding */
+  /* The last two subjects larb_check_subject checked in full (a process
+  ** sends to one and receives from another).  An entry is dropped by the
+  ** subject's __gc, which runs before Lua frees it (handles' metatables
+  ** cannot be changed from Lua: lguard.c), so it never names freed
+  ** memory. */
+  void *subject_cache[2];
   const struct larb_host_opts_s *opts; /* lhost.h */
   /* lguard.c keeps its own state; the host makes this one for it */
   arb_reason_t *runaway_reason; /* why a runaway process ended */
@@ -91,6 +97,7 @@ typedef struct larb_ctx_s {
 
 typedef struct larb_subject_s {
   arb_subject_t sub;
+  unsigned char finalized; /* its __gc has run: never cached again */
 } larb_subject_t;
 
 /* A chip registry's handle: a subject with the registry behind it.  Same
@@ -235,6 +242,9 @@ int larb_lua_error_new(lua_State *L);
 
 /* process.sleep_forever(), callable from other binding functions. */
 int larb_sleep_forever(lua_State *L);
+
+/* A subject is being finalized: it leaves larb_check_subject's cache. */
+void larb_forget_subject(larb_ctx_t *ctx, larb_subject_t *s);
 
 /* lguard.c: the preemption hook and what guards the host against code
 ** that cannot be preempted (see the file's header). */

@@ -132,6 +132,7 @@ static int lchip_start(lua_State *L) {
   /* No metatable (so no __gc) until its subject is made. */
   larb_registry_subject_t *s = lua_newuserdatauv(L, sizeof(*s), 1);
   s->registry = NULL;
+  s->base.finalized = 0;
   lua_pushcfunction(L, registry_main);
   arb_proc_t *p = larb_spawn(L, 0);
   arb_subject_init(ctx->node, &s->base.sub, p);

@@ -26,6 +26,15 @@ static int host_take_preempted(lua_State *L) {
   return 1;
 }
 
+/* arbor.core.cached_subjects() -> n: how many subjects larb_check_subject
+** remembers (for test_guard: a collected subject must not stay). */
+static int host_cached_subjects(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  lua_pushinteger(L, (ctx->subject_cache[0] != NULL) +
+                         (ctx->subject_cache[1] != NULL));
+  return 1;
+}
+
 /* arbor.core.preempt(): passes a preemption up one level (see above). */
 static int host_preempt(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
@@ -153,6 +162,7 @@ static const luaL_Reg core_funcs[] = {
     {"compact", host_compact},
     {"exit_self", host_exit},
     {"take_preempted", host_take_preempted},
+    {"cached_subjects", host_cached_subjects},
     {"preempt", host_preempt},
     {"is_subject", host_is_subject},
     {"error", larb_lua_error_new}, /* larb.c */

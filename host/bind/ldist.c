@@ -482,6 +482,7 @@ static arb_proc_t *spawn_with_subject(lua_State *L, int nargs) {
   arb_proc_t *p = larb_spawn(L, nargs);
   p->user_kind = LARB_SYSTEM;
   larb_subject_t *s = lua_newuserdatauv(L, sizeof(*s), 0);
+  s->finalized = 0;
   luaL_setmetatable(L, LARB_SUBJECT);
   arb_subject_init(ctx->node, &s->sub, p);
   lua_State *co = p->data;

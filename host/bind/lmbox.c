@@ -81,6 +81,7 @@ static int wait_until(lua_State *L, arb_proc_t *p, int64_t t,
 static int lmbox_new_subject(lua_State *L) {
   arb_proc_t *p = larb_self(L);
   larb_subject_t *s = lua_newuserdatauv(L, sizeof(*s), 0);
+  s->finalized = 0;
   lua_pushvalue(L, SUBJECT_MT);
   lua_setmetatable(L, -2);
   arb_subject_init(larb_ctx(L)->node, &s->sub, p);
@@ -147,6 +148,7 @@ static int lmbox_receive(lua_State *L) {
 static int subject_gc(lua_State *L) {
   larb_subject_t *s = lua_touserdata(L, 1);
   larb_ctx_t *ctx = larb_ctx(L);
+  larb_forget_subject(ctx, s);
   if (ctx->node) arb_subject_fini(ctx->node, &s->sub);
   return 0;
 }

@@ -543,6 +543,34 @@ lib.test("getmetatable shows an arbor handle's type name, not its metatable",
   lib.no_leftovers()
 end)
 
+lib.test("a subject checked once and freed is not taken for another handle",
+         function()
+  -- larb_check_subject remembers the last subjects it checked by address;
+  -- a finalized subject must leave that memory, or a handle allocated at
+  -- the same address afterwards would pass as a subject.
+  for round = 1, 20 do
+    do
+      local a, b = process.new_subject(), process.new_subject()
+      send(a, round)
+      send(b, round)
+      lib.eq(core.cached_subjects(), 2, "both remembered")
+    end
+    collectgarbage()
+    collectgarbage()
+    lib.eq(core.cached_subjects(), 0, "forgotten once collected")
+    for _ = 1, 50 do
+      local other = process.monitor(process.self())
+      lib.raises(function() send(other, 1) end, "arbor.Subject expected",
+                 "a monitor sent to")
+      process.demonitor(other)
+      local r = process.new_selector()
+      lib.raises(function() process.receive(r, 0) end,
+                 "arbor.Subject expected", "a selector received from")
+    end
+  end
+  lib.no_leftovers()
+end)
+
 lib.test("the debug library's doors to the host's state are shut",
          function()
   local ok, err = pcall(debug.getregistry)
