@@ -27,14 +27,14 @@
 **   never yields and never hangs, whatever its __tostring does;
 ** - finalizers: Lua runs __gc with hooks off, so setmetatable wraps a Lua
 **   __gc to run it where the runaway limit applies;
-** - the host's own state out of Lua's reach: a userdata made by C (its
-**   metatable registered under its __name) shows getmetatable its name,
-**   not its metatable, since `getmetatable(subject).__gc = nil` let the
-**   collector free a subject the core still pointed to; and the debug
-**   library's doors to the same state (getregistry, the metatables and
-**   user values of such userdata, the upvalues of C functions, the
-**   locals of C frames) are shut.  See docs/reference.md, "The debug
-**   library".
+** - the host's own state out of Lua's reach: an arbor handle (a userdata
+**   whose registered metatable is named "arbor.*" or "dist.*") shows
+**   getmetatable its type name, not its metatable, since
+**   `getmetatable(subject).__gc = nil` let the collector free a subject
+**   the core still pointed to; and the debug library's doors to the same
+**   state (getregistry, the metatables and user values of handles, the
+**   upvalues of C functions, the locals of C frames) are shut.  See
+**   docs/reference.md, "Preemption, and what stays uninterruptible".
 **
 ** It depends on larb.h, the rt's signal flag and tick; nothing in the
 ** core.  Everything here runs on the host's one thread; the few fields
