@@ -646,7 +646,6 @@ static void finish_stream(arb_fs_op_t *op, int err) {
     op->data = NULL;
     op->len = 0;
   }
-  if (op->kind == ARB_FS_WRITE) op->len = 0;
   if (op->file == NULL) { /* fs.read, fs.write: their own descriptor */
     arb_fs_close_later(op->loop, op->fd);
     op->fd = -1;
@@ -671,6 +670,12 @@ static int start_watch(arb_fs_op_t *op) {
   if (rc != 0) return rc;
   op->poll.data = op;
   op->handles++;
+  rc = uv_poll_start(&op->poll, is_read(op) ? UV_READABLE : UV_WRITABLE,
+                     on_ready);
+  if (rc != 0) { /* (never seen) the pool takes it, as for /dev/null */
+    uv_close((uv_handle_t *)&op->poll, handle_closed);
+    return rc;
+  }
   op->stage = STAGE_POLL;
   if (is_read(op)) {
     op->want = op->kind == ARB_FS_FREAD ? op->len : SIZE_MAX;
@@ -679,9 +684,6 @@ static int start_watch(arb_fs_op_t *op) {
   } else {
     op->at = 0;
   }
-  rc = uv_poll_start(&op->poll, is_read(op) ? UV_READABLE : UV_WRITABLE,
-                     on_ready);
-  if (rc != 0) finish_stream(op, rc);
   return 0;
 }
 
