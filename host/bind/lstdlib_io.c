@@ -109,9 +109,8 @@ static int spawn_shell(const char *prog, int writing, pid_t *pid, int *fd) {
   sigfillset(&all);
   sigemptyset(&none);
   err = posix_spawn_file_actions_adddup2(&fa, child_end, child_fd);
-  if (err == 0)
-    err = posix_spawnattr_setflags(&attr,
-                                   POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  short spawn_flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+  if (err == 0) err = posix_spawnattr_setflags(&attr, spawn_flags);
   if (err == 0) err = posix_spawnattr_setsigdefault(&attr, &all);
   if (err == 0) err = posix_spawnattr_setsigmask(&attr, &none);
   char *argv[] = {"sh", "-c", (char *)prog, NULL};

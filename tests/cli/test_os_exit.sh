@@ -56,8 +56,9 @@ for spec in "worker:7:7" "main:3:3" "child:9:9" "worker:true:0" \
   [ "$(cat "$tmp/cmd_term" 2>/dev/null)" = term ] ||
     fail "the command child got no SIGTERM"
   if [ "$who" != child ]; then
-    [ "$(cat "$tmp/worker_stopped" 2>/dev/null)" = shutdown ] ||
-      fail "the tree's worker was not stopped with shutdown: $(cat "$tmp/worker_stopped" 2>/dev/null)"
+    stopped=$(cat "$tmp/worker_stopped" 2>/dev/null)
+    [ "$stopped" = shutdown ] ||
+      fail "the tree's worker was not stopped with shutdown: $stopped"
   fi
   report_case
 done
