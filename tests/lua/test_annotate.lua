@@ -45,7 +45,11 @@ process.sleep(0)
 local done = process.new_subject()
 process.spawn(function() process.send(done, true) end)
 process.receive(done, 5000)
-for _ = 1, 200 do
+-- Whether the first 1000 were alive at each sweep depends on where main's
+-- time slices ended; the table doubles at most to 2 x 1201 before its
+-- next sweep, so 2500 more that each end before the next starts are
+-- sure to meet one that finds all the first 1000 ended.
+for _ = 1, 2500 do
   local p = process.spawn(function() annotate.set(process.self(), "k", 1) end)
   local m = process.monitor(p)
   process.select(process.new_selector():selecting_process_down(m), 5000)
