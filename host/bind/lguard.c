@@ -100,16 +100,17 @@ static int64_t monotonic_ms(void) {
 ** previous tick has run a whole period, so its innermost thread gets a
 ** count hook that fires at its next instruction.  A thread with a user
 ** hook keeps it; the flag makes its dispatcher yield instead.  Returns 0
-** (stop ticking) once a whole period passed with no slice at all. */
+** (stop ticking) when it falls between slices: the next slice arms it
+** again, so an idle host takes one tick after its last slice, no more. */
 static int on_tick(void) {
   lua_State *L = slice.running;
+  if (L == NULL) return 0;
   sig_atomic_t seq = slice.seq;
   if (seq != slice.seen_seq) {
     slice.seen_seq = seq;
     slice.ticks = 0;
     return 1;
   }
-  if (L == NULL) return 0;
   slice.ticks++;
   if (slice.hooked == L) return 1;
   if (lua_gethook(L) != NULL) {
