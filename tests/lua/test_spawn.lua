@@ -326,3 +326,61 @@ lib.test("pids keep their identity over many generations of a slot", function()
   end
   lib.no_leftovers()
 end)
+
+-- A thread whose function returned goes back to the pool as it is (no
+-- reset: lsched.c's pool_thread); a crashed one is not reused.  The next
+-- process must start clean either way: exactly its arguments, the same
+-- frames as on a fresh thread, and each to-be-closed variable of the one
+-- before closed once.
+lib.test("a reused thread starts clean; a crashed one is not reused",
+         function()
+  local inbox = process.new_subject()
+  local closed = 0
+  local function deep(n) if n == 0 then return 0 end return 1 + deep(n - 1) end
+  local function returns_many()
+    local _ <close> = setmetatable({}, { __close = function()
+      closed = closed + 1
+    end })
+    deep(5000) -- the stack grows well past its first size
+    send(inbox, coroutine.running())
+    return table.unpack({}, 1, 200)
+  end
+  local function crashes()
+    local _ <close> = setmetatable({}, { __close = function()
+      closed = closed + 1
+    end })
+    send(inbox, coroutine.running())
+    error("crash with a pending close", 0)
+  end
+  local function reports(...)
+    local depth = 1
+    while debug.getinfo(depth + 1, "l") do depth = depth + 1 end
+    send(inbox, { co = coroutine.running(), n = select("#", ...),
+                  args = { ... }, depth = depth })
+  end
+  local depths = {}
+  for _, first in ipairs({ returns_many, crashes }) do
+    for round = 1, 3 do
+      local _, m = spawn_monitored(first)
+      local first_co = receive(inbox, 5000)
+      down(m)
+      local _, m2 = spawn_monitored(function() return reports(1, nil, 3) end)
+      local got = receive(inbox, 5000)
+      down(m2)
+      -- Lua 5.4.4's lua_resetthread reports the error a crashed thread
+      -- died of, so pool_thread drops those; a returned one is reused.
+      lib.eq(rawequal(got.co, first_co), first == returns_many,
+             "the thread reused only after a return, round " .. round)
+      lib.eq(got.n, 3, "exactly the arguments")
+      lib.same(got.args, { 1, nil, 3 }, "their values")
+      depths[#depths + 1] = got.depth
+    end
+  end
+  -- A reset thread (after a crash) is as fresh as a new one: the frames
+  -- seen after a return must be the same.
+  for i = 2, #depths do
+    lib.eq(depths[i], depths[1], "the same frames on the thread, run " .. i)
+  end
+  lib.eq(closed, 6, "each to-be-closed variable closed once")
+  lib.no_leftovers()
+end)
