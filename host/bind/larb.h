@@ -261,7 +261,10 @@ void larb_guard_stop_tick(void);
 ** watches co.  It ends: nothing is watched, the tick's hook is taken
 ** off. */
 void larb_guard_slice_begins(larb_ctx_t *ctx, lua_State *co);
-void larb_guard_slice_ends(larb_ctx_t *ctx);
+void larb_guard_slice_ends(larb_ctx_t *ctx, lua_State *co);
+/* A preemption passed up reached code that cannot yield: counts toward
+** the runaway limit (may end the process and raise). */
+void larb_guard_cannot_yield(lua_State *L);
 /* Gives a pooled thread no hook (and no user hook) back. */
 void larb_guard_reset_thread(larb_ctx_t *ctx, lua_State *co);
 /* Pushes a one-line text for the value at idx and returns it.  Never

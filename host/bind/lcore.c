@@ -38,7 +38,10 @@ static int host_cached_subjects(lua_State *L) {
 /* arbor.core.preempt(): passes a preemption up one level (see above). */
 static int host_preempt(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
-  if (!lua_isyieldable(L)) return 0;
+  if (!lua_isyieldable(L)) {
+    larb_guard_cannot_yield(L);
+    return 0;
+  }
   if (L != ctx->current_co) ctx->inner_preempted = 1;
   return lua_yield(L, 0);
 }

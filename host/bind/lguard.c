@@ -73,12 +73,20 @@ static struct larb_slice_s {
   volatile sig_atomic_t ticks;    /* ticks the running slice has met */
   volatile sig_atomic_t due;      /* a user-hooked thread must yield */
   /* lua_sethook walks the thread's whole call chain (to set each Lua
-  ** frame's trap), so on a very deep stack it costs more than a slice:
-  ** a thread whose last hooking cost over a tenth of a period gets
-  ** slices of ten times that cost, keeping the walk under 10%. */
-  lua_State *volatile costly;
-  volatile sig_atomic_t costly_ticks;
+  ** frame's trap), so on a very deep stack hooking it costs more than a
+  ** slice.  A thread whose hooking cost over a tenth of a period goes
+  ** to "deep mode" instead: a count hook of LARB_BUDGET instructions
+  ** that stays set (no walk per slice), until its stack is shallow
+  ** again (see leave_deep_mode). */
+  lua_State *volatile deep_pending;
 } slice;
+
+static void gc_hook(lua_State *L, lua_Debug *ar);
+#define DESCRIBE_STEP 1000
+
+/* Call levels below which a thread in deep mode goes back to the tick:
+** walking this many frames costs a small part of a period. */
+#define DEEP_LEAVE_LEVEL 2000
 
 static int64_t monotonic_ns(void) {
   struct timespec ts;
@@ -117,19 +125,27 @@ static int on_tick(void) {
     slice.due = 1;
     return 1;
   }
-  if (L == slice.costly && slice.ticks < slice.costly_ticks) return 1;
   slice.hooked = L;
   int64_t t0 = monotonic_ns();
   lua_sethook(L, larb_preempt_hook, LUA_MASKCOUNT, 1);
   int64_t walk_ns = monotonic_ns() - t0;
-  int64_t period_ns = (int64_t)LARB_SLICE_US * 1000;
-  if (walk_ns * 10 > period_ns) {
-    slice.costly = L;
-    slice.costly_ticks = (sig_atomic_t)(walk_ns * 10 / period_ns + 1);
-  } else if (L == slice.costly) {
-    slice.costly = NULL;
-  }
+  if (walk_ns * 10 > (int64_t)LARB_SLICE_US * 1000) slice.deep_pending = L;
   return 1;
+}
+
+/* Is L in deep mode: the plain LARB_BUDGET count hook, no user hook? */
+static int in_deep_mode(lua_State *L) {
+  return lua_gethook(L) == larb_preempt_hook &&
+         lua_gethookmask(L) == LUA_MASKCOUNT &&
+         lua_gethookcount(L) == LARB_BUDGET && L != slice.hooked;
+}
+
+/* A thread in deep mode whose stack is shallow again goes back to the
+** tick (taking a hook off walks nothing). */
+static void leave_deep_mode(lua_State *L) {
+  lua_Debug ar;
+  if (in_deep_mode(L) && !lua_getstack(L, DEEP_LEAVE_LEVEL, &ar))
+    lua_sethook(L, NULL, 0, 0);
 }
 
 /* Takes the tick's hook off the thread it was set on. */
@@ -149,10 +165,11 @@ void larb_guard_slice_begins(larb_ctx_t *ctx, lua_State *co) {
   arb_tick_arm();
 }
 
-void larb_guard_slice_ends(larb_ctx_t *ctx) {
+void larb_guard_slice_ends(larb_ctx_t *ctx, lua_State *co) {
   (void)ctx;
   slice.running = NULL;
   unhook_tick();
+  if (lua_gethook(co) != NULL) leave_deep_mode(co);
 }
 
 /* arbor.core.resume(co, ...) -> as coroutine.resume, and while co runs
@@ -174,12 +191,19 @@ static int guard_resume(lua_State *L) {
   lua_xmove(L, co, narg);
   lua_State *outer = slice.running;
   if (outer != NULL) slice.running = co;
+  /* Resumed by a finalizer outside any slice (at exit, say): no tick
+  ** watches it, so it runs under the finalizer's own time limit. */
+  int gc_watch = outer == NULL && guard.gc_started != 0 &&
+                 lua_gethook(co) == NULL;
+  if (gc_watch) lua_sethook(co, gc_hook, LUA_MASKCOUNT, DESCRIBE_STEP);
   int nres;
   int status = lua_resume(co, L, narg, &nres);
   if (outer != NULL) {
     slice.running = outer;
     if (slice.hooked == co) unhook_tick();
+    if (lua_gethook(co) != NULL) leave_deep_mode(co);
   }
+  if (gc_watch) lua_sethook(co, NULL, 0, 0);
   if (status == LUA_OK || status == LUA_YIELD) {
     if (!lua_checkstack(L, nres + 1)) {
       lua_pop(co, nres);
@@ -308,6 +332,10 @@ static void call_user_hook(lua_State *L, int entry, lua_Debug *ar) {
 ** the thread that made it). */
 static void hook_with_user(lua_State *L, larb_ctx_t *ctx, lua_Debug *ar) {
   if (!push_user_hook(L)) {
+    if (ar->event == LUA_HOOKCOUNT && in_deep_mode(L)) {
+      preempt(L, ctx); /* deep mode: every LARB_BUDGET instructions */
+      return;
+    }
     /* A coroutine made by a hooked thread inherits its C hook, not its
     ** Lua hook (stock Lua's hookf finds no entry either): no hook. */
     lua_sethook(L, NULL, 0, 0);
@@ -358,7 +386,15 @@ static void tick_preempt(lua_State *L, larb_ctx_t *ctx) {
     check_runaway(L, ctx);
     return;
   }
-  unhook_tick();
+  if (slice.deep_pending == L) {
+    /* Hooking it cost over a tenth of a period: it keeps a count hook
+    ** from now on (this sethook walks once more; leaving walks none). */
+    slice.deep_pending = NULL;
+    slice.hooked = NULL;
+    lua_sethook(L, larb_preempt_hook, LUA_MASKCOUNT, LARB_BUDGET);
+  } else {
+    unhook_tick();
+  }
   if (L != ctx->current_co) ctx->inner_preempted = 1;
   lua_yield(L, 0);
 }
@@ -385,10 +421,19 @@ void larb_guard_reset_thread(larb_ctx_t *ctx, lua_State *co) {
   lua_pop(L, 1);
 }
 
+/* The thread argument of debug.sethook/gethook/getlocal/setlocal, or L.
+** Another process's own thread (sent in a message, or pooled and now
+** running a later process) is refused: hooks and locals there would
+** reach into that process. */
 static lua_State *hook_target(lua_State *L, int *arg) {
   if (lua_isthread(L, 1)) {
     *arg = 1;
-    return lua_tothread(L, 1);
+    lua_State *L1 = lua_tothread(L, 1);
+    if (L1 != L && L1 != larb_ctx(L)->current_co &&
+        larb_is_process_thread(L1))
+      luaL_argerror(L, 1, "another process's own thread (only the "
+                          "scheduler runs it)");
+    return L1;
   }
   *arg = 0;
   return L;
@@ -550,9 +595,9 @@ static int guard_set_runaway_limit(lua_State *L) {
 ** Describing values for reports
 ** ======================================================================*/
 
-/* Instructions a __tostring may run while a report is written. */
+/* Instructions a __tostring may run while a report is written (and, as
+** DESCRIBE_STEP above, how often its hook looks). */
 #define DESCRIBE_BUDGET 1000000
-#define DESCRIBE_STEP 1000
 
 static void describe_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
@@ -817,15 +862,19 @@ static int guard_setlocal(lua_State *L) {
 }
 
 /* arbor.core.type_methods() -> {type name = {method name = function}}:
-** the functions of arbor's userdata types (metatable fields and __index
-** methods), copied, for arbor.introspect to tell what a process waits
-** on.  Copies, so the metatables themselves stay out of reach. */
+** the methods of arbor's userdata types (what a handle's methods are
+** anyway; no metamethod), copied, for arbor.introspect to tell what a
+** process waits on.  Copies, so the metatables themselves stay out of
+** reach. */
 static void copy_functions(lua_State *L, int from, int to) {
   from = lua_absindex(L, from);
   to = lua_absindex(L, to);
   lua_pushnil(L);
   while (lua_next(L, from)) {
-    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TFUNCTION) {
+    /* Metamethods stay out: __gc and __close free what C points to and
+    ** trust their argument to be of their type. */
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TFUNCTION &&
+        strncmp(lua_tostring(L, -2), "__", 2) != 0) {
       lua_pushvalue(L, -2);
       lua_insert(L, -2);
       lua_rawset(L, to);
@@ -907,8 +956,17 @@ int larb_guard_start_tick(void) {
 void larb_guard_stop_tick(void) {
   arb_tick_close();
   slice.running = NULL;
-  slice.costly = NULL;
+  slice.deep_pending = NULL;
   slice.hooked = NULL;
+}
+
+/* arbor.core.preempt() met code that cannot yield (a coroutine resumed
+** from a sort comparator, an xpcall handler, a finalizer was preempted):
+** the level above counts toward the runaway limit, as a hook there
+** would, or it resumes the coroutine for ever. */
+void larb_guard_cannot_yield(lua_State *L) {
+  larb_ctx_t *ctx = larb_ctx(L);
+  if (ctx->current_co != NULL) check_runaway(L, ctx);
 }
 
 void larb_guard_init(lua_State *L) {

@@ -208,7 +208,7 @@ static void host_resume(void *ud, arb_proc_t *p) {
   ctx->current_co = co;
   larb_guard_slice_begins(ctx, co);
   int status = lua_resume(co, ctx->L, nargs, &nres);
-  larb_guard_slice_ends(ctx);
+  larb_guard_slice_ends(ctx, co);
   ctx->current_co = NULL;
   if (status == LUA_YIELD) {
     lua_pop(co, nres);

@@ -597,6 +597,67 @@ lib.test("the debug library's doors to the host's state are shut",
   lib.no_leftovers()
 end)
 
+lib.test("type_methods gives methods, never a metamethod", function()
+  -- A __gc handed out let `type_methods()["arbor.Subject"].__gc({})`
+  -- crash the host (it trusts its argument's type).
+  for name, methods in pairs(core.type_methods()) do
+    for key in pairs(methods) do
+      lib.ok(not key:find("^__"), name .. "." .. key .. " is not a metamethod")
+    end
+  end
+  lib.ok(core.type_methods()["arbor.Selector"].selecting ~= nil,
+         "methods are there")
+  lib.no_leftovers()
+end)
+
+lib.test("another process's thread is refused by debug's thread functions",
+         function()
+  local got = process.new_subject()
+  local victim = spawn(function()
+    local secret = "mine"
+    send(got, coroutine.running())
+    process.receive(process.new_subject(), 5000)
+    return secret
+  end)
+  local th = receive(got, 5000)
+  for name, call in pairs {
+    getlocal = function() return debug.getlocal(th, 1, 1) end,
+    setlocal = function() return debug.setlocal(th, 1, 1, "x") end,
+    sethook = function() return debug.sethook(th, print, "l") end,
+    gethook = function() return debug.gethook(th) end,
+  } do
+    lib.raises(call, "another process's own thread", name)
+  end
+  process.kill(victim)
+  lib.await_down(victim)
+  -- A process's own coroutines stay open to it.
+  local co = coroutine.create(function(a) coroutine.yield(a) end)
+  coroutine.resume(co, 1)
+  lib.same({ debug.getlocal(co, 1, 1) }, { "a", 1 }, "its own coroutine")
+  lib.no_leftovers()
+end)
+
+lib.test("a finalizer at exit resuming a looping coroutine is bounded",
+         function()
+  -- At exit no slice runs, so no tick watches a coroutine a finalizer
+  -- resumes: the host spun for ever.  Now the finalizer's time limit
+  -- applies to it, and the host exits.
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write([[
+    require("arbor.core").set_runaway_limit(200)
+    local co = coroutine.create(function() while true do end end)
+    KEEP = setmetatable({}, { __gc = function() coroutine.resume(co) end })
+  ]])
+  f:close()
+  local pipe = assert(io.popen(string.format(
+    "timeout -s KILL 60 '%s' run '%s' 2>&1; echo \"rc=$?\"", arg[-1], path)))
+  local out = pipe:read("a")
+  pipe:close()
+  os.remove(path)
+  lib.ok(out:find("rc=0", 1, true), "the host exited by itself: " .. out)
+end)
+
 lib.test("debug.getlocal and setlocal see Lua frames, not C ones", function()
   local function probe()
     local here = "value"

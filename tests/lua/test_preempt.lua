@@ -1,6 +1,7 @@
 -- test_preempt: busy Lua code is preempted, so it cannot stall the host.
 local lib = require "testlib"
 local process = require "process"
+local core = require "arbor.core"
 
 local spawn = process.spawn
 local send, receive = process.send, process.receive
@@ -134,6 +135,68 @@ lib.test("a loop of slow C calls is preempted by time", function()
            "the busy process had not finished its calls")
   lib.eq(receive(done, 60000), "finished", "the busy process finished")
   lib.eq(down(m, 60000).reason, "normal", "busy process")
+  lib.no_leftovers()
+end)
+
+lib.test("a coroutine looping under code that cannot yield meets the " ..
+         "runaway limit", function()
+  -- The tick preempts the coroutine; the sort comparator that resumed it
+  -- cannot pass the yield up, so it resumed the coroutine for ever, and
+  -- neither the limit nor a stop could end it.
+  local previous = core.set_runaway_limit(200)
+  for _, how in ipairs { "sort", "xpcall" } do
+    local p, m = start_busy(function()
+      local spin = function()
+        coroutine.wrap(function() while true do end end)()
+      end
+      if how == "sort" then
+        table.sort({ 3, 2, 1 }, function(a, b) spin(); return a < b end)
+      else
+        xpcall(error, spin, "boom")
+      end
+    end)
+    local reason = down(m, 20000).reason
+    lib.ok(type(reason) == "string" and reason:find("^runaway:"),
+           how .. ": ended by the runaway limit: " .. tostring(reason))
+    lib.eq(process.is_alive(p), false, how .. ": gone")
+  end
+  core.set_runaway_limit(previous)
+  lib.no_leftovers()
+end)
+
+lib.test("a process deep in its stack is preempted as often as others",
+         function()
+  -- Hooking a thread walks its whole call chain; a thread 100,000 calls
+  -- deep is kept on a count hook instead ("deep mode").  Measured in its
+  -- own progress, as below: a 2 ms timer fires before it reports 8 times
+  -- (0 or 1 here; before deep mode its slices grew with the walk's cost
+  -- and it reported 20 to 90 times).
+  local progress = process.new_subject()
+  local p, m = start_busy(function()
+    local function deep(n)
+      if n > 0 then return 1 + deep(n - 1) end
+      local i = 0
+      while true do
+        i = i + 1
+        if i % 100000 == 0 then send(progress, "work") end
+      end
+    end
+    return deep(100000)
+  end)
+  for _ = 1, 3 do assert(receive(progress, 10000)) end -- deep by now
+  local s = process.new_subject()
+  process.send_after(s, 2, "tick")
+  local sel = new_selector():selecting(s):selecting(progress)
+  local before = 0
+  while true do
+    local msg = select(sel, 10000)
+    lib.ok(msg ~= nil, "something arrived")
+    if msg == "tick" then break end
+    before = before + 1
+  end
+  kill_all { { p, m } }
+  lib.ok(before < 8, "the timer fired after " .. before ..
+         " progress reports (100000 iterations each)")
   lib.no_leftovers()
 end)
 
