@@ -70,7 +70,6 @@ static struct larb_slice_s {
   lua_State *volatile hooked;
   volatile sig_atomic_t seq;      /* slices begun, wrapping */
   volatile sig_atomic_t seen_seq; /* seq at the previous tick */
-  volatile sig_atomic_t ticks;    /* ticks the running slice has met */
   volatile sig_atomic_t due;      /* a user-hooked thread must yield */
   /* lua_sethook walks the thread's whole call chain (to set each Lua
   ** frame's trap), so on a very deep stack hooking it costs more than a
@@ -116,10 +115,8 @@ static int on_tick(void) {
   sig_atomic_t seq = slice.seq;
   if (seq != slice.seen_seq) {
     slice.seen_seq = seq;
-    slice.ticks = 0;
     return 1;
   }
-  slice.ticks++;
   if (slice.hooked == L) return 1;
   if (lua_gethook(L) != NULL) {
     slice.due = 1;
