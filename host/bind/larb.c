@@ -45,7 +45,7 @@ int larb_yield(lua_State *L, lua_KContext kctx, lua_KFunction k) {
   }
   /* A coroutine the process made: lua/arbor/coroutine.lua's resume
   ** passes the yield up to the process, and the resumption back down. */
-  if (L != ctx->current_co) ctx->inner_preempted = 1;
+  if (L != ctx->current_co) ctx->passing_up = L;
   return lua_yieldk(L, 0, kctx, k);
 }
 

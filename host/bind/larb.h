@@ -82,7 +82,12 @@ typedef struct larb_ctx_s {
   int exit_code;     /* what arbor exits with */
   int shutting_down; /* the ordered shutdown has begun */
   int halted;
-  int inner_preempted; /* a user coroutine was preempted, not yielding */
+  /* The coroutine a process made that last yielded for the scheduler
+  ** (preempted, or blocked in receive/sleep), until arbor.core.resume
+  ** hands that back to its resumer; NULL otherwise.  A pointer, not a
+  ** flag: with a flag, a middle level preempted between its resume and
+  ** its look at the flag took the inner level's mark. */
+  lua_State *passing_up;
   /* The last two subjects larb_check_subject checked in full (a process
   ** sends to one and receives from another).  An entry is dropped by the
   ** subject's __gc, which runs before Lua frees it (handles' metatables

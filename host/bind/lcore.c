@@ -17,15 +17,6 @@ static int host_memory(lua_State *L) {
   return 2;
 }
 
-/* arbor.core.take_preempted() -> boolean: was the coroutine that just
-** yielded preempted (and not yielding by itself)?  Clears the flag. */
-static int host_take_preempted(lua_State *L) {
-  larb_ctx_t *ctx = larb_ctx(L);
-  lua_pushboolean(L, ctx->inner_preempted);
-  ctx->inner_preempted = 0;
-  return 1;
-}
-
 /* arbor.core.cached_subjects() -> n: how many subjects larb_check_subject
 ** remembers (for test_guard: a collected subject must not stay). */
 static int host_cached_subjects(lua_State *L) {
@@ -35,14 +26,15 @@ static int host_cached_subjects(lua_State *L) {
   return 1;
 }
 
-/* arbor.core.preempt(): passes a preemption up one level (see above). */
+/* arbor.core.preempt(): passes a yield for the scheduler (a preemption,
+** a blocked receive) up one level; see lua/arbor/coroutine.lua. */
 static int host_preempt(lua_State *L) {
   larb_ctx_t *ctx = larb_ctx(L);
   if (!lua_isyieldable(L)) {
     larb_guard_cannot_yield(L);
     return 0;
   }
-  if (L != ctx->current_co) ctx->inner_preempted = 1;
+  if (L != ctx->current_co) ctx->passing_up = L;
   return lua_yield(L, 0);
 }
 
@@ -164,7 +156,6 @@ static const luaL_Reg core_funcs[] = {
     {"now", host_now},
     {"compact", host_compact},
     {"exit_self", host_exit},
-    {"take_preempted", host_take_preempted},
     {"cached_subjects", host_cached_subjects},
     {"preempt", host_preempt},
     {"is_subject", host_is_subject},

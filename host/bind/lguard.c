@@ -169,21 +169,26 @@ void larb_guard_slice_ends(larb_ctx_t *ctx, lua_State *co) {
   if (lua_gethook(co) != NULL) leave_deep_mode(co);
 }
 
-/* arbor.core.resume(co, ...) -> as coroutine.resume, and while co runs
-** it is the thread the tick hooks. */
+/* arbor.core.resume(co, ...) -> up, then what coroutine.resume returns.
+** up is true when co yielded for the scheduler (preempted, or blocked in
+** a receive or sleep) rather than to its resumer: the resumer passes
+** that on up (lua/arbor/coroutine.lua).  While co runs it is the thread
+** the tick hooks. */
 static int guard_resume(lua_State *L) {
   lua_State *co = lua_tothread(L, 1);
   luaL_argexpected(L, co != NULL, 1, "coroutine");
   int narg = lua_gettop(L) - 1;
   if (lua_status(co) == LUA_OK && lua_gettop(co) == 0) {
     lua_pushboolean(L, 0);
+    lua_pushboolean(L, 0);
     lua_pushliteral(L, "cannot resume dead coroutine");
-    return 2;
+    return 3;
   }
   if (!lua_checkstack(co, narg)) {
     lua_pushboolean(L, 0);
+    lua_pushboolean(L, 0);
     lua_pushliteral(L, "too many arguments to resume");
-    return 2;
+    return 3;
   }
   lua_xmove(L, co, narg);
   lua_State *outer = slice.running;
@@ -193,8 +198,12 @@ static int guard_resume(lua_State *L) {
   int gc_watch = outer == NULL && guard.gc_started != 0 &&
                  lua_gethook(co) == NULL;
   if (gc_watch) lua_sethook(co, gc_hook, LUA_MASKCOUNT, DESCRIBE_STEP);
+  larb_ctx_t *ctx = larb_ctx(L);
+  ctx->passing_up = NULL;
   int nres;
   int status = lua_resume(co, L, narg, &nres);
+  int up = status == LUA_YIELD && ctx->passing_up == co;
+  ctx->passing_up = NULL;
   if (outer != NULL) {
     slice.running = outer;
     if (slice.hooked == co) unhook_tick();
@@ -202,19 +211,22 @@ static int guard_resume(lua_State *L) {
   }
   if (gc_watch) lua_sethook(co, NULL, 0, 0);
   if (status == LUA_OK || status == LUA_YIELD) {
-    if (!lua_checkstack(L, nres + 1)) {
+    if (!lua_checkstack(L, nres + 2)) {
       lua_pop(co, nres);
       lua_pushboolean(L, 0);
+      lua_pushboolean(L, 0);
       lua_pushliteral(L, "too many results to resume");
-      return 2;
+      return 3;
     }
+    lua_pushboolean(L, up);
     lua_pushboolean(L, 1);
     lua_xmove(co, L, nres);
-    return nres + 1;
+    return nres + 2;
   }
   lua_pushboolean(L, 0);
+  lua_pushboolean(L, 0);
   lua_xmove(co, L, 1);
-  return 2;
+  return 3;
 }
 
 /* The current process, if L runs its code and it has ended. */
@@ -284,7 +296,7 @@ static void preempt(lua_State *L, larb_ctx_t *ctx) {
     check_runaway(L, ctx);
     return;
   }
-  if (L != ctx->current_co) ctx->inner_preempted = 1;
+  if (L != ctx->current_co) ctx->passing_up = L;
   lua_yield(L, 0);
 }
 
@@ -392,7 +404,7 @@ static void tick_preempt(lua_State *L, larb_ctx_t *ctx) {
   } else {
     unhook_tick();
   }
-  if (L != ctx->current_co) ctx->inner_preempted = 1;
+  if (L != ctx->current_co) ctx->passing_up = L;
   lua_yield(L, 0);
 }
 

@@ -6,8 +6,10 @@ the main process starts).
 Two kinds of yield must reach the scheduler even from a coroutine a
 process made itself: the preemption tick's hook, and a
 blocking call (receive, select, sleep, an exit signal to oneself).  Both
-arrive here, in the coroutine's resume, flagged (core.take_preempted);
-we then yield our own coroutine the same way (core.preempt), up to the
+arrive here, in the coroutine's resume, marked by core.resume's first
+result (a value on the stack, not shared state: a level preempted right
+after its resume returned cannot take a lower level's mark); we then
+yield our own coroutine the same way (core.preempt), up to the
 process.  The scheduler requeues a preempted process or leaves a blocked
 one waiting; when it runs again each level resumes the one below, and
 the user's code never sees the difference.
@@ -19,11 +21,12 @@ dead process stops at once (see host/bind/lguard.c).
 ]]
 local core = require "arbor.core"
 
--- core.resume is coroutine.resume that also tells the preemption tick
--- which thread runs (host/bind/lguard.c).
+-- core.resume(co, ...) -> up, then coroutine.resume's results: up says
+-- co yielded for the scheduler, not to us.  It also tells the preemption
+-- tick which thread runs (host/bind/lguard.c).
 local co_resume, co_create = core.resume, coroutine.create
 local co_close = coroutine.close
-local take_preempted, preempt = core.take_preempted, core.preempt
+local preempt = core.preempt
 local self_ended = core.self_ended
 local is_process_thread = core.is_process_thread
 
@@ -36,15 +39,12 @@ local function process_thread(co)
 end
 local REFUSED = "cannot resume a process's own thread (only the scheduler runs it)"
 
-local function relay(co, ok, ...)
-  if ok then
-    if take_preempted() then
-      preempt()
-      return relay(co, co_resume(co))
-    end
-  elseif self_ended() then
-    error((...), 0)
+local function relay(co, up, ok, ...)
+  if up then
+    preempt()
+    return relay(co, co_resume(co))
   end
+  if not ok and self_ended() then error((...), 0) end
   return ok, ...
 end
 

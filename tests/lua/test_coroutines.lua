@@ -81,3 +81,45 @@ lib.test("a user coroutine's own yields still reach its resume", function()
   lib.same({ coroutine.resume(co, 5) }, { true, 10 }, "second resume")
   lib.no_leftovers()
 end)
+
+lib.test("a preempted coroutine is never seen by its resumer as yielding",
+         function()
+  -- Levels of coroutines, the innermost looping for ever: its resumers
+  -- must never return from coroutine.resume.  The mark that a yield is
+  -- for the scheduler was one flag for all levels, and a middle level
+  -- preempted right after its resume returned took the inner level's
+  -- mark: its resumer then saw a yield that never happened (under the
+  -- old count hook, within about a second every time; the tick's window
+  -- is narrower).  Time is counted in a third process's progress.
+  local report = process.new_subject()
+  local nested = {}
+  for w = 1, 2 do
+    nested[w] = process.spawn(function()
+      local function nest(n)
+        if n == 0 then while true do end end
+        local co = coroutine.create(function() return nest(n - 1) end)
+        local ok, v = coroutine.resume(co)
+        process.send(report, string.format("level %d: resume returned %s %s",
+                                           n, tostring(ok), tostring(v)))
+        while true do end
+      end
+      nest(3)
+    end)
+  end
+  local progress = process.new_subject()
+  local counter = process.spawn(function()
+    local i = 0
+    while true do
+      i = i + 1
+      if i % 200000 == 0 then process.send(progress, i) end
+    end
+  end)
+  for _ = 1, 400 do assert(process.receive(progress, 30000)) end
+  lib.same({ process.receive(report, 0) }, { nil, "timeout" },
+           "no resume returned")
+  for _, p in ipairs { nested[1], nested[2], counter } do
+    process.kill(p)
+    lib.await_down(p)
+  end
+  lib.no_leftovers()
+end)
