@@ -9,6 +9,7 @@
 #include "loop.h"
 
 #include "logfile.h"
+#include "tick.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -16,9 +17,11 @@
 
 /* Slices per loop turn: large enough that message passing between
 ** processes rarely goes back to poll, small enough that a signal is seen
-** within a few milliseconds.  Timers are checked more often, every
-** SLICES_PER_TIMER_CHECK slices, since a busy process's slice is a full
-** instruction budget. */
+** within a few milliseconds.  Timers are checked more often: every
+** SLICES_PER_TIMER_CHECK slices, and after any slice during which the
+** preemption tick (tick.c) came, since a busy process's slice lasts up
+** to a tick period or two and sixteen of them would hold a timer back
+** by tens of milliseconds. */
 #define SLICES_PER_TURN 4096
 #define SLICES_PER_TIMER_CHECK 16
 /* A turn also ends after this long, so a run queue of busy processes
@@ -67,7 +70,7 @@ static void run_slices(arb_rt_t *rt) {
     arb_proc_t *p = arb_node_next(node);
     if (p == NULL) break;
     rt->ops.resume(rt->ud, p);
-    if (i % SLICES_PER_TIMER_CHECK == 0) {
+    if (i % SLICES_PER_TIMER_CHECK == 0 || arb_tick_take()) {
       arb_node_run_timers(node, arb_rt_now(rt));
       if (uv_hrtime() - started > TURN_MAX_NS) break;
     }

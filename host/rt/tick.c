@@ -30,6 +30,7 @@ static struct {
   arb_tick_fn fn;
   struct sigaction previous;
   volatile sig_atomic_t armed;
+  volatile sig_atomic_t arrived; /* a tick since arb_tick_take */
 } tick;
 
 static void set_timer(int64_t period_us) {
@@ -44,6 +45,7 @@ static void set_timer(int64_t period_us) {
 static void on_signal(int signo) {
   (void)signo;
   int saved_errno = errno;
+  tick.arrived = 1;
   if (tick.armed && !tick.fn()) {
     tick.armed = 0;
     set_timer(0);
@@ -82,6 +84,12 @@ void arb_tick_arm(void) {
   if (!tick.initialized || tick.armed) return;
   tick.armed = 1;
   set_timer(tick.period_us);
+}
+
+int arb_tick_take(void) {
+  if (!tick.arrived) return 0;
+  tick.arrived = 0;
+  return 1;
 }
 
 void arb_tick_close(void) {

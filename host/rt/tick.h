@@ -31,6 +31,10 @@ int arb_tick_init(int64_t period_us, arb_tick_fn fn);
 /* Starts the periodic tick if it is not running.  Main thread only. */
 void arb_tick_arm(void);
 
+/* Has a tick arrived since the last call?  (Clears it.)  The loop asks
+** between slices, so a run of long slices cannot hold timers back. */
+int arb_tick_take(void);
+
 /* Deletes the timer and restores the signal's previous disposition. */
 void arb_tick_close(void);
 
