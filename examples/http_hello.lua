@@ -22,6 +22,12 @@ local RESPONSE_CLOSE = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" ..
 
 -- One connection: answers requests until the client closes or asks to.
 local function session(s)
+  -- The acceptor gives us the socket right after spawning us, and may be
+  -- preempted in between: wait until it is ours (or the acceptor gone).
+  while s:owner() ~= process.self() do
+    if not process.is_alive(s:owner()) then return end
+    process.sleep(0)
+  end
   while true do
     local request = s:receive()
     if not request then break end

@@ -31,6 +31,12 @@ local ACCEPTORS = 4
 -- One connection: asks for a room and a name, registers in the room,
 -- then relays lines both ways until the client leaves.
 local function session(s, rooms)
+  -- The acceptor gives us the socket right after spawning us, and may be
+  -- preempted in between: wait until it is ours (or the acceptor gone).
+  while s:owner() ~= process.self() do
+    if not process.is_alive(s:owner()) then return end
+    process.sleep(0)
+  end
   local function say(text) s:send(text .. "\n") end
   say("welcome to arbor chat; room?")
   local room = s:receive()

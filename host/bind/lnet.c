@@ -734,6 +734,19 @@ static int listener_give_to(lua_State *L) {
   return give_to(L, LNET_LISTENER);
 }
 
+/* socket:owner(), listener:owner() -> pid: who owns it now (any process
+** may ask).  A process handed a socket right after its spawn waits for
+** it with this: the spawner may be preempted between the spawn and its
+** give_to (Erlang's controlling_process has the same race). */
+static int socket_owner(lua_State *L) {
+  larb_push_pid(L, check_sock(L, 1, LNET_SOCKET)->owner);
+  return 1;
+}
+static int listener_owner(lua_State *L) {
+  larb_push_pid(L, check_sock(L, 1, LNET_LISTENER)->owner);
+  return 1;
+}
+
 static int tostring_of(lua_State *L, const char *mt, const char *name) {
   arb_sock_t *s = check_sock(L, 1, mt);
   lua_pushfstring(L, "%s<%p of <0.%d.%d>%s>", name, (void *)s,
@@ -959,6 +972,7 @@ static const luaL_Reg socket_methods[] = {{"send", socket_send},
                                           {"set_send_timeout",
                                            socket_set_send_timeout},
                                           {"give_to", socket_give_to},
+                                          {"owner", socket_owner},
                                           {"receive_as_message",
                                            socket_receive_as_message},
                                           {NULL, NULL}};
@@ -966,6 +980,7 @@ static const luaL_Reg socket_methods[] = {{"send", socket_send},
 static const luaL_Reg listener_methods[] = {{"address", listener_address},
                                             {"close", listener_close},
                                             {"give_to", listener_give_to},
+                                            {"owner", listener_owner},
                                             {NULL, NULL}};
 
 static void new_type(lua_State *L, const char *mt, const luaL_Reg *methods,

@@ -363,6 +363,12 @@ end
 
 -- The connection's process body.
 function M.serve(sock, config, hub)
+  -- The acceptor gives us the socket right after spawning us, and may be
+  -- preempted in between: wait until it is ours (or the acceptor gone).
+  while sock:owner() ~= process.self() do
+    if not process.is_alive(sock:owner()) then return end
+    process.sleep(0)
+  end
   local has_annotate, annotate = pcall(require, "arbor.annotate")
   if has_annotate then annotate.set(process.self(), "name", "dashboard/conn") end
   if config.header_ms then http.LIMITS.header_ms = config.header_ms end
