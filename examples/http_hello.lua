@@ -56,6 +56,10 @@ end
 
 -- Accepts forever, handing each connection to a process of its own.
 local function serve(listener)
+  while listener:owner() ~= process.self() do -- given right after spawn
+    if not process.is_alive(listener:owner()) then return end
+    process.sleep(0)
+  end
   while true do
     local s = net.accept(listener)
     if s then
