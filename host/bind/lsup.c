@@ -346,7 +346,10 @@ static int lsup_due(lua_State *L) {
 ** caller owns is a child without a process of its own: false.  Otherwise
 ** its owner is linked to the caller (start functions normally link
 ** already; linking here as well means a plain spawn is supervised too)
-** and its pid returned, or nil if it has already exited. */
+** and its pid returned.  An owner that has already exited is still
+** started, as in OTP (start returned it): its exit is on its way, the
+** real reason if the start function linked, and in any case the
+** "noproc" exit arb_link gives a trapping caller. */
 static int lsup_adopt(lua_State *L) {
   larb_subject_t *sub = larb_test_subject(L, 1);
   if (sub == NULL) {
@@ -363,11 +366,6 @@ static int lsup_adopt(lua_State *L) {
   }
   int rc = arb_link(larb_ctx(L)->node, self, owner);
   if (rc == ARB_ENOMEM) return luaL_error(L, "out of memory");
-  if (rc != 0) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "child process exited during start");
-    return 2;
-  }
   larb_push_pid(L, owner);
   return 1;
 }

@@ -493,3 +493,38 @@ lib.test("a failed start leaves no process behind", function()
   lib.eq(sup, nil, "no supervisor")
   lib.no_leftovers("start raised after spawn_link")
 end)
+
+lib.test("a child that exits before its start returns is started, then exits",
+         function()
+  -- As in OTP: start returned its subject, so it started; its exit (the
+  -- real reason, by the link spawn_link made) comes after.  The start
+  -- waits for the child's end first, so the order is certain.  A tree
+  -- start used to fail here with "child process exited during start".
+  local gone = process.new_subject()
+  local function quick()
+    local hand = process.new_subject()
+    local pid = process.spawn_link(function()
+      send(hand, process.new_subject())
+      error("done at once", 0)
+    end)
+    local sub = receive(hand, 5000)
+    local m = process.monitor(pid)
+    process.select(process.new_selector():selecting_process_down(m), 5000)
+    send(gone, pid)
+    return sub
+  end
+  local sup = assert(supervisor.start_spec {
+    init = function(children)
+      return children
+        :add(supervisor.worker(quick):id("quick"):restart("temporary"))
+        :add(supervisor.worker(worker(process.new_subject(), "b")):id("b"))
+    end,
+  })
+  lib.ok(receive(gone, 5000) ~= nil, "the quick child ended during start")
+  lib.await(function()
+    local list = supervisor.which_children(sup)
+    return #list == 1 and list[1].id == "b"
+  end, "the temporary child is gone, the other runs")
+  supervisor.stop(sup)
+  lib.no_leftovers()
+end)
