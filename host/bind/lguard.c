@@ -97,11 +97,7 @@ static int64_t monotonic_ns(void) {
 ** Clocks and the runaway check
 ** ======================================================================*/
 
-static int64_t monotonic_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t monotonic_ms(void) { return monotonic_ns() / 1000000; }
 
 /* The tick (signal context): a slice that was already running at the
 ** previous tick has run a whole period, so its innermost thread gets a
@@ -178,6 +174,12 @@ static int guard_resume(lua_State *L) {
   lua_State *co = lua_tothread(L, 1);
   luaL_argexpected(L, co != NULL, 1, "coroutine");
   int narg = lua_gettop(L) - 1;
+  if (co == L) { /* lua_resume would leave its message on our own stack */
+    lua_pushboolean(L, 0);
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "cannot resume non-suspended coroutine");
+    return 3;
+  }
   if (lua_status(co) == LUA_OK && lua_gettop(co) == 0) {
     lua_pushboolean(L, 0);
     lua_pushboolean(L, 0);
