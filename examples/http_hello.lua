@@ -25,7 +25,8 @@ local function session(s)
   -- The acceptor gives us the socket right after spawning us, and may be
   -- preempted in between: wait until it is ours (or the acceptor gone).
   while s:owner() ~= process.self() do
-    if not process.is_alive(s:owner()) then return end
+    local owner = s:owner() -- nil once closed
+    if not (owner and process.is_alive(owner)) then return end
     process.sleep(0)
   end
   while true do
@@ -57,7 +58,8 @@ end
 -- Accepts forever, handing each connection to a process of its own.
 local function serve(listener)
   while listener:owner() ~= process.self() do -- given right after spawn
-    if not process.is_alive(listener:owner()) then return end
+    local owner = listener:owner() -- nil once closed
+    if not (owner and process.is_alive(owner)) then return end
     process.sleep(0)
   end
   while true do

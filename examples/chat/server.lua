@@ -34,7 +34,8 @@ local function session(s, rooms)
   -- The acceptor gives us the socket right after spawning us, and may be
   -- preempted in between: wait until it is ours (or the acceptor gone).
   while s:owner() ~= process.self() do
-    if not process.is_alive(s:owner()) then return end
+    local owner = s:owner() -- nil once closed
+    if not (owner and process.is_alive(owner)) then return end
     process.sleep(0)
   end
   local function say(text) s:send(text .. "\n") end

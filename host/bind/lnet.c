@@ -734,17 +734,20 @@ static int listener_give_to(lua_State *L) {
   return give_to(L, LNET_LISTENER);
 }
 
-/* socket:owner(), listener:owner() -> pid: who owns it now (any process
-** may ask).  A process handed a socket right after its spawn waits for
-** it with this: the spawner may be preempted between the spawn and its
-** give_to (Erlang's controlling_process has the same race). */
-static int socket_owner(lua_State *L) {
-  larb_push_pid(L, check_sock(L, 1, LNET_SOCKET)->owner);
+/* socket:owner(), listener:owner() -> pid | nil: who owns it now (any
+** process may ask), nil once it is closed.  A process handed a socket
+** right after its spawn waits for it with this: the spawner may be
+** preempted between the spawn and its give_to (Erlang's
+** controlling_process has the same race). */
+static int owner_of(lua_State *L, const char *mt) {
+  arb_sock_t *s = check_sock(L, 1, mt);
+  if (s->closing) return 0;
+  larb_push_pid(L, s->owner);
   return 1;
 }
+static int socket_owner(lua_State *L) { return owner_of(L, LNET_SOCKET); }
 static int listener_owner(lua_State *L) {
-  larb_push_pid(L, check_sock(L, 1, LNET_LISTENER)->owner);
-  return 1;
+  return owner_of(L, LNET_LISTENER);
 }
 
 static int tostring_of(lua_State *L, const char *mt, const char *name) {

@@ -123,3 +123,15 @@ lib.test("a preempted coroutine is never seen by its resumer as yielding",
   end
   lib.no_leftovers()
 end)
+
+lib.test("a coroutine resuming itself gets Lua's refusal", function()
+  -- arbor.core.resume left lua_resume's message on the caller's own
+  -- stack: the refusal read as a yield for the scheduler, and the
+  -- process spun for ever.  Stock Lua 5.4 answers as below.
+  local me, got
+  me = coroutine.create(function() got = { coroutine.resume(me) } end)
+  lib.same({ coroutine.resume(me) }, { true }, "the outer resume")
+  lib.same(got, { false, "cannot resume non-suspended coroutine" },
+           "the self-resume")
+  lib.no_leftovers()
+end)

@@ -366,7 +366,8 @@ function M.serve(sock, config, hub)
   -- The acceptor gives us the socket right after spawning us, and may be
   -- preempted in between: wait until it is ours (or the acceptor gone).
   while sock:owner() ~= process.self() do
-    if not process.is_alive(sock:owner()) then return end
+    local owner = sock:owner() -- nil once closed
+    if not (owner and process.is_alive(owner)) then return end
     process.sleep(0)
   end
   local has_annotate, annotate = pcall(require, "arbor.annotate")
